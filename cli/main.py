@@ -1,0 +1,65 @@
+"""Entry point of the `nlprec` command: mounts the sub-commands and turns errors into one line.
+
+Any `NlprecError` (bad file, bad value) and any usage error print `error: <message>` on one
+line and exit with status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+import typer.core
+
+try:  # newer typer carries its own copy of click
+    from typer._click import exceptions as click_errors
+except ImportError:  # pragma: no cover - older typer uses click itself
+    from click import exceptions as click_errors
+
+# Plain click-style errors: one line each, no boxed panels.
+typer.core.HAS_RICH = False
+
+from nlprec.errors import NlprecError  # noqa: E402
+from nlprec_cli import corpora, embed  # noqa: E402
+
+app = typer.Typer(
+    name="nlprec",
+    help="Train and query word embeddings, sequence models and recommenders.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(embed.app, name="embed")
+app.add_typer(corpora.app, name="corpora")
+
+
+def fail(message: str) -> None:
+    """Print one error line and exit with the usage-error status."""
+    first_line = " ".join(str(message).split())
+    print(f"error: {first_line}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; the console script `nlprec` calls this."""
+    try:
+        app(args=argv, prog_name="nlprec", standalone_mode=False)
+    except NlprecError as err:
+        fail(str(err))
+    except click_errors.NoArgsIsHelpError as err:
+        if err.ctx is not None:
+            print(err.ctx.get_help())
+        raise SystemExit(2) from None
+    except click_errors.UsageError as err:
+        fail(err.format_message())
+    except click_errors.Abort:
+        fail("aborted")
+    except click_errors.Exit as err:
+        raise SystemExit(err.exit_code) from None
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        raise SystemExit(130) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""nlprec.models."""
