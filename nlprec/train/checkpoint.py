@@ -1,0 +1,72 @@
+"""Checkpoints: written atomically, read back without executing code.
+
+A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts, so
+`torch.load(..., weights_only=True)` reads it. It holds everything a resume needs: model,
+optimizer and scaler states, step/epoch/position, the RNG states, the configs, the data
+state (vocabulary) and provenance (seed, data checksum, package version).
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from nlprec.errors import NlprecError
+from nlprec.io import atomic_write
+
+FORMAT = "nlprec-checkpoint-v1"
+
+
+def capture_rng() -> dict[str, Any]:
+    """The Python, NumPy and torch (CPU and CUDA) RNG states, in weights_only-safe types."""
+    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "gauss": float(gauss)},
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng(state: dict[str, Any]) -> None:
+    """Put back the RNG states saved by `capture_rng`."""
+    random.setstate(_as_tuple(state["python"]))
+    numpy_state = state["numpy"]
+    np.random.set_state((numpy_state["name"], numpy_state["keys"].numpy().astype(np.uint32),
+                         numpy_state["pos"], numpy_state["has_gauss"], numpy_state["gauss"]))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _as_tuple(value: Any) -> Any:
+    """Lists back to tuples (random.setstate wants nested tuples)."""
+    return tuple(_as_tuple(item) for item in value) if isinstance(value, (list, tuple)) else value
+
+
+def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
+    """Write `state` (plus the format tag) atomically: temp file, fsync, rename."""
+    with atomic_write(path, "wb") as handle:
+        torch.save({"format": FORMAT, **state}, handle)
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a checkpoint with `weights_only=True`; a missing or foreign file is a one-line error."""
+    path = Path(path)
+    if not path.is_file():
+        raise NlprecError(f"{path}: no such checkpoint file")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises several types for corrupt or unsafe files
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise NlprecError(f"{path}: not a readable nlprec checkpoint ({first_line})") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise NlprecError(f"{path}: not an nlprec checkpoint (expected format {FORMAT!r})")
+    return state

@@ -1,0 +1,51 @@
+"""torch.distributed glue for runs started with `torchrun` (NCCL on GPUs, gloo on CPU).
+
+Outside torchrun (no WORLD_SIZE in the environment) every function here is a no-op.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+
+def local_rank() -> int:
+    """This process's GPU index on its node (0 outside torchrun)."""
+    return int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def setup() -> tuple[int, int]:
+    """Join the process group torchrun describes; returns (world_size, rank)."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        return 1, 0
+    if not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        if backend == "nccl":
+            torch.cuda.set_device(local_rank())
+        dist.init_process_group(backend=backend)
+    return dist.get_world_size(), dist.get_rank()
+
+
+def barrier() -> None:
+    """Wait for every rank (no-op when not distributed)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+
+
+@torch.no_grad()
+def average_parameters(model: nn.Module) -> None:
+    """Replace each parameter by its mean over ranks (for models that update themselves)."""
+    world_size = dist.get_world_size()
+    for parameter in model.parameters():
+        dist.all_reduce(parameter.data, op=dist.ReduceOp.SUM)
+        parameter.data /= world_size
+
+
+def teardown() -> None:
+    """Leave the process group, if one was joined."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
