@@ -28,3 +28,9 @@ def corpora_dir() -> Path:
     if root is None:
         pytest.skip("public corpora not found: set NLPREC_CORPORA or place them in ../shared/corpora")
     return root
+
+
+# Let test modules import the shared contract (tests/contract.py) under --import-mode=importlib.
+import sys  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))

@@ -1,1 +1,1 @@
-"""nlprec.models."""
+"""One model per file. Importing this package registers every model (explicitly, below)."""
