@@ -43,7 +43,7 @@ def fail(message: str) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; the console script `nlprec` calls this."""
     try:
-        app(args=argv, prog_name="nlprec", standalone_mode=False)
+        status = app(args=argv, prog_name="nlprec", standalone_mode=False)
     except NlprecError as err:
         fail(str(err))
     except click_errors.NoArgsIsHelpError as err:
@@ -52,13 +52,13 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(2) from None
     except click_errors.UsageError as err:
         fail(err.format_message())
-    except click_errors.Abort:
-        fail("aborted")
-    except click_errors.Exit as err:
-        raise SystemExit(err.exit_code) from None
-    except KeyboardInterrupt:
+    except (typer.Abort, KeyboardInterrupt):
         print("interrupted", file=sys.stderr)
         raise SystemExit(130) from None
+    except typer.Exit as err:
+        raise SystemExit(err.exit_code) from None
+    if isinstance(status, int) and status != 0:  # typer.Exit(n) is returned when not standalone
+        raise SystemExit(status)
 
 
 if __name__ == "__main__":
