@@ -1,5 +1,159 @@
-"""`nlprec embed ...`: train word embeddings, query neighbours and analogies, evaluate."""
+"""`nlprec embed ...`: train word embeddings, query neighbours and analogies, evaluate.
+
+Every command loads a vectors file (.npz, word2vec .bin, or word2vec/fastText .vec/.txt), calls
+`nlprec.index` or `nlprec.metrics` and prints an aligned table, or JSON with `--json`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 
+from nlprec.errors import NlprecError
+from nlprec.index import AnalogyMethod, analogy as solve_analogy, most_similar
+from nlprec.metrics import analogy_accuracy, word_similarity
+from nlprec.vectors import Vectors
+
 app = typer.Typer(help="Word embeddings: train, similar, analogy, evaluate.", no_args_is_help=True)
+
+VectorsPath = Annotated[Path, typer.Argument(
+    help="Vectors file: .npz (nlprec), .bin (word2vec binary) or .vec/.txt (word2vec/fastText text).",
+    show_default=False)]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+Method = Annotated[AnalogyMethod, typer.Option(
+    "--method", help="3cosadd: cos(x, b - a + c); 3cosmul: Levy & Goldberg 2014, eps 1e-3.")]
+
+
+def _print_json(value: object) -> None:
+    print(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def _scored(rows: list[tuple[str, float]]) -> list[dict]:
+    return [{"word": word, "score": score} for word, score in rows]
+
+
+def _print_table(header: list[str], rows: list[list[str]], align: str, indent: str = "  ") -> None:
+    """Columns padded to their widest cell; `align` has one "l" or "r" per column."""
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows)]
+    for row in [header, *rows]:
+        cells = [cell.ljust(w) if a == "l" else cell.rjust(w) for cell, w, a in zip(row, widths, align)]
+        print(indent + "  ".join(cells).rstrip())
+
+
+def _print_neighbours(rows: list[tuple[str, float]]) -> None:
+    _print_table(["rank", "word", "score"],
+                 [[str(rank), word, f"{score:.4f}"] for rank, (word, score) in enumerate(rows, 1)], "rlr")
+
+
+@app.command()
+def similar(
+    vectors: VectorsPath,
+    words: Annotated[list[str], typer.Argument(help="One or more query words.", show_default=False)],
+    k: Annotated[int, typer.Option("--k", "-k", min=1, help="Neighbours per query word.")] = 10,
+    as_json: AsJson = False,
+) -> None:
+    """Nearest words by cosine similarity, the query word itself left out.
+
+    --json: for one query word, a list of {"word", "score"}, best first; for several, a list of
+    {"query", "results": [{"word", "score"}, ...]} in the order the words were given.
+    """
+    results = most_similar(Vectors.load(vectors), words, k)
+    if as_json:
+        _print_json(_scored(results[0]) if len(words) == 1
+                    else [{"query": word, "results": _scored(rows)} for word, rows in zip(words, results)])
+        return
+    for position, (word, rows) in enumerate(zip(words, results)):
+        if position:
+            print()
+        print(f"nearest to {word!r}:")
+        _print_neighbours(rows)
+
+
+@app.command()
+def analogy(
+    vectors: VectorsPath,
+    a: Annotated[str, typer.Argument(help="A in 'A : B :: C : ?'.", show_default=False)],
+    b: Annotated[str, typer.Argument(help="B in 'A : B :: C : ?'.", show_default=False)],
+    c: Annotated[str, typer.Argument(help="C in 'A : B :: C : ?'.", show_default=False)],
+    k: Annotated[int, typer.Option("--k", "-k", min=1, help="Answers to show.")] = 5,
+    method: Method = "3cosadd",
+    as_json: AsJson = False,
+) -> None:
+    """Solve the analogy 'A : B :: C : ?', as in man : king :: woman : queen.
+
+    A, B and C themselves are never answers.
+
+    --json: a list of {"word", "score"}, best first.
+    """
+    rows = solve_analogy(Vectors.load(vectors), a, b, c, k, method)
+    if as_json:
+        _print_json(_scored(rows))
+        return
+    print(f"{a} : {b} :: {c} : ?  ({method})")
+    _print_neighbours(rows)
+
+
+@app.command()
+def evaluate(
+    vectors: VectorsPath,
+    analogies: Annotated[Optional[Path], typer.Option(
+        "--analogies", help="Analogy questions in the questions-words.txt format.", show_default=False)] = None,
+    pairs: Annotated[Optional[list[Path]], typer.Option(
+        "--pairs", help="Word-pair file (word1 TAB word2 TAB score), e.g. wordsim353.tsv; repeatable.",
+        show_default=False)] = None,
+    restrict_vocab: Annotated[int, typer.Option(
+        "--restrict-vocab", min=1, help="Analogies use only the first N (most frequent) words.")] = 30_000,
+    method: Method = "3cosadd",
+    as_json: AsJson = False,
+) -> None:
+    """Analogy accuracy and word-pair correlations, computed as gensim computes them.
+
+    --json: {"analogy": {"file", "accuracy", "correct", "used", "skipped", "total", "sections",
+    "method", "restrict_vocab"} or null, "pairs": {file name: {"spearman", "pearson", "pairs",
+    "used", "skipped", "oov_ratio"}}}; a correlation is null when it is undefined.
+    """
+    if analogies is None and not pairs:
+        raise NlprecError("nothing to evaluate: give --analogies FILE and/or --pairs FILE")
+    loaded = Vectors.load(vectors)
+    report: dict = {"analogy": None, "pairs": {}}
+    if analogies is not None:
+        accuracy = analogy_accuracy(loaded, analogies, restrict_vocab, method=method)
+        report["analogy"] = {"file": analogies.name, **accuracy}
+    names = [path.name for path in pairs or []]
+    for path in pairs or []:
+        report["pairs"][path.name if names.count(path.name) == 1 else str(path)] = word_similarity(loaded, path)
+    if as_json:
+        _print_json(report)
+        return
+    if report["analogy"] is not None:
+        _print_analogy_report(report["analogy"])
+    if report["pairs"]:
+        _print_pairs_report(report["pairs"])
+
+
+def _ratio(correct: int, used: int) -> str:
+    return f"{correct / used:.4f}" if used else "n/a"
+
+
+def _print_analogy_report(result: dict) -> None:
+    print(f"analogies: {result['file']} ({result['method']}, first {result['restrict_vocab']:,} words)")
+    rows = [[name, f"{s['correct']:,}", f"{s['used']:,}", f"{s['skipped']:,}", _ratio(s["correct"], s["used"])]
+            for name, s in result["sections"].items()]
+    rows.append(["all", f"{result['correct']:,}", f"{result['used']:,}", f"{result['skipped']:,}",
+                 _ratio(result["correct"], result["used"])])
+    _print_table(["section", "correct", "used", "skipped", "accuracy"], rows, "lrrrr")
+    if not result["used"]:
+        print("  no question had all four words in the vocabulary: accuracy is reported as 0.0")
+
+
+def _print_pairs_report(results: dict) -> None:
+    def corr(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.4f}"
+
+    print("word pairs:")
+    _print_table(["file", "spearman", "pearson", "used", "skipped", "oov"],
+                 [[name, corr(r["spearman"]), corr(r["pearson"]), f"{r['used']:,}", f"{r['skipped']:,}",
+                   f"{r['oov_ratio']:.1%}"] for name, r in results.items()], "lrrrrr")
