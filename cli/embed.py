@@ -12,6 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from nlprec.embeddings import EmbedOptions, print_neighbours, train_word2vec
 from nlprec.errors import NlprecError
 from nlprec.index import AnalogyMethod, analogy as solve_analogy, most_similar
 from nlprec.metrics import analogy_accuracy, word_similarity
@@ -157,3 +158,54 @@ def _print_pairs_report(results: dict) -> None:
     _print_table(["file", "spearman", "pearson", "used", "skipped", "oov"],
                  [[name, corr(r["spearman"]), corr(r["pearson"]), f"{r['used']:,}", f"{r['skipped']:,}",
                    f"{r['oov_ratio']:.1%}"] for name, r in results.items()], "lrrrrr")
+
+
+@app.command()
+def train(
+    corpus: Annotated[Optional[Path], typer.Argument(
+        help="Text file, one sentence per line (gzip ok). Omit to train on the built-in demo corpus.",
+        show_default=False)] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output vectors: .bin, .vec/.txt or .npz.")] = Path(
+        "vectors.bin"),
+    arch: Annotated[str, typer.Option(help="skipgram or cbow.")] = "skipgram",
+    objective: Annotated[str, typer.Option(help="negative (sampling) or hierarchical (softmax).")] = "negative",
+    dim: Annotated[int, typer.Option(help="Vector size.")] = 100,
+    window: Annotated[int, typer.Option(help="Max context distance on each side.")] = 5,
+    negative: Annotated[int, typer.Option(help="Negative samples per prediction.")] = 5,
+    sample: Annotated[float, typer.Option(help="Subsampling threshold for frequent words (0: off).")] = 1e-3,
+    min_count: Annotated[int, typer.Option(help="Ignore words seen fewer times.")] = 5,
+    max_vocab: Annotated[Optional[int], typer.Option(help="Keep at most this many most frequent words.")] = None,
+    epochs: Annotated[int, typer.Option(help="Passes over the corpus.")] = 5,
+    alpha: Annotated[Optional[float], typer.Option(
+        help="Starting learning rate (default 0.025 skip-gram, 0.05 CBOW), decayed linearly.")] = None,
+    min_alpha: Annotated[float, typer.Option(help="Final learning rate.")] = 0.0001,
+    threads: Annotated[int, typer.Option(help="CPU threads.")] = 2,
+    seed: Annotated[int, typer.Option(help="Random seed; with --threads 1 runs repeat bit for bit.")] = 1,
+    device: Annotated[str, typer.Option(help="auto (CUDA when present), cpu or cuda.")] = "auto",
+    backend: Annotated[str, typer.Option(help="auto, numba (CPU kernel) or torch (batched, GPU).")] = "auto",
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run whose checkpoint is in OUT.run/.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress line.")] = False,
+) -> None:
+    """Train word2vec vectors (skip-gram or CBOW; negative sampling or hierarchical softmax).
+
+    Checkpoints and a JSONL metrics log go to OUT.run/; --resume continues from there. The
+    vectors file gets a sidecar OUT.meta.json with the config, seed, data sha256 and version.
+    """
+    choices = {"arch": (arch, ("skipgram", "cbow")), "objective": (objective, ("negative", "hierarchical")),
+               "backend": (backend, ("auto", "numba", "torch"))}
+    for name, (value, allowed) in choices.items():
+        if value not in allowed:
+            raise NlprecError(f"--{name} must be one of {', '.join(allowed)}; got {value!r}")
+    options = EmbedOptions(arch=arch, objective=objective, dim=dim, window=window, negative=negative, sample=sample,
+                           min_count=min_count, max_vocab=max_vocab, epochs=epochs, alpha=alpha, min_alpha=min_alpha,
+                           threads=threads, seed=seed, device=device, backend=backend, progress=not quiet)
+    demo = corpus is None
+    if demo:
+        from nlprec_corpora.default_corpus import DEFAULT_PROBES, default_corpus_path
+
+        corpus = default_corpus_path()
+        print(f"no corpus given: training on the built-in demo corpus {corpus}")
+    vectors = train_word2vec(corpus, out, options, resume=resume)
+    if demo:
+        print("nearest neighbours:")
+        print_neighbours(vectors, list(DEFAULT_PROBES)[:6])

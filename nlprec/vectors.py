@@ -131,7 +131,7 @@ class Vectors:
         an earlier save is removed so a file is never paired with another run's metadata.
         """
         path = Path(path)
-        fmt = format or _format_from_suffix(path)
+        fmt = format or format_from_suffix(path)
         meta_json = _meta_to_json(self.meta)
         if fmt == "npz":
             _save_npz(path, self, meta_json)
@@ -166,7 +166,7 @@ class Vectors:
                 U+FFFD in place of the bad bytes ("replace").
         """
         path = Path(path)
-        fmt = format or _format_from_suffix(path)
+        fmt = format or format_from_suffix(path)
         if not path.is_file():
             raise NlprecError(f"vectors file {str(path)!r} does not exist" if not path.exists()
                               else f"vectors path {str(path)!r} is not a file")
@@ -229,7 +229,7 @@ def _build(path: Path, keys: list[str], matrix: np.ndarray, meta: dict) -> Vecto
         raise NlprecError(f"{path}: {err}") from None
 
 
-def _format_from_suffix(path: Path) -> VectorFormat:
+def format_from_suffix(path: Path) -> VectorFormat:
     try:
         return FORMAT_BY_SUFFIX[path.suffix.lower()]
     except KeyError:

@@ -22,6 +22,7 @@ class ModelContract:
     name: str = ""
     steps: int = 30  # optimisation steps for the "loss falls" check
     lr: float = 0.05
+    optimizer: type = torch.optim.Adam  # SparseAdam for models with sparse embedding gradients
 
     def make_model(self) -> torch.nn.Module:
         """A tiny model, seeded."""
@@ -63,7 +64,7 @@ class ModelContract:
                 model.train_step(batch, lr=self.lr)
             after = self._loss(model, batch).item()
         else:
-            optimizer = torch.optim.Adam(model.parameters(), lr=self.lr)
+            optimizer = self.optimizer(list(model.parameters()), lr=self.lr)
             before = self._loss(model, batch).item()
             for _ in range(self.steps):
                 optimizer.zero_grad()

@@ -2,7 +2,8 @@
 
 A model is an `nn.Module` with `loss(batch)` returning a scalar tensor or a dict with a
 `"loss"` entry plus named parts (logged separately). A model may instead set
-`manual_optimization = True` and provide `train_step(batch, lr) -> dict` when it updates its
+`manual_optimization = True` and provide `train_step(batch, lr, lr_end) -> dict` (the rate at
+the start and end of the step) when it updates its
 own parameters with a compiled kernel (word2vec on CPU); the trainer still owns the schedule,
 progress, logging, checkpoints, resume, seeds and distributed synchronisation.
 
@@ -302,6 +303,9 @@ class Trainer:
             self._maybe_checkpoint()
             if self._should_stop(total):
                 break
+        if epoch_count:
+            progress.update(state.step, state.epoch + 1, self.config.epochs, epoch_sums["loss"] / epoch_count,
+                            self.lr_at(state.step - 1), units_done, force=True)
         finished_epoch = not self._should_stop(total) or self._epoch_exhausted(loader)
         seconds = time.perf_counter() - epoch_start
         record = {"event": "epoch", "epoch": state.epoch + 1, "step": state.step, "seconds": seconds,
@@ -346,8 +350,9 @@ class Trainer:
 
     def _manual_step(self, micro_batches: list[dict[str, Any]], lr: float) -> dict[str, float]:
         totals: dict[str, float] = {}
+        lr_end = self.lr_at(self.state.step + 1)  # kernels may decay the rate within the step
         for batch in micro_batches:
-            stats = self.model.train_step(batch, lr=lr)
+            stats = self.model.train_step(batch, lr=lr, lr_end=lr_end)
             self._check_finite(torch.tensor(stats["loss"]), batch)
             for key, value in stats.items():
                 totals[key] = totals.get(key, 0.0) + float(value) / len(micro_batches)

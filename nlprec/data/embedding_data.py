@@ -1,0 +1,72 @@
+"""Batches for word embeddings: an encoded corpus cut into chunks of whole sentences.
+
+A batch is a dict:
+- "ids": (N,) int32 tensor, the word ids of the chunk's sentences, concatenated;
+- "sentence_ends": (S,) int64 tensor, exclusive end of each sentence within "ids";
+- "seed": int, the chunk's own random seed (derived from the run seed, epoch and chunk), so
+  subsampling, windows and negatives are the same however the run was interrupted;
+- "n_words": int, words in the chunk (the trainer's throughput unit).
+
+The model expands a chunk into (context, target) predictions itself: a compiled kernel on CPU,
+vectorised torch ops on GPU. Chunks are visited in corpus order, as word2vec.c and gensim do;
+under torchrun rank r takes chunks r, r + world, ...
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+
+from nlprec.data.corpus import EncodedCorpus
+from nlprec.data.embedding_tables import EmbeddingTables, build_tables
+
+
+class EmbeddingData:
+    """The data module of word2vec: a corpus, its tables and its chunking."""
+
+    def __init__(self, corpus: EncodedCorpus, sample: float = 1e-3, chunk_words: int = 100_000, seed: int = 0,
+                 ns_exponent: float = 0.75, with_negative: bool = True, with_huffman: bool = True):
+        self.corpus = corpus
+        self.vocab = corpus.vocab
+        self.seed = seed
+        self.sample = sample
+        self.tables: EmbeddingTables = build_tables(corpus.vocab.counts, sample, ns_exponent,
+                                                    with_negative=with_negative, with_huffman=with_huffman)
+        self.chunk_bounds = _chunk_bounds(corpus.sentence_ends, chunk_words)  # (C+1,) sentence indices
+
+    def steps_per_epoch(self, world_size: int = 1) -> int:
+        """Chunks this rank trains per epoch."""
+        return len(range(0, len(self.chunk_bounds) - 1, world_size))
+
+    def train_dataloader(self, epoch: int, rank: int = 0, world_size: int = 1) -> Iterator[dict[str, Any]]:
+        """The epoch's chunks, in corpus order (this rank's share)."""
+        ends = self.corpus.sentence_ends
+        for chunk in range(rank, len(self.chunk_bounds) - 1, world_size):
+            first, last = self.chunk_bounds[chunk], self.chunk_bounds[chunk + 1]
+            start = int(ends[first - 1]) if first > 0 else 0
+            stop = int(ends[last - 1])
+            yield {
+                "ids": torch.from_numpy(self.corpus.ids[start:stop]),
+                "sentence_ends": torch.from_numpy(ends[first:last] - start),
+                "seed": _chunk_seed(self.seed, epoch, chunk),
+                "n_words": stop - start,
+            }
+
+    def state_dict(self) -> dict[str, Any]:
+        """The vocabulary and data checksum, so a resume trains on the same ids."""
+        return {"vocab": self.vocab.state_dict(), "checksum": self.corpus.checksum, "sample": self.sample}
+
+
+def _chunk_bounds(sentence_ends: np.ndarray, chunk_words: int) -> np.ndarray:
+    """Sentence indices where chunks of about `chunk_words` words start (plus the end)."""
+    total = int(sentence_ends[-1])
+    targets = np.arange(chunk_words, total, chunk_words)  # (C-1,) word offsets to cut near
+    cuts = np.searchsorted(sentence_ends, targets, side="left") + 1  # sentence after the one crossing
+    return np.unique(np.concatenate([[0], cuts, [len(sentence_ends)]])).astype(np.int64)
+
+
+def _chunk_seed(seed: int, epoch: int, chunk: int) -> int:
+    """A well-mixed 63-bit seed per (run seed, epoch, chunk)."""
+    return int(np.random.SeedSequence([seed, epoch, chunk]).generate_state(1, np.uint64)[0] >> np.uint64(1))

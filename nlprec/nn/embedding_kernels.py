@@ -1,0 +1,315 @@
+"""Compiled CPU inner loops for word2vec: skip-gram and CBOW, negative sampling and
+hierarchical softmax, as in word2vec.c (Mikolov et al. 2013), compiled with numba.
+
+One call trains on a chunk of sentences. The chunk is split into `n_threads` runs of whole
+sentences, each trained by its own thread with its own random stream, updating the shared
+weights without locks (Hogwild, as word2vec.c and gensim do). With one thread the result is
+bit-for-bit repeatable for a given seed; with more, the unsynchronised updates make runs
+differ in the last digits, as they do in the peers.
+
+Per sentence: frequent words are subsampled first (so windows span dropped words), then each
+position takes a random reduced window b in [1, window] on each side. Updates follow
+word2vec.c exactly: for skip-gram the context word's input vector predicts the centre word
+(and negatives / Huffman nodes); for CBOW the mean (or sum) of the context input vectors does.
+The loss of every prediction is accumulated (float64) from a log-sigmoid table for logging.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba import prange
+
+MAX_EXP = 6.0  # sigmoid is tabulated on [-MAX_EXP, MAX_EXP], saturated outside (word2vec.c)
+TABLE_SIZE = 1000  # entries of the sigmoid and log-sigmoid tables
+
+_GRID = (np.arange(TABLE_SIZE, dtype=np.float64) / TABLE_SIZE * 2.0 - 1.0) * MAX_EXP  # (TABLE_SIZE,)
+SIGMOID_TABLE = (1.0 / (1.0 + np.exp(-_GRID))).astype(np.float32)
+LOG_SIGMOID_TABLE = np.log(SIGMOID_TABLE.astype(np.float64)).astype(np.float32)
+_LCG_MULTIPLIER = np.uint64(25214903917)
+_LCG_INCREMENT = np.uint64(11)
+
+
+@numba.njit(inline="always")
+def _next(state):
+    """word2vec.c's linear congruential step (mod 2**64)."""
+    return state * _LCG_MULTIPLIER + _LCG_INCREMENT
+
+
+@numba.njit(inline="always")
+def _below(state, bound):
+    """A draw in [0, bound) from the high bits of the state (the low bits of an LCG are weak)."""
+    return np.int64((state >> np.uint64(24)) % np.uint64(bound))
+
+
+@numba.njit(inline="always")
+def _table_index(f):
+    return min(int((f + MAX_EXP) * (TABLE_SIZE / MAX_EXP / 2.0)), TABLE_SIZE - 1)
+
+
+@numba.njit(inline="always")
+def _negative_targets(word, negative_table, negative, targets, labels, state):
+    """The centre word (label 1) then `negative` draws from the table (label 0), skipping the word."""
+    targets[0] = word
+    labels[0] = 1.0
+    n_targets = 1
+    for _ in range(negative):
+        state = _next(state)
+        target = negative_table[_below(state, negative_table.shape[0])]
+        if target != word:
+            targets[n_targets] = target
+            labels[n_targets] = 0.0
+            n_targets += 1
+    return n_targets, state
+
+
+@numba.njit(inline="always", fastmath=True)
+def _predict(hidden, out, target, label, lr, grad_hidden, sigmoid, log_sigmoid):
+    """One logistic prediction of `label` for output row `target` from `hidden`.
+
+    Accumulates the hidden gradient into `grad_hidden`, updates `out[target]` in place and
+    returns the loss -log p(label).
+    """
+    dim = hidden.shape[0]
+    f = np.float32(0.0)
+    for k in range(dim):
+        f += hidden[k] * out[target, k]
+    if f > MAX_EXP:
+        g = (label - 1.0) * lr
+        loss = 0.0 if label > 0.5 else MAX_EXP
+    elif f < -MAX_EXP:
+        g = label * lr
+        loss = MAX_EXP if label > 0.5 else 0.0
+    else:
+        index = _table_index(f)
+        g = (label - sigmoid[index]) * lr
+        loss = -log_sigmoid[index] if label > 0.5 else -log_sigmoid[TABLE_SIZE - 1 - index]
+    g32 = np.float32(g)
+    for k in range(dim):
+        grad_hidden[k] += g32 * out[target, k]
+        out[target, k] += g32 * hidden[k]
+    return loss
+
+
+@numba.njit(inline="always")
+def _learn(hidden, word, out_neg, out_hs, negative_table, negative, points, codes, code_lengths,
+           use_negative, lr, grad_hidden, state, sigmoid, log_sigmoid):
+    """Predict `word` from `hidden` by negative sampling or by its Huffman path.
+
+    Returns (loss, number of predictions, new random state).
+    """
+    loss = 0.0
+    terms = 0
+    if use_negative:
+        loss += _predict(hidden, out_neg, word, 1.0, lr, grad_hidden, sigmoid, log_sigmoid)
+        terms += 1
+        for _ in range(negative):
+            state = _next(state)
+            target = negative_table[_below(state, negative_table.shape[0])]
+            if target == word:
+                continue
+            loss += _predict(hidden, out_neg, target, 0.0, lr, grad_hidden, sigmoid, log_sigmoid)
+            terms += 1
+    else:
+        for depth in range(code_lengths[word]):
+            label = 1.0 - codes[word, depth]
+            loss += _predict(hidden, out_hs, points[word, depth], label, lr, grad_hidden, sigmoid, log_sigmoid)
+            terms += 1
+    return loss, terms, state
+
+
+@numba.njit(inline="always")
+def _subsample(ids, start, end, keep_prob, buffer, state):
+    """Copy the kept words of sentence ids[start:end] into `buffer`; returns (count, state)."""
+    kept = 0
+    for position in range(start, end):
+        word = ids[position]
+        state = _next(state)
+        if keep_prob[word] < 1.0 and np.float32((state >> np.uint64(40)) * (1.0 / 16777216.0)) >= keep_prob[word]:
+            continue
+        buffer[kept] = word
+        kept += 1
+    return kept, state
+
+
+@numba.njit(inline="always", fastmath=True)
+def _skipgram_center(syn0, out, buffer, low, high, position, targets, labels, n_targets, lr, inputs, outputs,
+                     scores, sigmoid, log_sigmoid):
+    """All contexts of one centre word predict its targets at once (pWord2Vec's mini-batch).
+
+    buffer[low:high] minus `position` are the contexts; targets[:n_targets] the output rows
+    (the centre word and its negatives, or its Huffman path) with their labels. The rows
+    are loaded once into `inputs` (C, d) and `outputs` (T, d), the (C, T) logits are one small
+    matrix product, and both sides are updated from the same gradients. Returns the loss.
+    """
+    dim = syn0.shape[1]
+    n_contexts = 0
+    for other in range(low, high):
+        if other != position:
+            for k in range(dim):
+                inputs[n_contexts, k] = syn0[buffer[other], k]
+            n_contexts += 1
+    for t in range(n_targets):
+        for k in range(dim):
+            outputs[t, k] = out[targets[t], k]
+    loss = 0.0
+    for c in range(n_contexts):  # scores (C, T) -> lr * (label - sigmoid)
+        for t in range(n_targets):
+            f = np.float32(0.0)
+            for k in range(dim):
+                f += inputs[c, k] * outputs[t, k]
+            label = labels[t]
+            if f > MAX_EXP:
+                scores[c, t] = (label - 1.0) * lr
+                loss += 0.0 if label > 0.5 else MAX_EXP
+            elif f < -MAX_EXP:
+                scores[c, t] = label * lr
+                loss += MAX_EXP if label > 0.5 else 0.0
+            else:
+                index = _table_index(f)
+                scores[c, t] = (label - sigmoid[index]) * lr
+                loss += -log_sigmoid[index] if label > 0.5 else -log_sigmoid[TABLE_SIZE - 1 - index]
+    n_contexts = 0
+    for other in range(low, high):  # contexts: += g (C, T) @ outputs (T, d)
+        if other != position:
+            row = buffer[other]
+            for t in range(n_targets):
+                g = scores[n_contexts, t]
+                for k in range(dim):
+                    syn0[row, k] += g * outputs[t, k]
+            n_contexts += 1
+    for t in range(n_targets):  # targets: += g.T (T, C) @ inputs (C, d)
+        row = targets[t]
+        for c in range(n_contexts):
+            g = scores[c, t]
+            for k in range(dim):
+                out[row, k] += g * inputs[c, k]
+    return loss, n_contexts * n_targets
+
+
+@numba.njit(fastmath=True)
+def _train_run(syn0, out_neg, out_hs, ids, sentence_ends, first, last, keep_prob, negative_table, points,
+               codes, code_lengths, skipgram, use_negative, window, negative, cbow_mean, lr_start, lr_end,
+               total_words, words_before, seed, sigmoid, log_sigmoid):
+    """Train sentences first..last-1 of the chunk (one thread's share)."""
+    dim = syn0.shape[1]
+    grad_hidden = np.zeros(dim, np.float32)
+    hidden = np.zeros(dim, np.float32)
+    longest = 0
+    for sentence in range(first, last):
+        start = sentence_ends[sentence - 1] if sentence > 0 else 0
+        longest = max(longest, sentence_ends[sentence] - start)
+    buffer = np.empty(max(longest, 1), np.int32)
+    max_targets = max(negative + 1, points.shape[1])
+    targets = np.zeros(max_targets, np.int64)
+    labels = np.zeros(max_targets, np.float32)
+    inputs = np.zeros((2 * window, dim), np.float32)  # (C, d) context rows of one centre word
+    outputs = np.zeros((max_targets, dim), np.float32)  # (T, d) its target rows
+    scores = np.zeros((2 * window, max_targets), np.float32)  # (C, T) lr * (label - sigmoid)
+    state = np.uint64(seed)
+    loss = 0.0
+    terms = 0
+    trained = 0
+    done = words_before
+    for sentence in range(first, last):
+        start = sentence_ends[sentence - 1] if sentence > 0 else 0
+        end = sentence_ends[sentence]
+        lr = np.float32(lr_start + (lr_end - lr_start) * (done / max(total_words, 1)))
+        done += end - start
+        kept, state = _subsample(ids, start, end, keep_prob, buffer, state)
+        trained += kept
+        for position in range(kept):
+            word = buffer[position]
+            state = _next(state)
+            reach = window - _below(state, window)  # reduced window in [1, window]
+            low = max(position - reach, 0)
+            high = min(position + reach + 1, kept)
+            if skipgram:
+                if high - low <= 1:
+                    continue
+                if use_negative:
+                    n_targets, state = _negative_targets(word, negative_table, negative, targets, labels, state)
+                    part, count = _skipgram_center(syn0, out_neg, buffer, low, high, position, targets, labels,
+                                                   n_targets, lr, inputs, outputs, scores, sigmoid, log_sigmoid)
+                else:
+                    n_targets = code_lengths[word]
+                    for depth in range(n_targets):
+                        targets[depth] = points[word, depth]
+                        labels[depth] = 1.0 - codes[word, depth]
+                    part, count = _skipgram_center(syn0, out_hs, buffer, low, high, position, targets, labels,
+                                                   n_targets, lr, inputs, outputs, scores, sigmoid, log_sigmoid)
+                loss += part
+                terms += count
+            else:
+                hidden[:] = 0.0
+                n_context = high - low - 1
+                if n_context <= 0:
+                    continue
+                for other in range(low, high):
+                    if other != position:
+                        for k in range(dim):
+                            hidden[k] += syn0[buffer[other], k]
+                if cbow_mean:
+                    inverse = np.float32(1.0 / n_context)
+                    for k in range(dim):
+                        hidden[k] *= inverse
+                grad_hidden[:] = 0.0
+                part, count, state = _learn(hidden, word, out_neg, out_hs, negative_table, negative, points,
+                                            codes, code_lengths, use_negative, lr, grad_hidden, state, sigmoid,
+                                            log_sigmoid)
+                loss += part
+                terms += count
+                for other in range(low, high):
+                    if other != position:
+                        context = buffer[other]
+                        for k in range(dim):
+                            syn0[context, k] += grad_hidden[k]
+    return loss, terms, trained
+
+
+@numba.njit(parallel=True, cache=True)
+def _train_runs(syn0, out_neg, out_hs, ids, sentence_ends, bounds, keep_prob, negative_table, points, codes,
+                code_lengths, skipgram, use_negative, window, negative, cbow_mean, lr_start, lr_end, seed,
+                sigmoid, log_sigmoid, losses, terms, trained):
+    """One thread per run of sentences bounds[t]..bounds[t+1]; results into the (threads,) arrays."""
+    n_threads = bounds.shape[0] - 1
+    total_words = sentence_ends[sentence_ends.shape[0] - 1]
+    for thread in prange(n_threads):
+        first = bounds[thread]
+        before = 0
+        if first > 0:
+            before = sentence_ends[first - 1]
+        thread_seed = np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(thread + 1)
+        result = _train_run(syn0, out_neg, out_hs, ids, sentence_ends, first, bounds[thread + 1], keep_prob,
+                            negative_table, points, codes, code_lengths, skipgram, use_negative, window, negative,
+                            cbow_mean, lr_start, lr_end, total_words, before, thread_seed, sigmoid, log_sigmoid)
+        losses[thread] = result[0]
+        terms[thread] = result[1]
+        trained[thread] = result[2]
+
+
+def train_chunk(syn0: np.ndarray, out_neg: np.ndarray, out_hs: np.ndarray, ids: np.ndarray,
+                sentence_ends: np.ndarray, keep_prob: np.ndarray, negative_table: np.ndarray, points: np.ndarray,
+                codes: np.ndarray, code_lengths: np.ndarray, skipgram: bool, use_negative: bool, window: int,
+                negative: int, cbow_mean: bool, lr_start: float, lr_end: float, seed: int,
+                n_threads: int) -> tuple[float, int, int]:
+    """Train on one chunk with `n_threads` threads; returns (loss sum, predictions, words kept).
+
+    syn0 (V, d) input vectors; out_neg (V, d) negative-sampling output vectors; out_hs (V-1, d)
+    Huffman inner-node vectors (either output may be a (1, d) dummy when unused). ids (N,) int32
+    word ids; sentence_ends (S,) int64 exclusive ends. lr falls linearly from lr_start to lr_end
+    across the chunk. Weights are updated in place.
+    """
+    if len(sentence_ends) == 0:
+        return 0.0, 0, 0
+    n_threads = max(1, min(n_threads, len(sentence_ends)))
+    # Whole-sentence runs of about equal size, one per thread.
+    targets = np.arange(1, n_threads) * (sentence_ends[-1] / n_threads)  # (threads-1,)
+    bounds = np.concatenate([[0], np.searchsorted(sentence_ends, targets), [len(sentence_ends)]]).astype(np.int64)
+    losses = np.zeros(n_threads, np.float64)
+    terms = np.zeros(n_threads, np.int64)
+    trained = np.zeros(n_threads, np.int64)
+    _train_runs(syn0, out_neg, out_hs, ids, sentence_ends, bounds, keep_prob, negative_table, points, codes,
+                code_lengths, skipgram, use_negative, window, negative, cbow_mean, lr_start, lr_end, seed,
+                SIGMOID_TABLE, LOG_SIGMOID_TABLE, losses, terms, trained)
+    return float(losses.sum()), int(terms.sum()), int(trained.sum())

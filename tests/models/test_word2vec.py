@@ -1,0 +1,168 @@
+"""word2vec: the shared contract, all four (arch, objective) pairs on the demo corpus, both
+backends, determinism, resume, a fixed-seed regression and a quality check on real data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from contract import ModelContract
+from nlprec.data.embedding_tables import build_tables
+from nlprec.embeddings import EmbedOptions, checkpoint_dir_for, train_word2vec
+from nlprec.errors import NlprecError
+from nlprec.index import analogy, most_similar
+from nlprec.metrics import analogy_accuracy, word_similarity
+from nlprec.models.word2vec import Word2Vec, Word2VecConfig
+from nlprec.vectors import Vectors
+from nlprec_corpora.default_corpus import DEFAULT_ANALOGIES, default_corpus_path
+
+PAIRS = [("skipgram", "negative"), ("skipgram", "hierarchical"), ("cbow", "negative"), ("cbow", "hierarchical")]
+
+
+def tiny_batch(vocab_size: int = 30, words: int = 400, seed: int = 0) -> dict:
+    """Sentences over a small vocabulary where word w is always followed by w + 1: learnable."""
+    rng = np.random.default_rng(seed)
+    starts = rng.integers(0, vocab_size - 8, words // 8)
+    ids = (starts[:, None] + np.arange(8)).reshape(-1).astype(np.int32)  # (words,)
+    ends = np.arange(8, len(ids) + 1, 8, dtype=np.int64)
+    return {"ids": torch.from_numpy(ids), "sentence_ends": torch.from_numpy(ends), "seed": 7, "n_words": len(ids)}
+
+
+def tiny_model(arch="skipgram", objective="negative", backend="numba", vocab_size=30) -> Word2Vec:
+    counts = np.sort(np.random.default_rng(1).integers(50, 500, vocab_size))[::-1]
+    tables = build_tables(counts, sample=0.0)
+    config = Word2VecConfig(vocab_size=vocab_size, arch=arch, objective=objective, dim=16, window=3, negative=4,
+                            backend=backend, threads=1)
+    torch.manual_seed(0)
+    return Word2Vec(config, tables)
+
+
+class TestWord2VecContract(ModelContract):
+    name = "word2vec"
+    lr = 0.1
+
+    def make_model(self):
+        return tiny_model()
+
+    def make_batch(self):
+        return tiny_batch()
+
+
+class TestWord2VecTorchBackendContract(ModelContract):
+    name = "word2vec"
+    lr = 0.05
+    optimizer = torch.optim.SparseAdam
+
+    def make_model(self):
+        return tiny_model("cbow", "hierarchical", backend="torch")
+
+    def make_batch(self):
+        return tiny_batch()
+
+
+def demo_options(**overrides) -> EmbedOptions:
+    settings = dict(dim=32, epochs=3, threads=1, seed=1, progress=False, min_count=5)
+    settings.update(overrides)
+    return EmbedOptions(**settings)
+
+
+def solved_analogies(vectors: Vectors) -> int:
+    return sum(analogy(vectors, a, b, c, k=1)[0][0] == d for a, b, c, d in DEFAULT_ANALOGIES)
+
+
+@pytest.mark.parametrize("arch, objective", PAIRS)
+def test_each_pair_learns_the_demo_corpus(tmp_path, arch, objective):
+    vectors = train_word2vec(default_corpus_path(), tmp_path / "v.bin", demo_options(arch=arch, objective=objective),
+                             log=lambda *_: None)
+    neighbours = [word for word, _ in most_similar(vectors, "cat", k=5)[0]]
+    assert {"dog", "rabbit", "hamster", "parrot"} & set(neighbours), neighbours
+    assert solved_analogies(vectors) >= 2
+
+
+def test_torch_backend_learns_the_demo_corpus(tmp_path):
+    options = demo_options(backend="torch", device="cpu", epochs=1)
+    vectors = train_word2vec(default_corpus_path(), tmp_path / "v.npz", options, log=lambda *_: None)
+    neighbours = [word for word, _ in most_similar(vectors, "cat", k=5)[0]]
+    assert {"dog", "rabbit", "hamster", "parrot"} & set(neighbours), neighbours
+
+
+def test_same_seed_one_thread_gives_identical_vectors(tmp_path):
+    runs = [train_word2vec(default_corpus_path(), tmp_path / f"{name}.npz", demo_options(epochs=1, seed=seed),
+                           log=lambda *_: None) for name, seed in (("a", 3), ("b", 3), ("c", 4))]
+    np.testing.assert_array_equal(runs[0].matrix, runs[1].matrix)
+    assert not np.array_equal(runs[0].matrix, runs[2].matrix)
+
+
+def test_fixed_seed_regression(tmp_path):
+    vectors = train_word2vec(default_corpus_path(), tmp_path / "v.npz", demo_options(epochs=1, seed=5),
+                             log=lambda *_: None)
+    assert vectors.meta["loss_per_epoch"][0] == pytest.approx(0.2483, abs=2e-4)
+    assert float(vectors.matrix[vectors.index("cat")].sum()) == pytest.approx(1.3964, abs=2e-3)
+
+
+def test_resume_after_interrupt_equals_uninterrupted_run(tmp_path, monkeypatch):
+    options = demo_options(epochs=2, seed=2, chunk_words=50_000)
+    straight = train_word2vec(default_corpus_path(), tmp_path / "straight.npz", options, log=lambda *_: None)
+
+    from nlprec.data import embedding_data
+
+    original = embedding_data.EmbeddingData.train_dataloader
+
+    def interrupted(self, epoch, rank=0, world_size=1):
+        for index, batch in enumerate(original(self, epoch, rank, world_size)):
+            if epoch == 1 and index == 3:
+                raise KeyboardInterrupt
+            yield batch
+
+    monkeypatch.setattr(embedding_data.EmbeddingData, "train_dataloader", interrupted)
+    out = tmp_path / "resumed.npz"
+    with pytest.raises(KeyboardInterrupt):
+        train_word2vec(default_corpus_path(), out, options, log=lambda *_: None)
+    assert not out.exists()  # nothing half-written
+    monkeypatch.setattr(embedding_data.EmbeddingData, "train_dataloader", original)
+    resumed = train_word2vec(default_corpus_path(), out, options, resume=True, log=lambda *_: None)
+    np.testing.assert_array_equal(straight.matrix, resumed.matrix)
+    assert (checkpoint_dir_for(out) / "metrics.jsonl").is_file()
+
+
+def test_resume_refuses_other_options(tmp_path):
+    out = tmp_path / "v.npz"
+    train_word2vec(default_corpus_path(), out, demo_options(epochs=1), log=lambda *_: None)
+    with pytest.raises(NlprecError, match=r"options differ from the checkpoint's \(dim\)"):
+        train_word2vec(default_corpus_path(), out, demo_options(epochs=1, dim=16), resume=True, log=lambda *_: None)
+
+
+def test_vectors_record_provenance(tmp_path):
+    vectors = train_word2vec(default_corpus_path(), tmp_path / "v.bin", demo_options(epochs=1), log=lambda *_: None)
+    reloaded = Vectors.load(tmp_path / "v.bin")
+    for key in ("options", "seed", "data_sha256", "nlprec_version"):
+        assert reloaded.meta[key] == vectors.meta[key]
+    assert len(reloaded.meta["data_sha256"]) == 64
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "has no tokens"),
+    ("one two three\nfour five\n", "no word occurs at least 5 times"),
+])
+def test_bad_corpora_are_one_line_errors(tmp_path, text, message):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(text)
+    with pytest.raises(NlprecError, match=message):
+        train_word2vec(corpus, tmp_path / "v.bin", demo_options(), log=lambda *_: None)
+    assert not (tmp_path / "v.bin").exists()
+
+
+@pytest.mark.corpora
+def test_quality_on_penn_treebank(tmp_path, corpora_dir):
+    """3 epochs of skip-gram on PTB (0.9M words): real semantic structure, unlike a broken model."""
+    options = EmbedOptions(epochs=3, threads=2, seed=1, progress=False)
+    vectors = train_word2vec(corpora_dir / "ptb" / "ptb.train.txt", tmp_path / "ptb.bin", options,
+                             log=lambda *_: None)
+    wordeval = corpora_dir / "wordeval"
+    similarity = word_similarity(vectors, wordeval / "wordsim353.tsv")
+    analogies = analogy_accuracy(vectors, wordeval / "questions-words.txt", restrict_vocab=30000)
+    assert similarity["spearman"] > 0.10, similarity
+    assert analogies["accuracy"] > 0.01, analogies
+    weekdays = {"tuesday", "wednesday", "thursday", "friday"}
+    assert len(weekdays & {word for word, _ in most_similar(vectors, "monday", k=10)[0]}) >= 2
