@@ -64,16 +64,19 @@ def _negative_targets(word, negative_table, negative, targets, labels, state):
 
 
 @numba.njit(inline="always", fastmath=True)
-def _predict(hidden, out, target, label, lr, grad_hidden, sigmoid, log_sigmoid):
+def _predict(hidden, out, target, label, lr, grad_hidden, sigmoid, log_sigmoid, skip_saturated):
     """One logistic prediction of `label` for output row `target` from `hidden`.
 
     Accumulates the hidden gradient into `grad_hidden`, updates `out[target]` in place and
-    returns the loss -log p(label).
+    returns the loss -log p(label). With `skip_saturated` (hierarchical softmax, as in
+    word2vec.c and gensim) a logit beyond +-MAX_EXP makes no update at all.
     """
     dim = hidden.shape[0]
     f = np.float32(0.0)
     for k in range(dim):
         f += hidden[k] * out[target, k]
+    if skip_saturated and (f >= MAX_EXP or f <= -MAX_EXP):
+        return (MAX_EXP if (f > 0) != (label > 0.5) else 0.0)
     if f > MAX_EXP:
         g = (label - 1.0) * lr
         loss = 0.0 if label > 0.5 else MAX_EXP
@@ -101,19 +104,19 @@ def _learn(hidden, word, out_neg, out_hs, negative_table, negative, points, code
     loss = 0.0
     terms = 0
     if use_negative:
-        loss += _predict(hidden, out_neg, word, 1.0, lr, grad_hidden, sigmoid, log_sigmoid)
+        loss += _predict(hidden, out_neg, word, 1.0, lr, grad_hidden, sigmoid, log_sigmoid, False)
         terms += 1
         for _ in range(negative):
             state = _next(state)
             target = negative_table[_below(state, negative_table.shape[0])]
             if target == word:
                 continue
-            loss += _predict(hidden, out_neg, target, 0.0, lr, grad_hidden, sigmoid, log_sigmoid)
+            loss += _predict(hidden, out_neg, target, 0.0, lr, grad_hidden, sigmoid, log_sigmoid, False)
             terms += 1
     else:
         for depth in range(code_lengths[word]):
             label = 1.0 - codes[word, depth]
-            loss += _predict(hidden, out_hs, points[word, depth], label, lr, grad_hidden, sigmoid, log_sigmoid)
+            loss += _predict(hidden, out_hs, points[word, depth], label, lr, grad_hidden, sigmoid, log_sigmoid, True)
             terms += 1
     return loss, terms, state
 
