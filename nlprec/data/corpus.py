@@ -1,7 +1,8 @@
 """A text corpus encoded once into one int32 array of word ids plus sentence boundaries.
 
-Two passes over the file, each a regex and a few pandas/numpy operations per block of lines
-(no Python loop per token): the first counts words, the second maps them to ids. Words below
+One regex pass over the file; each block of lines is factorized (pandas' hash table) into int
+codes and its distinct tokens, so counting and mapping to ids work on the small per-block
+vocabularies, never with a Python loop per token. Words below
 min-count are dropped from the sequence, as word2vec.c and gensim do, so windows span them.
 """
 
@@ -34,15 +35,31 @@ class EncodedCorpus:
     path: str
 
 
-def count_tokens(path: str | os.PathLike, tokenizer: RegexTokenizer, **read_options) -> pd.Series:
-    """Word -> count over the whole file."""
-    totals: pd.Series | None = None
+@dataclass
+class _Block:
+    """One block of lines, factorized: `uniques[codes]` are its tokens."""
+
+    codes: np.ndarray  # (n,) int32 index into uniques
+    uniques: np.ndarray  # (u,) object distinct tokens of the block
+    line_lengths: np.ndarray  # (lines,) int64 tokens per line
+
+
+def _factorized_blocks(path: Path, tokenizer: RegexTokenizer, **read_options) -> list[_Block]:
+    """One regex pass over the file; each block's tokens become int codes into its own uniques."""
+    blocks = []
     for chunk in iter_token_chunks(path, tokenizer, READ_BLOCK_BYTES, **read_options):
-        counts = pd.Series(chunk.tokens).value_counts()
-        totals = counts if totals is None else totals.add(counts, fill_value=0)
-    if totals is None:
+        codes, uniques = pd.factorize(chunk.tokens)
+        blocks.append(_Block(codes.astype(np.int32), np.asarray(uniques, dtype=object), chunk.line_lengths))
+    return blocks
+
+
+def _count(blocks: list[_Block]) -> pd.Series:
+    """Word -> count over all blocks (a group-by over the small per-block vocabularies)."""
+    if not blocks:
         return pd.Series(dtype=np.int64)
-    return totals.astype(np.int64)
+    words = np.concatenate([block.uniques for block in blocks])
+    counts = np.concatenate([np.bincount(block.codes, minlength=len(block.uniques)) for block in blocks])
+    return pd.Series(counts, index=words).groupby(level=0, sort=False).sum().astype(np.int64)
 
 
 def encode_corpus(path: str | os.PathLike, tokenizer: RegexTokenizer | None = None, min_count: int = 5,
@@ -51,17 +68,16 @@ def encode_corpus(path: str | os.PathLike, tokenizer: RegexTokenizer | None = No
     path = Path(path)
     if not path.is_file():
         raise NlprecError(f"{path}: no such corpus file")
-    tokenizer = tokenizer or RegexTokenizer()
+    blocks = _factorized_blocks(path, tokenizer or RegexTokenizer(), **read_options)
     if vocab is None:
-        vocab = Vocab.from_counts(count_tokens(path, tokenizer, **read_options), min_count, max_vocab,
-                                  source=str(path))
+        vocab = Vocab.from_counts(_count(blocks), min_count, max_vocab, source=str(path))
     id_blocks, length_blocks, raw_tokens = [], [], 0
-    for chunk in iter_token_chunks(path, tokenizer, READ_BLOCK_BYTES, **read_options):
-        ids = vocab.encode(chunk.tokens)  # (n,) -1 where out of vocabulary
+    for block in blocks:
+        ids = vocab.encode(block.uniques)[block.codes]  # (n,) -1 where out of vocabulary
         known = ids >= 0
-        line_of_token = np.repeat(np.arange(len(chunk.line_lengths)), chunk.line_lengths)  # (n,)
+        line_of_token = np.repeat(np.arange(len(block.line_lengths)), block.line_lengths)  # (n,)
         id_blocks.append(ids[known].astype(np.int32))
-        length_blocks.append(np.bincount(line_of_token[known], minlength=len(chunk.line_lengths)))
+        length_blocks.append(np.bincount(line_of_token[known], minlength=len(block.line_lengths)))
         raw_tokens += len(ids)
     ids = np.concatenate(id_blocks) if id_blocks else np.zeros(0, np.int32)
     if len(ids) == 0:
