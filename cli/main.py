@@ -30,6 +30,16 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(embed.app, name="embed")
+
+
+@app.command("list")
+def list_models() -> None:
+    """The registered models, by family."""
+    from nlprec.registry import list_models as registered
+
+    for entry in registered():
+        print(f"{entry.family:<12} {entry.name:<10} {entry.description}")
+
 app.add_typer(corpora.app, name="corpora")
 
 

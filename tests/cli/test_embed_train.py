@@ -1,0 +1,77 @@
+"""`nlprec embed train` end to end: the demo corpus, a user corpus, resume, and bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from nlprec.vectors import Vectors
+from nlprec_cli.main import main
+
+
+def run(argv, capsys):
+    """Run the CLI; returns (exit code, stdout, stderr)."""
+    try:
+        main(argv)
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_demo_corpus_trains_and_prints_neighbours(tmp_path, capsys):
+    out = tmp_path / "demo.bin"
+    code, stdout, _ = run(["embed", "train", "--out", str(out), "--epochs", "2", "--dim", "32", "-q"], capsys)
+    assert code == 0
+    assert "built-in demo corpus" in stdout and "nearest neighbours:" in stdout
+    cat_line = next(line for line in stdout.splitlines() if line.strip().startswith("cat ->"))
+    assert any(animal in cat_line for animal in ("dog", "rabbit", "hamster", "parrot"))
+    assert Vectors.load(out).dim == 32
+
+
+def test_user_corpus_then_query_and_evaluate(tmp_path, capsys, corpora_dir):
+    out = tmp_path / "ptb.vec"
+    corpus = corpora_dir / "ptb" / "ptb.valid.txt"
+    code, _, _ = run(["embed", "train", str(corpus), "--out", str(out), "--epochs", "1", "--dim", "20",
+                      "--arch", "cbow", "--objective", "hierarchical", "--min-count", "3", "-q"], capsys)
+    assert code == 0
+    code, stdout, _ = run(["embed", "similar", str(out), "market", "--k", "3", "--json"], capsys)
+    assert code == 0 and len(json.loads(stdout)) == 3
+    code, stdout, _ = run(["embed", "evaluate", str(out), "--pairs", str(corpora_dir / "wordeval" / "wordsim353.tsv"),
+                           "--json"], capsys)
+    assert code == 0 and "wordsim353.tsv" in json.loads(stdout)["pairs"]
+
+
+def test_resume_continues_a_finished_run(tmp_path, capsys):
+    out = tmp_path / "v.npz"
+    args = ["embed", "train", "--out", str(out), "--epochs", "1", "--dim", "16", "-q"]
+    assert run(args, capsys)[0] == 0
+    code, stdout, _ = run([*args, "--resume"], capsys)
+    assert code == 0 and "resuming from" in stdout
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--dim", "0"], "error: --dim must be >= 1, got 0"),
+    (["--arch", "glovey"], "error: --arch must be one of"),
+    (["--min-count", "1000000"], "no word occurs at least 1000000 times"),
+    (["--resume"], "--resume: no checkpoint at"),
+])
+def test_bad_options_are_one_line_errors(tmp_path, capsys, extra, message):
+    code, _, stderr = run(["embed", "train", "--out", str(tmp_path / "v.bin"), "-q", *extra], capsys)
+    assert code == 2
+    assert len(stderr.strip().splitlines()) == 1 and message in stderr
+    assert not (tmp_path / "v.bin").exists()
+
+
+def test_empty_corpus_is_one_line_error(tmp_path, capsys):
+    corpus = tmp_path / "empty.txt"
+    corpus.write_text("")
+    code, _, stderr = run(["embed", "train", str(corpus), "--out", str(tmp_path / "v.bin")], capsys)
+    assert code == 2 and stderr.strip() == f"error: {corpus} has no tokens; expected text with at least one word"
+
+
+def test_list_shows_registered_models(capsys):
+    code, stdout, _ = run(["list"], capsys)
+    assert code == 0 and "word2vec" in stdout
