@@ -1,11 +1,11 @@
 """Compiled CPU inner loops for word2vec: skip-gram and CBOW, negative sampling and
 hierarchical softmax, as in word2vec.c (Mikolov et al. 2013), compiled with numba.
 
-One call trains on a chunk of sentences. The chunk is split into `n_threads` runs of whole
-sentences, each trained by its own thread with its own random stream, updating the shared
-weights without locks (Hogwild, as word2vec.c and gensim do). With one thread the result is
-bit-for-bit repeatable for a given seed; with more, the unsynchronised updates make runs
-differ in the last digits, as they do in the peers.
+One call trains on a chunk of sentences. The chunk is cut into pieces of whole sentences,
+each with its own random stream, which the threads take one at a time and train while
+updating the shared weights without locks (Hogwild, as word2vec.c and gensim do). With one
+thread the result is bit-for-bit repeatable for a given seed; with more, the unsynchronised
+updates make runs differ in the last digits, as they do in the peers.
 
 Per sentence: frequent words are subsampled first (so windows span dropped words), then each
 position takes a random reduced window b in [1, window] on each side. Updates follow
@@ -270,25 +270,28 @@ def _train_run(syn0, out_neg, out_hs, ids, sentence_ends, first, last, keep_prob
     return loss, terms, trained
 
 
+PIECE_WORDS = 10_000  # words per independently seeded piece of a chunk (gensim's job size)
+
+
 @numba.njit(parallel=True, cache=True)
-def _train_runs(syn0, out_neg, out_hs, ids, sentence_ends, bounds, keep_prob, negative_table, points, codes,
-                code_lengths, skipgram, use_negative, window, negative, cbow_mean, lr_start, lr_end, seed,
-                sigmoid, log_sigmoid, losses, terms, trained):
-    """One thread per run of sentences bounds[t]..bounds[t+1]; results into the (threads,) arrays."""
-    n_threads = bounds.shape[0] - 1
+def _train_pieces(syn0, out_neg, out_hs, ids, sentence_ends, bounds, keep_prob, negative_table, points, codes,
+                  code_lengths, skipgram, use_negative, window, negative, cbow_mean, lr_start, lr_end, seed,
+                  sigmoid, log_sigmoid, losses, terms, trained):
+    """Train the pieces bounds[p]..bounds[p+1] (sentence ranges) in parallel; results per piece."""
+    n_pieces = bounds.shape[0] - 1
     total_words = sentence_ends[sentence_ends.shape[0] - 1]
-    for thread in prange(n_threads):
-        first = bounds[thread]
+    for piece in prange(n_pieces):
+        first = bounds[piece]
         before = 0
         if first > 0:
             before = sentence_ends[first - 1]
-        thread_seed = np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(thread + 1)
-        result = _train_run(syn0, out_neg, out_hs, ids, sentence_ends, first, bounds[thread + 1], keep_prob,
+        piece_seed = np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(piece + 1)
+        result = _train_run(syn0, out_neg, out_hs, ids, sentence_ends, first, bounds[piece + 1], keep_prob,
                             negative_table, points, codes, code_lengths, skipgram, use_negative, window, negative,
-                            cbow_mean, lr_start, lr_end, total_words, before, thread_seed, sigmoid, log_sigmoid)
-        losses[thread] = result[0]
-        terms[thread] = result[1]
-        trained[thread] = result[2]
+                            cbow_mean, lr_start, lr_end, total_words, before, piece_seed, sigmoid, log_sigmoid)
+        losses[piece] = result[0]
+        terms[piece] = result[1]
+        trained[piece] = result[2]
 
 
 def train_chunk(syn0: np.ndarray, out_neg: np.ndarray, out_hs: np.ndarray, ids: np.ndarray,
@@ -302,17 +305,26 @@ def train_chunk(syn0: np.ndarray, out_neg: np.ndarray, out_hs: np.ndarray, ids: 
     Huffman inner-node vectors (either output may be a (1, d) dummy when unused). ids (N,) int32
     word ids; sentence_ends (S,) int64 exclusive ends. lr falls linearly from lr_start to lr_end
     across the chunk. Weights are updated in place.
+
+    The chunk is cut into pieces of about PIECE_WORDS words of whole sentences, each with its
+    own random stream (so the draws do not depend on the thread count), handed to the threads
+    one at a time: a thread that is slowed down does not hold the others back.
     """
     if len(sentence_ends) == 0:
         return 0.0, 0, 0
-    n_threads = max(1, min(n_threads, len(sentence_ends)))
-    # Whole-sentence runs of about equal size, one per thread.
-    targets = np.arange(1, n_threads) * (sentence_ends[-1] / n_threads)  # (threads-1,)
+    n_pieces = max(1, min(int(sentence_ends[-1]) // PIECE_WORDS, len(sentence_ends)))
+    targets = np.arange(1, n_pieces) * (sentence_ends[-1] / n_pieces)  # (pieces-1,) word offsets
     bounds = np.concatenate([[0], np.searchsorted(sentence_ends, targets), [len(sentence_ends)]]).astype(np.int64)
-    losses = np.zeros(n_threads, np.float64)
-    terms = np.zeros(n_threads, np.int64)
-    trained = np.zeros(n_threads, np.int64)
-    _train_runs(syn0, out_neg, out_hs, ids, sentence_ends, bounds, keep_prob, negative_table, points, codes,
-                code_lengths, skipgram, use_negative, window, negative, cbow_mean, lr_start, lr_end, seed,
-                SIGMOID_TABLE, LOG_SIGMOID_TABLE, losses, terms, trained)
+    losses = np.zeros(n_pieces, np.float64)
+    terms = np.zeros(n_pieces, np.int64)
+    trained = np.zeros(n_pieces, np.int64)
+    previous_threads = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(n_threads, numba.config.NUMBA_NUM_THREADS)))
+    try:
+        with numba.parallel_chunksize(1):
+            _train_pieces(syn0, out_neg, out_hs, ids, sentence_ends, bounds, keep_prob, negative_table, points,
+                          codes, code_lengths, skipgram, use_negative, window, negative, cbow_mean, lr_start, lr_end,
+                          seed, SIGMOID_TABLE, LOG_SIGMOID_TABLE, losses, terms, trained)
+    finally:
+        numba.set_num_threads(previous_threads)
     return float(losses.sum()), int(terms.sum()), int(trained.sum())
