@@ -46,7 +46,7 @@ class TrainerConfig:
     """How to train; independent of the model."""
 
     device: str = "auto"  # "auto" (CUDA when present, else CPU), "cpu", "cuda", "cuda:N"
-    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # auto: bf16 on CUDA if supported, else fp32
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # auto: bf16 (else fp16) on CUDA, fp32 on CPU
     optimizer: Literal["adamw", "adam", "sgd", "adagrad", "sparse_adam"] = "adamw"
     lr: float = 1e-3  # base learning rate, > 0
     weight_decay: float = 0.0  # decoupled (adamw) or L2 (others), >= 0
@@ -155,9 +155,12 @@ class Trainer:
 
     # ----- set-up -------------------------------------------------------------------------
     def _pick_autocast_dtype(self) -> torch.dtype | None:
-        if self.device.type != "cuda" or not getattr(self.model, "supports_amp", True):
+        """bf16/fp16 autocast on CUDA by default; on CPU only when bf16 is asked for explicitly."""
+        if not getattr(self.model, "supports_amp", True):
             return None
         precision = self.config.precision
+        if self.device.type != "cuda":
+            return torch.bfloat16 if precision == "bf16" else None
         if precision == "auto":
             precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
         return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]

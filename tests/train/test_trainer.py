@@ -161,3 +161,11 @@ def test_torchrun_two_cpu_processes_stay_in_sync(tmp_path):
         capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "DDP-OK 2" in result.stdout
+
+
+def test_bf16_autocast_on_cpu_when_asked(tmp_path):
+    trainer = make_trainer(tmp_path, precision="bf16")
+    assert trainer.autocast_dtype == torch.bfloat16
+    history = trainer.fit()
+    assert history[-1]["loss"] < 0.5 * history[0]["loss"]
+    assert make_trainer(tmp_path / "fp32").autocast_dtype is None  # auto stays fp32 on CPU
