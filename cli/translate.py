@@ -1,0 +1,163 @@
+"""`nlprec translate ...` (train, run, evaluate) and `nlprec bleu`: thin wrappers over nlprec.translate.
+
+Every score is sacrebleu's, printed with its signature.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from nlprec.errors import NlprecError
+from nlprec.metrics import bleu_files
+from nlprec.translate import TranslateOptions, Translator, evaluate as evaluate_pairs, train_translation
+
+app = typer.Typer(help="Translation: train, run, evaluate.", no_args_is_help=True)
+
+ModelDir = Annotated[Path, typer.Argument(help="Model folder written by `nlprec translate train`.",
+                                          show_default=False)]
+Beam = Annotated[int, typer.Option("--beam", min=1, help="Beam size (1: greedy).")]
+Alpha = Annotated[float, typer.Option("--alpha", min=0.0,
+                                      help="GNMT length penalty ((5+len)/6)^alpha; 0 disables it.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
+
+def _parse_overrides(items: list[str]) -> dict[str, Any]:
+    """--set key=value items; values are JSON (numbers, true/false) or else plain strings."""
+    overrides: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise NlprecError(f"--set expects key=value, got {item!r}")
+        try:
+            overrides[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key.strip()] = value
+    return overrides
+
+
+@app.command()
+def train(
+    pairs: Annotated[Path, typer.Argument(help="source<TAB>target per line (extra columns ignored).",
+                                          show_default=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Model folder to write.")] = Path("translation-model"),
+    arch: Annotated[str, typer.Option(help="transformer or gru-attention.")] = "transformer",
+    vocab_size: Annotated[int, typer.Option(help="Sentencepiece vocabulary size.")] = 8000,
+    per_side_vocab: Annotated[bool, typer.Option(
+        "--per-side-vocab", help="One sentencepiece model per side instead of a joint one.")] = False,
+    max_len: Annotated[int, typer.Option(help="Drop training pairs with a side longer than this (pieces).")] = 100,
+    valid_size: Annotated[int, typer.Option(help="Held-out validation pairs (at most 10%).")] = 2000,
+    max_tokens: Annotated[int, typer.Option(help="Padded source+target tokens per batch.")] = 6000,
+    lr: Annotated[Optional[float], typer.Option(help="Peak learning rate (default 1e-3).")] = None,
+    warmup: Annotated[Optional[int], typer.Option(help="Warmup steps (default 1000 transformer, 200 GRU).")] = None,
+    epochs: Annotated[int, typer.Option(help="Maximum passes over the pairs.")] = 100,
+    max_steps: Annotated[Optional[int], typer.Option(help="Stop after this many steps.")] = None,
+    max_minutes: Annotated[Optional[float], typer.Option(help="Stop after this many minutes.")] = None,
+    patience: Annotated[int, typer.Option(help="Epochs without better val BLEU before stopping.")] = 5,
+    reverse: Annotated[bool, typer.Option("--reverse", help="Translate the second column into the first.")] = False,
+    target_lang: Annotated[Optional[str], typer.Option(help="Target language code (BLEU tokenizer).")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option(
+        "--set", help="Model config override key=value, repeatable (e.g. --set d_model=128).")] = None,
+    threads: Annotated[int, typer.Option(help="CPU threads.")] = 2,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    seed: Annotated[int, typer.Option(help="Random seed (split, sentencepiece, batches, weights).")] = 1,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in OUT/checkpoints.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress line.")] = False,
+) -> None:
+    """Train a translation model; validation BLEU picks the best checkpoint."""
+    if arch not in ("transformer", "gru-attention"):
+        raise NlprecError(f"--arch must be transformer or gru-attention; got {arch!r}")
+    options = TranslateOptions(arch=arch, vocab_size=vocab_size, joint_vocab=not per_side_vocab, max_len=max_len,
+                               valid_size=valid_size, max_tokens=max_tokens, lr=lr, warmup_steps=warmup,
+                               epochs=epochs, max_steps=max_steps, max_minutes=max_minutes, patience=patience,
+                               reverse=reverse, target_lang=target_lang, threads=threads, device=device, seed=seed,
+                               progress=not quiet)
+    train_translation(pairs, out, options, _parse_overrides(set_ or []), resume=resume)
+
+
+@app.command()
+def run(
+    model: ModelDir,
+    sentences: Annotated[Optional[list[str]], typer.Argument(
+        help="Sentences to translate; none: read one per line from stdin.", show_default=False)] = None,
+    beam: Beam = 5,
+    nbest: Annotated[int, typer.Option("--nbest", min=1, help="Hypotheses per sentence (<= --beam).")] = 1,
+    alpha: Alpha = 0.6,
+    batch_size: Annotated[int, typer.Option(min=1, help="Sentences decoded together.")] = 64,
+    show_attention: Annotated[bool, typer.Option(
+        "--show-attention", help="Print the attention table of the first sentence (gru-attention).")] = False,
+    device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "cpu",
+) -> None:
+    """Translate: one line in, one line out; with --nbest N, N lines `index<TAB>score<TAB>text` per input."""
+    translator = Translator.load(model, device)
+    texts = list(sentences) if sentences else sys.stdin.read().split("\n")
+    if not sentences and texts and texts[-1] == "":
+        texts.pop()
+    if show_attention:
+        if not texts:
+            raise NlprecError("--show-attention needs a sentence")
+        _print_attention(*translator.attention(texts[0]))
+        return
+    for index, hypotheses in enumerate(translator.translate(texts, beam=beam, nbest=nbest, alpha=alpha,
+                                                            batch_size=batch_size)):
+        if nbest == 1:
+            print(hypotheses[0].text)
+        else:
+            for hypothesis in hypotheses:
+                print(f"{index}\t{hypothesis.score:.4f}\t{hypothesis.text}")
+    sys.stdout.flush()
+
+
+def _print_attention(source: list[str], output: list[str], weights) -> None:
+    """Rows: output pieces; columns: source pieces; cells: attention weight x 100."""
+    width = max(4, *(len(piece) for piece in source))
+    label = max(len(piece) for piece in output)
+    print(" " * label + " " + " ".join(piece.rjust(width) for piece in source))
+    for piece, row in zip(output, weights):
+        print(piece.ljust(label) + " " + " ".join(f"{100 * value:{width}.0f}" for value in row))
+
+
+@app.command()
+def evaluate(
+    model: ModelDir,
+    pairs: Annotated[Path, typer.Argument(help="Test pairs, source<TAB>target per line.", show_default=False)],
+    beam: Beam = 5,
+    alpha: Alpha = 0.6,
+    batch_size: Annotated[int, typer.Option(min=1, help="Sentences decoded together.")] = 64,
+    device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "cpu",
+    as_json: AsJson = False,
+) -> None:
+    """BLEU and chrF (sacrebleu, with signatures) and decoding speed on a pairs file.
+
+    --json: {"bleu", "bleu_signature", "chrf", "chrf_signature", "sentences", "tokenize", "bleu_detail",
+    "beam", "alpha", "decode_seconds", "sentences_per_s", "pairs", "data_sha256"}.
+    """
+    report = evaluate_pairs(Translator.load(model, device), pairs, beam, alpha, batch_size)
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    print(f"BLEU = {report['bleu']:.2f}  {report['bleu_signature']}")
+    print(f"chrF = {report['chrf']:.2f}  {report['chrf_signature']}")
+    print(f"{report['sentences']:,} sentences, beam {beam}, {report['sentences_per_s']:.1f} sentences/s")
+
+
+def bleu(
+    hypotheses: Annotated[Path, typer.Argument(help="Detokenised system output, one line per sentence.",
+                                               show_default=False)],
+    references: Annotated[Path, typer.Argument(help="References, same number of lines.", show_default=False)],
+    tokenize: Annotated[Optional[str], typer.Option(help="sacrebleu tokenizer (default from --target-lang, else 13a).")
+                        ] = None,
+    target_lang: Annotated[Optional[str], typer.Option(help="Target language code, e.g. fr, zh, ja.")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Corpus BLEU and chrF of a hypotheses file against a references file (sacrebleu), with signatures."""
+    report = bleu_files(hypotheses, references, target_lang, tokenize)
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    print(f"BLEU = {report['bleu']:.2f}  {report['bleu_signature']}")
+    print(f"chrF = {report['chrf']:.2f}  {report['chrf_signature']}")

@@ -1,0 +1,151 @@
+"""The Transformer encoder-decoder for translation.
+
+Vaswani et al. 2017, "Attention Is All You Need": token embeddings scaled by sqrt(d_model) plus
+fixed sinusoidal positions, a stack of self-attention + feed-forward encoder layers, a stack of
+causal self-attention + cross-attention + feed-forward decoder layers (nlprec.nn.transformer),
+and an output projection tied to the target embedding (section 3.4; with a joint vocabulary the
+source embedding is the same matrix too). Pre-norm or post-norm is `norm_first`. Trained with
+label-smoothed cross-entropy (section 5.4) computed on the non-padding positions only.
+
+Decoding interface (nlprec.decoding): `encode(src)` returns a state dict whose tensors are
+batch-first; `decode_step(tokens, state, step)` returns log-probabilities of the next token
+and the state with each decoder layer's self-attention key/value cache extended by one.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nlprec.data.tokenize import PAD_ID
+from nlprec.errors import NlprecError
+from nlprec.nn.losses import label_smoothed_cross_entropy
+from nlprec.nn.transformer import DecoderLayer, EncoderLayer, final_norm, sinusoidal_positions
+from nlprec.registry import register
+
+
+@dataclass(frozen=True)
+class TransformerConfig:
+    """Sizes and regularisation of the Transformer; defaults suit a 2-core CPU and 30 minutes."""
+
+    src_vocab: int = 8000  # source pieces, >= 4 (pad, unk, bos, eos)
+    tgt_vocab: int = 8000  # target pieces, >= 4
+    d_model: int = 256  # model width, divisible by heads
+    heads: int = 4  # attention heads, >= 1
+    encoder_layers: int = 3  # encoder depth, >= 1
+    decoder_layers: int = 3  # decoder depth, >= 1
+    d_ff: int = 1024  # feed-forward inner width, >= 1
+    dropout: float = 0.1  # on embeddings, sublayer outputs and attention weights, in [0, 1)
+    activation: Literal["relu", "gelu"] = "relu"  # feed-forward non-linearity
+    norm_first: bool = True  # True: pre-norm (stable with short warmup); False: the paper's post-norm
+    share_embeddings: bool = True  # one matrix for source, target and output (needs src_vocab == tgt_vocab)
+    label_smoothing: float = 0.1  # epsilon of the smoothed targets, in [0, 1)
+    max_positions: int = 512  # longest source or target in pieces, >= 1
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.src_vocab >= 4 and self.tgt_vocab >= 4, "vocabularies need at least 4 pieces"),
+            (self.heads >= 1 and self.d_model % self.heads == 0,
+             f"d_model={self.d_model} must be divisible by heads={self.heads}"),
+            (min(self.encoder_layers, self.decoder_layers, self.d_ff, self.max_positions) >= 1,
+             "encoder_layers, decoder_layers, d_ff and max_positions must be >= 1"),
+            (0 <= self.dropout < 1, f"dropout must be in [0, 1), got {self.dropout}"),
+            (0 <= self.label_smoothing < 1, f"label_smoothing must be in [0, 1), got {self.label_smoothing}"),
+            (not self.share_embeddings or self.src_vocab == self.tgt_vocab,
+             "share_embeddings needs src_vocab == tgt_vocab (a joint sentencepiece model)"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise NlprecError(message)
+
+
+@register("transformer", config=TransformerConfig, family="sequence",
+          description="Transformer encoder-decoder for translation (Vaswani et al. 2017)")
+class Transformer(nn.Module):
+    """Encoder-decoder Transformer; `loss(batch)` takes the batches of nlprec.data.pairs."""
+
+    def __init__(self, config: TransformerConfig):
+        super().__init__()
+        self.config = config
+        d = config.d_model
+        self.tgt_embed = nn.Embedding(config.tgt_vocab, d, padding_idx=PAD_ID)
+        self.src_embed = self.tgt_embed if config.share_embeddings else nn.Embedding(config.src_vocab, d,
+                                                                                     padding_idx=PAD_ID)
+        self.register_buffer("positions", sinusoidal_positions(config.max_positions, d), persistent=False)
+        self.dropout = nn.Dropout(config.dropout)
+        layer_args = (d, config.heads, config.d_ff, config.dropout, config.norm_first, config.activation)
+        self.encoder = nn.ModuleList(EncoderLayer(*layer_args) for _ in range(config.encoder_layers))
+        self.decoder = nn.ModuleList(DecoderLayer(*layer_args) for _ in range(config.decoder_layers))
+        self.encoder_norm = final_norm(d, config.norm_first)
+        self.decoder_norm = final_norm(d, config.norm_first)
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        """Xavier-uniform linear layers; embeddings N(0, d^-1/2), as fairseq's Transformer."""
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.xavier_uniform_(module.weight)
+                nn.init.zeros_(module.bias)
+        for embedding in {self.src_embed, self.tgt_embed}:
+            nn.init.normal_(embedding.weight, std=self.config.d_model ** -0.5)
+            with torch.no_grad():
+                embedding.weight[PAD_ID].zero_()
+
+    def _embed(self, embedding: nn.Embedding, ids: torch.Tensor, offset: int = 0) -> torch.Tensor:
+        length = ids.shape[1]
+        if offset + length > self.config.max_positions:
+            raise NlprecError(f"sequence of {offset + length} pieces exceeds max_positions={self.config.max_positions}")
+        scaled = embedding(ids) * math.sqrt(self.config.d_model)  # (B, T, d)
+        return self.dropout(scaled + self.positions[offset:offset + length])  # (B, T, d)
+
+    def encode(self, src: torch.Tensor) -> dict[str, Any]:
+        """src (B, S) -> decoding state: keep mask, cross-attention keys/values and empty caches."""
+        keep = src != PAD_ID  # (B, S)
+        x = self._embed(self.src_embed, src)  # (B, S, d)
+        for layer in self.encoder:
+            x = layer(x, keep)
+        memory = self.encoder_norm(x)  # (B, S, d)
+        empty = memory.new_zeros(src.shape[0], self.config.heads, 0, self.config.d_model // self.config.heads)
+        return {"keep": keep,
+                "memory_kv": [layer.cross_attention.keys_values(memory) for layer in self.decoder],
+                "cache": [(empty, empty) for _ in self.decoder]}
+
+    def forward(self, src: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced decoder states (B, T, d) before the output projection."""
+        state = self.encode(src)
+        x = self._embed(self.tgt_embed, tgt_in)  # (B, T, d)
+        for layer, memory_kv in zip(self.decoder, state["memory_kv"]):
+            x = layer(x, memory_kv, state["keep"])
+        return self.decoder_norm(x)  # (B, T, d)
+
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Output projection tied to the target embedding: (..., d) -> (..., tgt_vocab)."""
+        return F.linear(hidden, self.tgt_embed.weight)
+
+    def loss(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """Label-smoothed cross-entropy of `tgt_out` given `src` and `tgt_in`, plus the plain NLL."""
+        hidden = self(batch["src"], batch["tgt_in"])  # (B, T, d)
+        counted = batch["tgt_out"] != PAD_ID  # (B, T)
+        logits = self.logits(hidden[counted])  # (N, V): no projection for padding positions
+        loss, nll = label_smoothed_cross_entropy(logits, batch["tgt_out"][counted], self.config.label_smoothing,
+                                                 ignore_index=PAD_ID)
+        return {"loss": loss, "nll": nll}
+
+    def decode_step(self, tokens: torch.Tensor, state: dict[str, Any], step: int
+                    ) -> tuple[torch.Tensor, dict[str, Any]]:
+        """tokens (N,) at position `step` -> log-probabilities (N, tgt_vocab) and the extended state."""
+        x = self._embed(self.tgt_embed, tokens[:, None], offset=step)  # (N, 1, d)
+        caches = []
+        for layer, cache, memory_kv in zip(self.decoder, state["cache"], state["memory_kv"]):
+            x, kv = layer.step(x, cache, memory_kv, state["keep"])  # (N, 1, d), 2 x (N, heads, step + 1, d_head)
+            caches.append(kv)
+        log_probs = F.log_softmax(self.logits(self.decoder_norm(x[:, 0])).float(), dim=-1)  # (N, V)
+        return log_probs, {**state, "cache": caches}
+
+
+__all__ = ["Transformer", "TransformerConfig"]

@@ -1,0 +1,109 @@
+"""Attention blocks shared by the sequence models (translation now, BERT later).
+
+- `MultiHeadAttention`: Vaswani et al. 2017, "Attention Is All You Need", section 3.2, computed
+  by `torch.nn.functional.scaled_dot_product_attention` (fused kernels on CPU and CUDA). Keys
+  and values can be projected once and reused (cross-attention while decoding), and
+  self-attention can append to a per-step key/value cache.
+- `AdditiveAttention`: Bahdanau et al. 2015, "Neural Machine Translation by Jointly Learning to
+  Align and Translate": score(s, h) = v^T tanh(W s + U h), with U h computed once per sentence.
+
+Masks follow one convention: `keep` is a bool tensor that is True where a key may be attended
+(a real token), False at padding.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class MultiHeadAttention(nn.Module):
+    """Multi-head scaled dot-product attention with separate query and key/value projections."""
+
+    def __init__(self, d_model: int, heads: int, dropout: float = 0.0):
+        super().__init__()
+        if d_model % heads:
+            raise ValueError(f"d_model={d_model} must be divisible by heads={heads}")
+        self.heads = heads
+        self.d_head = d_model // heads
+        self.dropout = dropout
+        self.query = nn.Linear(d_model, d_model)
+        self.key_value = nn.Linear(d_model, 2 * d_model)
+        self.out = nn.Linear(d_model, d_model)
+
+    def split_heads(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, d_model) -> (B, heads, T, d_head)."""
+        batch, length, _ = x.shape
+        return x.view(batch, length, self.heads, self.d_head).transpose(1, 2)  # (B, heads, T, d_head)
+
+    def keys_values(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Projected keys and values of `x` (B, S, d_model), each (B, heads, S, d_head)."""
+        keys, values = self.key_value(x).chunk(2, dim=-1)  # 2 x (B, S, d_model)
+        return self.split_heads(keys), self.split_heads(values)
+
+    def forward(self, query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
+                keep: torch.Tensor | None = None, causal: bool = False) -> torch.Tensor:
+        """Attend from `query` (B, T, d_model) over projected `keys`/`values` (B, heads, S, d_head).
+
+        keep: (B, S) bool, True at real keys; None attends to all. causal: position t sees keys
+        <= t (needs T == S). Returns (B, T, d_model).
+        """
+        batch, length, d_model = query.shape
+        q = self.split_heads(self.query(query))  # (B, heads, T, d_head)
+        mask = None if keep is None else keep[:, None, None, :]  # (B, 1, 1, S)
+        if causal and mask is not None:
+            lower = torch.ones(length, keys.shape[2], dtype=torch.bool, device=query.device).tril()  # (T, S)
+            mask = mask & lower  # (B, 1, T, S)
+            causal = False
+        dropout = self.dropout if self.training else 0.0
+        attended = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, is_causal=causal,
+                                                  dropout_p=dropout)  # (B, heads, T, d_head)
+        return self.out(attended.transpose(1, 2).reshape(batch, length, d_model))  # (B, T, d_model)
+
+    def self_attend(self, x: torch.Tensor, keep: torch.Tensor | None = None, causal: bool = False) -> torch.Tensor:
+        """Self-attention over `x` (B, T, d_model)."""
+        keys, values = self.keys_values(x)  # 2 x (B, heads, T, d_head)
+        return self(x, keys, values, keep, causal)
+
+    def cached_step(self, x: torch.Tensor, cache: tuple[torch.Tensor, torch.Tensor] | None
+                    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """Causal self-attention for one new position `x` (N, 1, d_model) given the previous keys/values.
+
+        Returns the output (N, 1, d_model) and the cache extended by this position, each
+        (N, heads, t + 1, d_head). The new position sees every cached one, so no mask is needed.
+        """
+        keys, values = self.keys_values(x)  # 2 x (N, heads, 1, d_head)
+        if cache is not None:
+            keys = torch.cat([cache[0], keys], dim=2)  # (N, heads, t + 1, d_head)
+            values = torch.cat([cache[1], values], dim=2)  # (N, heads, t + 1, d_head)
+        return self(x, keys, values), (keys, values)
+
+
+class AdditiveAttention(nn.Module):
+    """Bahdanau attention: weights = softmax_s(v^T tanh(W q + U h_s)) over the real source positions."""
+
+    def __init__(self, query_dim: int, key_dim: int, hidden: int):
+        super().__init__()
+        self.query_proj = nn.Linear(query_dim, hidden, bias=False)
+        self.key_proj = nn.Linear(key_dim, hidden)
+        self.score = nn.Linear(hidden, 1, bias=False)
+
+    def project_keys(self, keys: torch.Tensor) -> torch.Tensor:
+        """U h for every source position: (B, S, key_dim) -> (B, S, hidden); done once per sentence."""
+        return self.key_proj(keys)
+
+    def forward(self, query: torch.Tensor, projected_keys: torch.Tensor, values: torch.Tensor,
+                keep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """query (B, query_dim), projected_keys (B, S, hidden), values (B, S, D), keep (B, S) bool.
+
+        Returns the context (B, D) and the attention weights (B, S) (zero at padding).
+        """
+        energy = torch.tanh(projected_keys + self.query_proj(query)[:, None, :])  # (B, S, hidden)
+        scores = self.score(energy).squeeze(-1).masked_fill(~keep, float("-inf"))  # (B, S)
+        weights = torch.softmax(scores, dim=-1)  # (B, S)
+        context = torch.bmm(weights[:, None, :], values).squeeze(1)  # (B, D)
+        return context, weights
+
+
+__all__ = ["MultiHeadAttention", "AdditiveAttention"]

@@ -1,0 +1,335 @@
+"""Train, load, run and evaluate translation models: the API behind `nlprec translate`.
+
+`train_translation(pairs, out, options)` reads source<TAB>target pairs, holds out a seeded
+validation split, trains sentencepiece on the training pairs, encodes and length-filters them,
+and trains the chosen architecture through the shared trainer with token-budget batches. After
+every epoch (and when --max-minutes/--max-steps stop it) the trainer scores validation BLEU with
+the same code as `evaluate` (greedy by default) and keeps the best checkpoint, which becomes the
+model. The model folder holds:
+
+    config.json         format, arch, model config, options, trainer config, seed, data sha256,
+                        tokenizer files, nlprec version (written last: its presence marks a model)
+    spm.model           joint sentencepiece model (or src.model + tgt.model per side)
+    model.pt            the weights, a plain state dict (`torch.load(weights_only=True)`)
+    metrics.json        best validation BLEU, per-epoch records, training tokens/s
+    checkpoints/        the trainer's last.pt and best.pt (resume with `resume=True`)
+    metrics.jsonl       the trainer's log
+
+`Translator.load(folder)` gives `translate(sentences, beam, nbest)`; `evaluate` scores a pairs
+file with sacrebleu (BLEU and chrF, signatures) and reports decoding speed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from nlprec import __version__
+from nlprec.data.pairs import PairsData, PairsTokenizer, encode_pairs, read_pairs, split_indices
+from nlprec.data.tokenize import PAD_ID
+from nlprec.decoding import decode, greedy
+from nlprec.errors import NlprecError
+from nlprec.io import atomic_write
+from nlprec.metrics import translation_scores
+from nlprec.models import seq2seq, transformer  # noqa: F401  (registers both architectures)
+from nlprec.registry import build_config, get_model
+from nlprec.train import Trainer, TrainerConfig, load_checkpoint
+from nlprec.train.trainer import resolve_device
+
+FORMAT = "nlprec-translation-v1"
+Arch = Literal["transformer", "gru-attention"]
+
+
+@dataclass(frozen=True)
+class TranslateOptions:
+    """Everything `nlprec translate train` sets besides the model config (see the model's config)."""
+
+    arch: Arch = "transformer"  # the registered model to train
+    vocab_size: int = 8000  # sentencepiece pieces per model, >= 16
+    joint_vocab: bool = True  # one sentencepiece model for both sides (shares embeddings), else one per side
+    max_len: int = 100  # drop training pairs with a side longer than this many pieces, >= 1
+    valid_size: int = 2000  # held-out validation pairs (at most a tenth of the file), >= 0
+    val_bleu_sentences: int = 500  # validation sentences decoded for val BLEU each epoch, >= 1
+    val_beam: int = 1  # beam of the validation decoding (1: greedy), >= 1
+    max_tokens: int = 6000  # padded source + target tokens per batch, >= 64
+    lr: float | None = None  # peak learning rate (None: 1e-3 for both architectures)
+    warmup_steps: int | None = None  # linear warmup (None: 1000 Transformer, 200 GRU), >= 0
+    epochs: int = 100  # passes over the pairs; usually --max-minutes/--max-steps stop first, >= 1
+    max_steps: int | None = None  # stop after this many optimizer steps
+    max_minutes: float | None = None  # stop after this much training time
+    grad_clip: float = 1.0  # global gradient-norm clip, > 0
+    patience: int = 5  # epochs without a better validation BLEU before stopping, >= 1
+    reverse: bool = False  # swap the columns: translate the second column into the first
+    target_lang: str | None = None  # target language code, picks sacrebleu's tokenizer (None: 13a)
+    threads: int = 2  # CPU threads for torch, >= 1
+    device: str = "auto"  # "auto", "cpu", "cuda"
+    seed: int = 1  # seeds the split, sentencepiece, batching and initialisation
+    progress: bool = True  # progress line on stderr
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.vocab_size >= 16, f"--vocab-size must be >= 16, got {self.vocab_size}"),
+            (self.max_len >= 1, f"--max-len must be >= 1, got {self.max_len}"),
+            (self.valid_size >= 0, f"--valid-size must be >= 0, got {self.valid_size}"),
+            (self.val_bleu_sentences >= 1, f"val_bleu_sentences must be >= 1, got {self.val_bleu_sentences}"),
+            (self.val_beam >= 1, f"val_beam must be >= 1, got {self.val_beam}"),
+            (self.max_tokens >= 64, f"--max-tokens must be >= 64, got {self.max_tokens}"),
+            (self.lr is None or self.lr > 0, f"--lr must be > 0, got {self.lr}"),
+            (self.threads >= 1, f"--threads must be >= 1, got {self.threads}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise NlprecError(message)
+
+
+@dataclass
+class Translation:
+    """One hypothesis as text."""
+
+    text: str  # detokenised output
+    score: float  # length-normalised log-probability (see nlprec.decoding)
+    tokens: list[int]  # target piece ids
+
+
+def translate_sentences(model: nn.Module, tokenizer: PairsTokenizer, sentences: Sequence[str], beam: int = 5,
+                        nbest: int = 1, alpha: float = 0.6, batch_size: int = 64) -> list[list[Translation]]:
+    """Translate raw sentences in length-sorted batches; n-best lists in the input order.
+
+    Sources longer than the model's `max_positions` are cut to it; an empty line translates to "".
+    """
+    device = next(model.parameters()).device
+    limit = getattr(model.config, "max_positions", None)
+    encoded = [ids[:limit] if limit else ids for ids in tokenizer.source.encode(list(sentences))]
+    order = np.argsort([len(ids) for ids in encoded], kind="stable")
+    results: list[list[Translation]] = [[Translation("", 0.0, [])] for _ in sentences]
+    order = [i for i in order if encoded[i]]
+    was_training = model.training
+    model.eval()
+    for start in range(0, len(order), batch_size):
+        rows = order[start:start + batch_size]
+        src = _pad([encoded[i] for i in rows]).to(device)  # (B, S)
+        nbests = decode(model, src, beam=beam, nbest=nbest, alpha=alpha)
+        for row, hypotheses in zip(rows, nbests):
+            texts = tokenizer.target.decode([h.tokens for h in hypotheses])
+            results[row] = [Translation(text, h.score, h.tokens) for text, h in zip(texts, hypotheses)]
+    model.train(was_training)
+    return results
+
+
+def _pad(rows: list[list[int]]) -> torch.Tensor:
+    out = torch.full((len(rows), max(len(row) for row in rows)), PAD_ID, dtype=torch.long)  # (B, S)
+    for i, row in enumerate(rows):
+        out[i, :len(row)] = torch.tensor(row, dtype=torch.long)
+    return out
+
+
+def score_model(model: nn.Module, tokenizer: PairsTokenizer, sources: Sequence[str], references: Sequence[str],
+                beam: int = 5, alpha: float = 0.6, target_lang: str | None = None, batch_size: int = 64) -> dict:
+    """Translate `sources` and score them against `references`: sacrebleu BLEU/chrF plus speed.
+
+    Validation during training and `evaluate` both go through this function.
+    """
+    if len(sources) != len(references):
+        raise NlprecError(f"{len(sources)} sources but {len(references)} references")
+    started = time.perf_counter()
+    outputs = translate_sentences(model, tokenizer, sources, beam=beam, alpha=alpha, batch_size=batch_size)
+    seconds = time.perf_counter() - started
+    hypotheses = [nbest[0].text for nbest in outputs]
+    scores = translation_scores(hypotheses, list(references), target_lang)
+    return {**scores, "beam": beam, "alpha": alpha, "decode_seconds": seconds,
+            "sentences_per_s": len(sources) / max(seconds, 1e-9), "hypotheses": hypotheses}
+
+
+class Translator:
+    """A trained model with its tokenizer and provenance, ready to translate."""
+
+    def __init__(self, model: nn.Module, tokenizer: PairsTokenizer, config: dict[str, Any]):
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.config = config  # the folder's config.json
+
+    @classmethod
+    def load(cls, folder: str | Path, device: str = "cpu") -> Translator:
+        """Load a model folder written by `train_translation`."""
+        folder = Path(folder)
+        config = _read_config(folder)
+        entry = get_model(config["arch"])
+        model = entry.model_cls(build_config(entry.config_cls, config["model_config"]))
+        try:
+            state = torch.load(folder / "model.pt", map_location="cpu", weights_only=True)
+            model.load_state_dict(state)
+        except (OSError, RuntimeError, KeyError) as err:
+            raise NlprecError(f"{folder / 'model.pt'}: cannot load the weights ({' '.join(str(err).split())[:200]})"
+                              ) from None
+        return cls(model.to(resolve_device(device)), PairsTokenizer.load(folder), config)
+
+    @property
+    def reverse(self) -> bool:
+        return bool(self.config["options"].get("reverse", False))
+
+    @property
+    def target_lang(self) -> str | None:
+        return self.config["options"].get("target_lang")
+
+    def translate(self, sentences: Sequence[str], beam: int = 5, nbest: int = 1, alpha: float = 0.6,
+                  batch_size: int = 64) -> list[list[Translation]]:
+        """n-best translations (best first) of each sentence."""
+        if not 1 <= nbest <= beam:
+            raise NlprecError(f"--nbest must be between 1 and --beam ({beam}), got {nbest}")
+        return translate_sentences(self.model, self.tokenizer, sentences, beam, nbest, alpha, batch_size)
+
+    def attention(self, sentence: str) -> tuple[list[str], list[str], np.ndarray]:
+        """Greedy translation of one sentence with its attention: (source pieces, output pieces
+        with "</s>", weights (len(output), len(source))). Needs an attention model that exposes
+        its weights (gru-attention; the Transformer's fused attention does not)."""
+        if self.config["arch"] != "gru-attention":
+            raise NlprecError(f"attention weights are shown for gru-attention models only; this model is "
+                              f"{self.config['arch']} (fused attention keeps no weights)")
+        ids = self.tokenizer.source.encode([sentence])[0]
+        if not ids:
+            raise NlprecError("cannot show attention for an empty sentence")
+        with torch.no_grad():
+            hypothesis = greedy(self.model, torch.tensor([ids]), return_attention=True)[0]
+        source = [self.tokenizer.source.id_to_piece(i) for i in ids]
+        output = [self.tokenizer.target.id_to_piece(i) for i in hypothesis.tokens] + ["</s>"]
+        return source, output, hypothesis.attention.numpy()
+
+
+def _read_config(folder: Path) -> dict[str, Any]:
+    path = folder / "config.json"
+    if not folder.is_dir():
+        raise NlprecError(f"{folder}: no such model folder")
+    if not path.is_file():
+        raise NlprecError(f"{folder}: not a translation model folder (no config.json); train one with "
+                          "`nlprec translate train`")
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise NlprecError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise NlprecError(f"{path}: not a translation model config (expected format {FORMAT!r})")
+    return config
+
+
+def evaluate(translator: Translator, pairs_path: str | Path, beam: int = 5, alpha: float = 0.6,
+             batch_size: int = 64) -> dict:
+    """BLEU, chrF, signatures and sentences/s of the translator on a pairs file (read in the
+    model's direction: a model trained with `reverse` reads the file reversed too)."""
+    pairs = read_pairs(pairs_path, reverse=translator.reverse)
+    report = score_model(translator.model, translator.tokenizer, pairs.sources, pairs.targets, beam, alpha,
+                         translator.target_lang, batch_size)
+    report.pop("hypotheses")
+    return {**report, "pairs": str(pairs_path), "data_sha256": pairs.sha256}
+
+
+def train_translation(pairs_path: str | Path, out: str | Path, options: TranslateOptions = TranslateOptions(),
+                      overrides: dict[str, Any] | None = None, resume: bool = False, log=print) -> Translator:
+    """Train `options.arch` on a pairs file and write the model folder `out` (see the module docstring)."""
+    out = Path(out)
+    checkpoints = out / "checkpoints"
+    if resume and not (checkpoints / "last.pt").is_file():
+        raise NlprecError(f"--resume: no checkpoint at {checkpoints / 'last.pt'}; start without --resume")
+    if not resume and checkpoints.exists():
+        raise NlprecError(f"{out} already holds a training run; pass --resume to continue it or choose another --out")
+    torch.set_num_threads(options.threads)
+    pairs = read_pairs(pairs_path, reverse=options.reverse)
+    train_idx, valid_idx = split_indices(len(pairs.sources), options.valid_size, options.seed)
+    train_src = [pairs.sources[i] for i in train_idx]
+    train_tgt = [pairs.targets[i] for i in train_idx]
+    valid_src = [pairs.sources[i] for i in valid_idx]
+    valid_tgt = [pairs.targets[i] for i in valid_idx]
+    out.mkdir(parents=True, exist_ok=True)
+    if resume:
+        tokenizer = PairsTokenizer.load(out)
+    else:
+        tokenizer = PairsTokenizer.train(out, train_src, train_tgt, options.vocab_size, options.joint_vocab,
+                                         options.seed)
+    train = encode_pairs(tokenizer, train_src, train_tgt, options.max_len)
+    valid = encode_pairs(tokenizer, valid_src, valid_tgt, options.max_len) if valid_src else None
+    log(f"pairs {pairs.path}: {len(pairs.sources):,} read, {len(train):,} for training "
+        f"({len(train_src) - len(train):,} dropped: empty or over {options.max_len} pieces), "
+        f"{len(valid_src):,} held out; vocabulary {tokenizer.source.vocab_size:,}"
+        + ("" if tokenizer.joint else f" + {tokenizer.target.vocab_size:,}"))
+    if len(train) == 0:
+        raise NlprecError(f"{pairs_path}: no training pairs left after length filtering (--max-len {options.max_len})")
+    entry = get_model(options.arch)
+    model_config = build_config(entry.config_cls, {"src_vocab": tokenizer.source.vocab_size,
+                                                   "tgt_vocab": tokenizer.target.vocab_size,
+                                                   "share_embeddings": tokenizer.joint, **(overrides or {})})
+    torch.manual_seed(options.seed)
+    model = entry.model_cls(model_config)
+    data = PairsData(train, valid, options.max_tokens, options.seed)
+    n_val = min(options.val_bleu_sentences, len(valid_src))
+    trainer_config = _trainer_config(options, out, validate=n_val > 0)
+
+    def evaluator(current: nn.Module) -> dict[str, float]:
+        if n_val == 0:
+            return {}
+        report = score_model(current, tokenizer, valid_src[:n_val], valid_tgt[:n_val], options.val_beam,
+                             target_lang=options.target_lang)
+        return {"val_bleu": report["bleu"], "val_chrf": report["chrf"]}
+
+    meta = {"arch": options.arch, "data_sha256": pairs.sha256, "options": dataclasses.asdict(options)}
+    trainer = Trainer(model, data, trainer_config, evaluator=evaluator, meta=meta)
+    if resume:
+        checkpoint = load_checkpoint(checkpoints / "last.pt")
+        if checkpoint["meta"].get("data_sha256") != pairs.sha256 or checkpoint["meta"].get("arch") != options.arch:
+            raise NlprecError(f"--resume: {pairs_path} or --arch differs from the run in {out}; start a new --out")
+        trainer.restore(checkpoint)
+        log(f"resuming from {checkpoints / 'last.pt'} at step {trainer.state.step}")
+    started = time.perf_counter()
+    history = trainer.fit()
+    seconds = time.perf_counter() - started
+    best = checkpoints / "best.pt"
+    if best.is_file():
+        model.load_state_dict(load_checkpoint(best)["model"])
+    model = model.cpu()
+    _write_folder(out, model, tokenizer, options, trainer_config, pairs.sha256, str(pairs_path), history,
+                  trainer.state.best_metric, seconds, len(train), len(valid_src))
+    log(f"wrote {out} (best val BLEU {trainer.state.best_metric if trainer.state.best_metric is not None else 'n/a'})")
+    return Translator.load(out)
+
+
+def _trainer_config(options: TranslateOptions, out: Path, validate: bool) -> TrainerConfig:
+    transformer = options.arch == "transformer"
+    warmup = options.warmup_steps if options.warmup_steps is not None else (1000 if transformer else 200)
+    return TrainerConfig(device=options.device, optimizer="adamw", lr=options.lr or 1e-3, betas=(0.9, 0.98),
+                         schedule="inverse_sqrt" if transformer else "constant", warmup_steps=warmup,
+                         epochs=options.epochs, max_steps=options.max_steps, max_minutes=options.max_minutes,
+                         grad_clip=options.grad_clip, seed=options.seed, out_dir=str(out),
+                         progress=options.progress, early_stopping_metric="val_bleu" if validate else None,
+                         early_stopping_mode="max",
+                         patience=options.patience, throughput_unit="tokens", log_every_steps=50)
+
+
+def _write_folder(out: Path, model: nn.Module, tokenizer: PairsTokenizer, options: TranslateOptions,
+                  trainer_config: TrainerConfig, sha256: str, pairs_path: str, history: list[dict[str, Any]],
+                  best: float | None, seconds: float, n_train: int, n_valid: int) -> None:
+    """Weights and metrics first, config.json last (atomically): a folder without it is no model."""
+    with atomic_write(out / "model.pt") as handle:
+        torch.save(model.state_dict(), handle)
+    tokens = sum(record.get("tokens_per_s", 0.0) * record.get("seconds", 0.0) for record in history)
+    train_seconds = sum(record.get("seconds", 0.0) for record in history)
+    metrics = {"best_val_bleu": best, "epochs": history, "train_seconds": seconds,
+               "train_tokens_per_s": tokens / train_seconds if train_seconds else None}
+    with atomic_write(out / "metrics.json", "w", encoding="utf-8") as handle:
+        handle.write(json.dumps(metrics, indent=2))
+    config = {"format": FORMAT, "arch": options.arch, "model_config": dataclasses.asdict(model.config),
+              "options": dataclasses.asdict(options), "trainer_config": json.loads(json.dumps(
+                  dataclasses.asdict(trainer_config))), "seed": options.seed, "data_sha256": sha256,
+              "pairs": pairs_path, "train_pairs": n_train, "valid_pairs": n_valid,
+              "tokenizer": tokenizer.files(), "nlprec_version": __version__}
+    with atomic_write(out / "config.json", "w", encoding="utf-8") as handle:
+        handle.write(json.dumps(config, indent=2))
+
+
+__all__ = ["TranslateOptions", "Translation", "Translator", "train_translation", "translate_sentences",
+           "score_model", "evaluate", "FORMAT"]
