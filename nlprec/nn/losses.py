@@ -1,0 +1,121 @@
+"""Losses shared by the models: small functions, each with a Shape section and a doctest.
+
+Run the examples with `python -m doctest nlprec/nn/losses.py -v` (tests/nn/test_losses.py does).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+# --- ranking and rating losses
+
+
+def bpr_loss(pos_scores: torch.Tensor, neg_scores: torch.Tensor) -> torch.Tensor:
+    """Bayesian Personalised Ranking: -mean(log sigmoid(pos - neg)).
+
+    Rendle et al. 2009, "BPR: Bayesian Personalized Ranking from Implicit Feedback". The
+    log-sigmoid form is numerically stable for large score gaps (no log(0)).
+
+    Shape:
+        - pos_scores: (N,) scores of observed items.
+        - neg_scores: (N,) or (N, K) scores of sampled unobserved items; (N,) positives are
+          compared with each of the K negatives of their row.
+        - Output: scalar.
+
+    >>> bpr_loss(torch.tensor([2.0, 0.0]), torch.tensor([0.0, 0.0]))
+    tensor(0.4100)
+    """
+    if neg_scores.dim() == pos_scores.dim() + 1:
+        pos_scores = pos_scores.unsqueeze(-1)  # (N, 1) against (N, K)
+    return -F.logsigmoid(pos_scores - neg_scores).mean()
+
+
+def hinge_loss(pos_scores: torch.Tensor, neg_scores: torch.Tensor, margin: float = 1.0) -> torch.Tensor:
+    """Pairwise hinge (margin ranking) loss: mean(max(0, margin - pos + neg)).
+
+    Zero once every positive beats its negative by at least `margin`; as in
+    `torch.nn.MarginRankingLoss` with target 1.
+
+    Shape:
+        - pos_scores: (N,) scores of observed items.
+        - neg_scores: (N,) or (N, K) scores of sampled unobserved items.
+        - Output: scalar.
+
+    >>> hinge_loss(torch.tensor([2.0, 0.5]), torch.tensor([0.0, 0.0]), margin=1.0)
+    tensor(0.2500)
+    """
+    if neg_scores.dim() == pos_scores.dim() + 1:
+        pos_scores = pos_scores.unsqueeze(-1)  # (N, 1) against (N, K)
+    return F.relu(margin - pos_scores + neg_scores).mean()
+
+
+def masked_mse_loss(predictions: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean squared error over the observed entries only (AutoRec's reconstruction loss).
+
+    Sedhain et al. 2015, "AutoRec: Autoencoders Meet Collaborative Filtering": unobserved
+    ratings must not be reconstructed as zeros, so they carry no gradient. The sum is divided
+    by the number of observed entries (at least 1).
+
+    Shape:
+        - predictions, targets, mask: (B, D); mask is 1.0 where observed, 0.0 elsewhere.
+        - Output: scalar.
+
+    >>> masked_mse_loss(torch.tensor([[1.0, 9.0]]), torch.tensor([[3.0, 0.0]]), torch.tensor([[1.0, 0.0]]))
+    tensor(4.)
+    """
+    squared = (predictions - targets).pow(2) * mask  # (B, D)
+    return squared.sum() / mask.sum().clamp(min=1.0)
+
+
+def l2_penalty(*tensors: torch.Tensor) -> torch.Tensor:
+    """Half the sum of squared entries of all `tensors`: the L2 term added as `weight * l2_penalty(...)`.
+
+    Shape:
+        - tensors: any shapes.
+        - Output: scalar.
+
+    >>> l2_penalty(torch.tensor([1.0, 2.0]), torch.tensor([[2.0]]))
+    tensor(4.5000)
+    """
+    return sum(t.pow(2).sum() for t in tensors) / 2
+
+
+__all__ = ["bpr_loss", "hinge_loss", "masked_mse_loss", "l2_penalty"]
+
+
+# --- sequence losses (translation; owned by the sequence-model work) ---------------------------
+
+
+def label_smoothed_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, smoothing: float = 0.1,
+                                 ignore_index: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean label-smoothed cross-entropy over the non-padding targets, and the plain NLL beside it.
+
+    Szegedy et al. 2016, section 7: the target distribution is (1 - eps) on the gold class plus
+    eps spread uniformly over all V classes, so
+    loss = (1 - eps) * -log p(gold) + eps * mean_v(-log p(v)); eps = 0 gives cross-entropy.
+    This equals `F.cross_entropy(..., label_smoothing=eps)`. Positions whose target is
+    `ignore_index` (padding) count for nothing; both values are means over the counted ones.
+
+    Shape:
+        - logits: (N, V) or (B, T, V); targets: (N,) or (B, T) int64.
+        - Output: two scalars (loss, nll).
+
+    >>> logits = torch.tensor([[2.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    >>> loss, nll = label_smoothed_cross_entropy(logits, torch.tensor([0, 1]), smoothing=0.1, ignore_index=-1)
+    >>> bool(torch.isclose(loss, F.cross_entropy(logits, torch.tensor([0, 1]), label_smoothing=0.1)))
+    True
+    >>> label_smoothed_cross_entropy(logits, torch.tensor([0, 1]), smoothing=0.0, ignore_index=1)[1]  # row 2 ignored
+    tensor(0.2395)
+    """
+    log_probs = F.log_softmax(logits.reshape(-1, logits.shape[-1]).float(), dim=-1)  # (N, V)
+    targets = targets.reshape(-1)  # (N,)
+    counted = targets != ignore_index  # (N,)
+    gold = log_probs.gather(1, targets.clamp(min=0)[:, None]).squeeze(1)  # (N,)
+    count = counted.sum().clamp(min=1)
+    nll = -(gold * counted).sum() / count
+    uniform = -(log_probs.mean(dim=-1) * counted).sum() / count
+    return (1.0 - smoothing) * nll + smoothing * uniform, nll
+
+
+__all__ += ["label_smoothed_cross_entropy"]

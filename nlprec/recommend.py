@@ -1,0 +1,699 @@
+"""Recommenders, end to end: train on a ratings file, save a model folder, load it, score
+(user, item) pairs, recommend top-k items, find similar items, evaluate under a stated protocol.
+
+    from nlprec import recommend
+    rec = recommend.train("u.data", model="neumf", out="nm/", model_options={"loss": "bpr"})
+    rec = recommend.load("nm/")
+    rec.recommend("196", k=10)          # Recommendations(user, items=[(item, score), ...], source)
+    rec.score(["196"], ["242"])          # ScoreResult(scores, popularity_rows, unknown_item_rows)
+    rec.similar_items("50", k=10)        # [(item, cosine), ...]
+    rec.evaluate(protocol="full")        # {"protocol": "...", "metrics": {...}, ...}
+
+Models (registered in nlprec.models, family "recommender") follow one small protocol beyond
+`loss(batch)`: class attributes `task` ("rating" or "ranking"), `input_type` (which data module
+trains them: "ratings", "item_rows" or "pairwise", see nlprec.data.interactions) and
+`training_defaults`; methods `predict(users, items) -> (N,)`, `score_all(users) -> (B, I)`,
+`item_embeddings() -> (I, d)` and, when the score is an inner product plus a per-user
+constant, `retrieval_vectors(users) -> (user rows, item rows, user offsets)`.
+
+Retrieval. MF and AutoRec scores are inner products (plus a per-user constant), so top-k
+recommendation searches a FAISS `IndexFlatIP` over the item rows (nlprec.index.VectorIndex,
+metric "ip") with the user's seen items excluded; it returns exactly what scoring every item
+would (tests/test_recommend.py checks this). NeuMF's score goes through an MLP, so NeuMF
+recommends by exact batched scoring of every item + top-k. Similar items are cosine
+neighbours (L2-normalised inner product, FAISS) of `item_embeddings()`: MF item factors,
+AutoRec item codes, NeuMF GMF item embeddings.
+
+Unknown users (not in the training data) are answered by popularity (training interaction
+counts) with a notice: `Recommendations.source == "popularity"`; in `score` their rows are
+the item's mean training rating (rating models) or its training count (ranking models), and
+flagged. Unknown items in `score` raise a one-line error by default, or score NaN and are
+flagged with `unknown_items="nan"`.
+
+Model folder (every file written atomically; config.json last, so a folder with config.json
+is complete):
+
+- config.json: format, model name and config, trainer config, data options (batch size,
+  negatives), seed, the ratings file's path, sha256 and read options, nlprec version, the
+  evaluation protocol (and its description).
+- model.pt: the model's state dict; `torch.load(path, weights_only=True)` reads it.
+- users.json, items.json: the original ids, list index = internal index.
+- split.npz: train and test rows (internal indices, ratings), and the sampled evaluation
+  negatives (per test user, drawn once with the seed): `evaluate` reproduces the protocol.
+- metrics.json: the test metrics under the protocol, with its description.
+- metrics.jsonl, checkpoints/: the trainer's log and checkpoints (for --resume).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import time
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from nlprec import __version__
+from nlprec.data.interactions import (
+    Interactions,
+    ItemRowsData,
+    PairwiseData,
+    RatingsData,
+    SplitName,
+    describe_split,
+    read_interactions,
+    sample_eval_negatives,
+    split,
+)
+from nlprec.errors import NlprecError
+from nlprec.io import atomic_write, sha256_file
+from nlprec.models import autorec, mf, neumf  # noqa: F401  (registers the recommenders)
+from nlprec.metrics import full_counts, mae, ranking_metrics, rmse, sampled_counts
+from nlprec.registry import build_config, get_model
+from nlprec.train import Trainer, TrainerConfig, load_checkpoint
+from nlprec.train.trainer import seed_everything
+
+FORMAT = "nlprec-recommender-v1"
+RankingProtocol = Literal["full", "sampled"]
+UnknownItems = Literal["error", "nan"]
+# Config fields filled from the data, never from user options.
+_DATA_FIELDS = ("n_users", "n_items", "global_mean", "rating_min", "rating_max")
+# Trainer options a caller may set (the rest is fixed here: out_dir, seed, early stopping).
+_TRAINER_OPTIONS = {f.name for f in dataclasses.fields(TrainerConfig)} - {"out_dir", "seed", "early_stopping_metric",
+                                                                           "early_stopping_mode"}
+_FILES = ("config.json", "model.pt", "users.json", "items.json", "split.npz", "metrics.json")
+# Pairs scored per predict() call.
+_PREDICT_BLOCK = 1 << 18
+
+
+# --- options -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read the ratings file (see `nlprec.data.interactions.read_interactions`)."""
+
+    user_col: str | None = None  # column name or 0-based position; None: "user"-like name or position 0
+    item_col: str | None = None  # ... or position 1
+    rating_col: str | None = None  # ... or position 2 (ignored by ranking models)
+    time_col: str | None = None  # ... or position 3 (needed by leave-one-out and temporal splits)
+    sep: str | None = None  # field separator; None: from the suffix (comma for .csv, else tab)
+    header: bool | None = None  # first line is a header; None: detect
+    rating_range: tuple[float, float] | None = None  # inclusive bounds every rating must lie in
+    duplicates: Literal["error", "last"] = "error"  # a repeated (user, item) pair: error or keep the last
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How a model is evaluated; its `describe()` text is printed with every result."""
+
+    split: SplitName = "random"  # random, leave_one_out, temporal or none
+    test_ratio: float = 0.1  # share held out by the random and temporal splits, in (0, 1)
+    seed: int = 0  # seed of the random split and of the sampled negatives
+    ranking: RankingProtocol = "sampled"  # ranking models: sampled negatives or full ranking
+    n_negatives: int = 99  # sampled negatives per test user, >= 1
+    k: int = 10  # cut-off of HR@k and NDCG@k, >= 1
+
+    def __post_init__(self) -> None:
+        if self.split not in ("random", "leave_one_out", "temporal", "none"):
+            raise NlprecError(f"split {self.split!r}: expected 'random', 'leave_one_out', 'temporal' or 'none'")
+        if self.ranking not in ("full", "sampled"):
+            raise NlprecError(f"ranking protocol {self.ranking!r}: expected 'full' or 'sampled'")
+        if self.n_negatives < 1 or self.k < 1:
+            raise NlprecError(f"eval negatives {self.n_negatives}, k {self.k}: expected >= 1 each")
+        if self.split in ("random", "temporal") and not 0 < self.test_ratio < 1:
+            raise NlprecError(f"test ratio {self.test_ratio}: expected a number strictly between 0 and 1")
+
+    def describe(self, task: str, n_test: int | None = None) -> str:
+        """The protocol in one line."""
+        parts = [describe_split(self.split, self.test_ratio, self.seed)]
+        count = f" on {n_test:,} test interactions" if n_test is not None else ""
+        if task == "rating":
+            parts.append(f"RMSE and MAE of predicted ratings (clipped to the training range){count}")
+        elif self.ranking == "sampled":
+            parts.append(f"each test item ranked against {self.n_negatives} items the user never interacted "
+                         f"with, sampled once (seed {self.seed}) and saved; HR@{self.k}, NDCG@{self.k}, AUC{count}")
+        else:
+            parts.append(f"full ranking: each test item ranked against every item the user has not interacted "
+                         f"with in training (training items masked; the user's other test items left out); "
+                         f"HR@{self.k}, NDCG@{self.k}, AUC{count}")
+        return "; ".join(parts)
+
+
+# --- results -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Recommendations:
+    """Top-k items for one user, best first."""
+
+    user: str  # the user's original id
+    items: list[tuple[str, float]]  # (item id, score): predicted rating or ranking score; popularity counts
+    source: Literal["model", "popularity"]  # popularity when the user is unknown
+    notice: str | None = None  # why the popularity answer was given
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"user": self.user, "source": self.source, "notice": self.notice,
+                "items": [{"item": item, "score": score} for item, score in self.items]}
+
+
+@dataclass
+class ScoreResult:
+    """Scores of (user, item) pairs, in input order, with the rows that needed a fallback."""
+
+    scores: np.ndarray  # (N,) float64
+    popularity_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # unknown users
+    unknown_item_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # NaN scores
+
+
+# --- the trained recommender -------------------------------------------------------------------
+
+
+class Recommender:
+    """A trained model with its id maps, training interactions and evaluation protocol."""
+
+    def __init__(self, name: str, model: nn.Module, train: Interactions, test: Interactions, protocol: Protocol,
+                 negatives: tuple[np.ndarray, np.ndarray] | None = None, info: dict[str, Any] | None = None):
+        self.name = name
+        self.model = model.eval()
+        self.task: str = model.task
+        self.train = train
+        self.test = test
+        self.protocol = protocol
+        self.negatives = negatives  # (users (T,), items (T, n)) sampled per test user, or None
+        self.info: dict[str, Any] = dict(info or {})
+        self.metrics: dict[str, Any] | None = None
+        self._seen = None
+        self._popularity: np.ndarray | None = None
+        self._item_means: np.ndarray | None = None
+        self._index = None
+        self._cosine_index = None
+
+    def __repr__(self) -> str:
+        return f"Recommender({self.name}, {self.train.n_users:,} users, {self.train.n_items:,} items)"
+
+    @property
+    def user_ids(self) -> list[str]:
+        return self.train.user_ids
+
+    @property
+    def item_ids(self) -> list[str]:
+        return self.train.item_ids
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    # ----- lookups ------------------------------------------------------------------------
+    def seen(self) -> Any:
+        """(n_users, n_items) CSR of every interaction in the file (train and test)."""
+        if self._seen is None:
+            self._seen = self.train.concat(self.test).matrix().tocsr() if len(self.test) else self.train.matrix()
+        return self._seen
+
+    def popularity(self) -> np.ndarray:
+        """(n_items,) training interactions per item."""
+        if self._popularity is None:
+            self._popularity = self.train.item_counts()
+        return self._popularity
+
+    def item_means(self) -> np.ndarray:
+        """(n_items,) mean training rating per item (the global mean for items without ratings)."""
+        if self._item_means is None:
+            counts = self.popularity()
+            ratings = self.train.ratings if self.train.ratings is not None else np.ones(len(self.train), np.float32)
+            sums = np.bincount(self.train.items, weights=ratings, minlength=self.train.n_items)
+            overall = float(ratings.mean()) if len(ratings) else 0.0
+            self._item_means = np.where(counts > 0, sums / np.maximum(counts, 1), overall)
+        return self._item_means
+
+    # ----- scoring ------------------------------------------------------------------------
+    def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Model scores of aligned internal indices (N,), in blocks: (N,) float64."""
+        return _predict(self.model, users, items, self.device)
+
+    def score(self, users: Sequence[str], items: Sequence[str], unknown_items: UnknownItems = "error",
+              lines: Sequence[int] | None = None, source: str = "") -> ScoreResult:
+        """Scores of (user, item) id pairs: predicted ratings (rating models) or ranking scores.
+
+        Unknown users get the popularity answer (the item's mean training rating, or its
+        training count for ranking models) and are listed in `popularity_rows`. Unknown items
+        raise a one-line error naming `source` and the line (from `lines`), or with
+        `unknown_items="nan"` score NaN and are listed in `unknown_item_rows`.
+        """
+        if len(users) != len(items):
+            raise NlprecError(f"{len(users)} users but {len(items)} items: expected one item per user")
+        user_index = np.array([_or(self.train.user_index(u)) for u in users], dtype=np.int64)  # -1: unknown
+        item_index = np.array([_or(self.train.item_index(i)) for i in items], dtype=np.int64)
+        unknown_item = np.flatnonzero(item_index < 0)
+        if len(unknown_item) and unknown_items == "error":
+            row = int(unknown_item[0])
+            where = f"{source} line {lines[row]}: " if lines is not None else ""
+            raise NlprecError(f"{where}unknown item {items[row]!r} (the model knows {self.train.n_items:,} items); "
+                              f"use --unknown-items nan to score it NaN instead")
+        scores = np.full(len(users), np.nan)
+        known = (user_index >= 0) & (item_index >= 0)
+        scores[known] = self.predict(user_index[known], item_index[known])
+        fallback = np.flatnonzero((user_index < 0) & (item_index >= 0))
+        table = self.item_means() if self.task == "rating" else self.popularity().astype(np.float64)
+        scores[fallback] = table[item_index[fallback]]
+        return ScoreResult(scores, np.flatnonzero(user_index < 0), unknown_item)
+
+    # ----- retrieval ----------------------------------------------------------------------
+    def _ip_index(self) -> Any:
+        from nlprec.index import VectorIndex
+        from nlprec.vectors import Vectors
+
+        if self._index is None:
+            _, item_rows, _ = self.model.retrieval_vectors(torch.zeros(0, dtype=torch.long, device=self.device))
+            keys = [str(i) for i in range(self.train.n_items)]  # internal indices: ids may hold spaces
+            self._index = VectorIndex(Vectors(keys, item_rows.float().cpu().numpy()), kind="flat", metric="ip")
+        return self._index
+
+    def recommend(self, user: str, k: int = 10, exclude_seen: bool = True) -> Recommendations:
+        """The `k` best items for `user` with their scores, best first, seen items excluded.
+
+        Rating models score by predicted rating (unclipped, so the order is kept), ranking
+        models by ranking score. MF and AutoRec search a FAISS inner-product index; NeuMF scores
+        every item exactly. Unknown users get the `k` most popular items (by training count).
+        """
+        if k < 1:
+            raise NlprecError(f"k={k}: expected at least 1")
+        index = self.train.user_index(user)
+        if index is None:
+            top = np.argsort(-self.popularity(), kind="stable")[:k]
+            notice = (f"user {user!r} is not in the training data; answering with the {len(top)} most popular "
+                      f"items (training interaction counts)")
+            return Recommendations(str(user), [(self.item_ids[i], float(self.popularity()[i])) for i in top],
+                                   "popularity", notice)
+        seen = self.seen()[index].indices if exclude_seen else np.zeros(0, np.int64)
+        if hasattr(self.model, "retrieval_vectors"):
+            with torch.no_grad():
+                user_rows, _, offset = self.model.retrieval_vectors(torch.tensor([index], device=self.device))
+            scores, ids = self._ip_index().search(user_rows.float().cpu().numpy(), k, [seen.tolist()])
+            scores, ids = scores[0] + float(offset[0]), ids[0]
+        else:
+            with torch.no_grad():
+                row = self.model.score_all(torch.tensor([index], device=self.device))[0].double().cpu().numpy()
+            row[seen] = -np.inf
+            ids = np.argsort(-row, kind="stable")[:k]
+            scores = row[ids]
+        keep = (ids >= 0) & np.isfinite(scores)
+        return Recommendations(str(user), [(self.item_ids[i], float(s)) for i, s in zip(ids[keep], scores[keep])],
+                               "model")
+
+    def similar_items(self, item: str, k: int = 10) -> list[tuple[str, float]]:
+        """The `k` items whose embeddings are closest to `item`'s by cosine (FAISS), itself excluded."""
+        from nlprec.index import VectorIndex
+        from nlprec.vectors import Vectors
+
+        index = self.train.item_index(item)
+        if index is None:
+            raise NlprecError(f"unknown item {item!r} (the model knows {self.train.n_items:,} items)")
+        if k < 1:
+            raise NlprecError(f"k={k}: expected at least 1")
+        if self._cosine_index is None:
+            with torch.no_grad():
+                vectors = self.model.item_embeddings().float().cpu().numpy()
+            keys = [str(i) for i in range(self.train.n_items)]
+            self._cosine_index = (VectorIndex(Vectors(keys, vectors), kind="flat", metric="cosine"), vectors)
+        faiss_index, vectors = self._cosine_index
+        scores, ids = faiss_index.search(vectors[index:index + 1], k, [[index]])
+        return [(self.item_ids[i], float(s)) for s, i in zip(scores[0], ids[0]) if i >= 0]
+
+    # ----- evaluation ---------------------------------------------------------------------
+    def evaluate(self, protocol: RankingProtocol | None = None, k: int | None = None) -> dict[str, Any]:
+        """Metrics on the saved test split, with the protocol text.
+
+        Args:
+            protocol: ranking models: "sampled" (the saved negatives) or "full" (all items the
+                user has not interacted with in training); default: the one chosen at training.
+            k: cut-off of HR@k and NDCG@k; default: the one chosen at training.
+        """
+        chosen = dataclasses.replace(self.protocol, **{key: value for key, value in
+                                                       (("ranking", protocol), ("k", k)) if value is not None})
+        if chosen.k < 1:
+            raise NlprecError(f"k={chosen.k}: expected at least 1")
+        if len(self.test) == 0:
+            raise NlprecError("this model was trained without a test split (--split none): nothing to evaluate")
+        started = time.perf_counter()
+        metrics = evaluate_model(self.model, self.train, self.test, chosen, self.negatives, self.device)
+        return {"model": self.name, "task": self.task, "protocol": chosen.describe(self.task, len(self.test)),
+                "protocol_options": dataclasses.asdict(chosen), "metrics": metrics,
+                "seconds": round(time.perf_counter() - started, 3)}
+
+    # ----- persistence --------------------------------------------------------------------
+    def save(self, directory: str | os.PathLike) -> Path:
+        """Write the model folder (see the module docstring); config.json last."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        model = self.model
+        with atomic_write(directory / "model.pt") as handle:
+            torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, handle)
+        for name, ids in (("users.json", self.user_ids), ("items.json", self.item_ids)):
+            with atomic_write(directory / name, "w", encoding="utf-8") as handle:
+                json.dump(ids, handle, ensure_ascii=False)
+        arrays = {"train_users": self.train.users, "train_items": self.train.items,
+                  "test_users": self.test.users, "test_items": self.test.items}
+        for part, data in (("train", self.train), ("test", self.test)):
+            if data.ratings is not None:
+                arrays[f"{part}_ratings"] = data.ratings
+        if self.negatives is not None:
+            arrays["negative_users"], arrays["negatives"] = self.negatives
+        with atomic_write(directory / "split.npz") as handle:
+            np.savez_compressed(handle, **{key: np.asarray(value) for key, value in arrays.items()})
+        if self.metrics is not None:
+            with atomic_write(directory / "metrics.json", "w", encoding="utf-8") as handle:
+                json.dump(self.metrics, handle, indent=2)
+        config = {"format": FORMAT, "model": self.name, "task": self.task,
+                  "model_config": _plain(dataclasses.asdict(model.config)),
+                  "protocol": {**dataclasses.asdict(self.protocol),
+                               "description": self.protocol.describe(self.task, len(self.test))},
+                  **{key: value for key, value in self.info.items() if key not in ("format", "model", "task")},
+                  "nlprec_version": __version__}
+        with atomic_write(directory / "config.json", "w", encoding="utf-8") as handle:
+            json.dump(_plain(config), handle, indent=2)
+        return directory
+
+
+def load(directory: str | os.PathLike, device: str = "cpu") -> Recommender:
+    """Read a model folder written by `train` / `Recommender.save`."""
+    directory = Path(directory)
+    if not (directory / "config.json").is_file():
+        raise NlprecError(f"{directory}: not a trained recommender folder (no config.json)")
+    try:
+        config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+        if config.get("format") != FORMAT:
+            raise NlprecError(f"{directory}/config.json: format {config.get('format')!r}, expected {FORMAT!r}")
+        entry = get_model(config["model"])
+        model_config = entry.config_cls(**_typed(entry.config_cls, config["model_config"]))
+        user_ids = json.loads((directory / "users.json").read_text(encoding="utf-8"))
+        item_ids = json.loads((directory / "items.json").read_text(encoding="utf-8"))
+        protocol_options = {k: v for k, v in config["protocol"].items() if k != "description"}
+        protocol = Protocol(**protocol_options)
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        if isinstance(err, NlprecError):
+            raise
+        raise NlprecError(f"{directory}: unreadable model folder ({type(err).__name__}: {err})") from None
+    model = entry.model_cls(model_config)
+    try:
+        state = torch.load(directory / "model.pt", map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+    except Exception as err:  # torch raises several types for a corrupt or foreign file
+        raise NlprecError(f"{directory}/model.pt: not readable weights for {config['model']} "
+                          f"({str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__})") from None
+    model.to(device)
+    with np.load(directory / "split.npz", allow_pickle=False) as arrays:
+        parts = {key: arrays[key] for key in arrays.files}
+    source = str(config.get("data", {}).get("path", directory))
+    train_part = Interactions(parts["train_users"], parts["train_items"], user_ids, item_ids,
+                              parts.get("train_ratings"), None, source)
+    test_part = Interactions(parts["test_users"], parts["test_items"], user_ids, item_ids,
+                             parts.get("test_ratings"), None, source)
+    negatives = (parts["negative_users"], parts["negatives"]) if "negatives" in parts else None
+    info = {key: value for key, value in config.items() if key not in ("model_config", "protocol")}
+    recommender = Recommender(config["model"], model, train_part, test_part, protocol, negatives, info)
+    if (directory / "metrics.json").is_file():
+        recommender.metrics = json.loads((directory / "metrics.json").read_text(encoding="utf-8"))
+    return recommender
+
+
+# --- evaluation --------------------------------------------------------------------------------
+
+
+def evaluate_model(model: nn.Module, train: Interactions, test: Interactions, protocol: Protocol,
+                   negatives: tuple[np.ndarray, np.ndarray] | None = None,
+                   device: torch.device | str = "cpu") -> dict[str, float]:
+    """RMSE/MAE (rating models) or HR@k, NDCG@k, AUC (ranking models) of `test` rows.
+
+    Sampled ranking needs `negatives` = (test users (T,), items (T, n)); each test row is
+    ranked against its user's row.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        if model.task == "rating":
+            predictions = _predict(model, test.users, test.items, device)
+            return {"rmse": rmse(predictions, test.ratings), "mae": mae(predictions, test.ratings), "n": len(test)}
+        if protocol.ranking == "full":
+            counts = full_counts(model.score_all, test.users, test.items, train.matrix(), test.matrix(), device)
+            return ranking_metrics(*counts, ks=(protocol.k,))
+        if negatives is None:
+            raise NlprecError("this model was trained with the full-ranking protocol and has no sampled "
+                              "negatives; evaluate with --protocol full")
+        neg_users, neg_items = negatives
+        rows = np.searchsorted(neg_users, test.users)
+        if np.any(rows >= len(neg_users)) or np.any(neg_users[np.minimum(rows, len(neg_users) - 1)] != test.users):
+            raise NlprecError("the saved negatives do not cover every test user; evaluate with --protocol full")
+        n = neg_items.shape[1]
+        positive = _predict(model, test.users, test.items, device)  # (T,)
+        negative = _predict(model, np.repeat(test.users, n), neg_items[rows].reshape(-1), device).reshape(-1, n)
+        return ranking_metrics(*sampled_counts(positive, negative), ks=(protocol.k,))
+    finally:
+        model.train(was_training)
+
+
+def _predict(model: nn.Module, users: np.ndarray, items: np.ndarray, device: torch.device | str) -> np.ndarray:
+    out = np.empty(len(users), dtype=np.float64)
+    with torch.no_grad():
+        for start in range(0, len(users), _PREDICT_BLOCK):
+            u = torch.as_tensor(users[start:start + _PREDICT_BLOCK], device=device)
+            i = torch.as_tensor(items[start:start + _PREDICT_BLOCK], device=device)
+            out[start:start + _PREDICT_BLOCK] = model.predict(u, i).double().cpu().numpy()
+    return out
+
+
+def draw_negatives(all_data: Interactions, test: Interactions, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each test user, `n` distinct items never interacted with in `all_data`, drawn once with `seed`."""
+    users = np.unique(test.users)
+    return users, sample_eval_negatives(users, all_data.matrix().tocsr(), n, seed)
+
+
+def refresh(model: nn.Module, train: Interactions, device: torch.device | str = "cpu") -> None:
+    """Bring inference-time state up to date (AutoRec: the item codes from the training ratings)."""
+    if not hasattr(model, "encode_items"):
+        return
+    rows = ItemRowsData(train, batch_size=1)
+    for start in range(0, len(rows.rated), 1024):
+        batch = rows.rows(rows.rated[start:start + 1024])
+        model.encode_items(batch["items"].to(device), batch["ratings"].to(device))
+
+
+# --- training ----------------------------------------------------------------------------------
+
+
+def train(
+    ratings: str | os.PathLike,
+    model: str = "mf",
+    out: str | os.PathLike | None = None,
+    *,
+    read: ReadOptions | None = None,
+    protocol: Protocol | None = None,
+    val_ratio: float = 0.0,
+    model_options: dict[str, Any] | None = None,
+    trainer_options: dict[str, Any] | None = None,
+    batch_size: int | None = None,
+    n_negatives: int | None = None,
+    seed: int = 0,
+    resume: bool = False,
+    overwrite: bool = False,
+    threads: int | None = None,
+    progress: bool = True,
+) -> Recommender:
+    """Read, split, train (nlprec.train.Trainer), evaluate on the test split and save to `out`.
+
+    Args:
+        ratings: CSV, TSV or Parquet ratings file (MovieLens u.data as it is).
+        model: "mf", "autorec" or "neumf" (any registered recommender).
+        out: model folder (None: nothing written); must be new or empty unless `resume`
+            or `overwrite`.
+        read: column and format options.
+        protocol: split and evaluation protocol; default: random 10% test for rating models,
+            leave-one-out with 99 sampled negatives for ranking models.
+        val_ratio: > 0 carves a validation part out of the training part (same kind of split)
+            for early stopping on val RMSE / val NDCG@k (trainer option `patience`); the best
+            epoch's weights are kept.
+        model_options: model config overrides (e.g. {"dim": 64}, {"loss": "hinge"}).
+        trainer_options: TrainerConfig overrides (epochs, lr, optimizer, weight_decay, device, ...).
+        batch_size, n_negatives: data options (negatives per positive for pairwise models);
+            default: the model's `training_defaults`.
+        seed: seeds the model initialisation, the split, the batches and the sampled negatives.
+        resume: continue from `out`/checkpoints/last.pt (same data file and options).
+        overwrite: replace an existing model folder.
+        threads: torch CPU threads (None: torch's default). On small shared CPUs 1 is often fastest.
+        progress: print the trainer's progress line to stderr.
+    """
+    entry = get_model(model)
+    if entry.family != "recommender":
+        raise NlprecError(f"model {model!r} is a {entry.family} model; recommenders: "
+                          "mf, autorec, neumf")
+    model_cls = entry.model_cls
+    task = model_cls.task
+    read = read or ReadOptions()
+    protocol = protocol or (Protocol(split="random") if task == "rating" else Protocol(split="leave_one_out"))
+    out_dir = Path(out) if out is not None else None
+    checkpoint = _check_out_dir(out_dir, resume, overwrite)
+    if threads is not None:
+        if threads < 1:
+            raise NlprecError(f"threads={threads}: expected >= 1")
+        torch.set_num_threads(threads)
+
+    # Everything that can fail on bad input happens before anything is written.
+    data = read_interactions(ratings, read.user_col, read.item_col, read.rating_col, read.time_col, sep=read.sep,
+                             header=read.header, implicit=task == "ranking", rating_range=read.rating_range,
+                             duplicates=read.duplicates)
+    checksum = sha256_file(ratings)
+    train_part, test_part = split(data, protocol.split, protocol.test_ratio, protocol.seed)
+    fit_part, val_part = train_part, None
+    if val_ratio:
+        if not 0 < val_ratio < 1:
+            raise NlprecError(f"val ratio {val_ratio}: expected a number strictly between 0 and 1")
+        how = "random" if protocol.split == "none" else protocol.split
+        fit_part, val_part = split(train_part, how, val_ratio, protocol.seed + 1)
+    if len(fit_part) == 0:
+        raise NlprecError(f"{ratings}: no training interactions left after the split")
+    negatives = None
+    sampled = task == "ranking" and protocol.ranking == "sampled"
+    if sampled and len(test_part):
+        negatives = draw_negatives(data, test_part, protocol.n_negatives, protocol.seed)
+    val_negatives = draw_negatives(data, val_part, protocol.n_negatives, protocol.seed + 1) \
+        if sampled and val_part is not None and len(val_part) else None
+
+    defaults = dict(model_cls.training_defaults)  # trainer settings plus the data's batch size and negatives
+    default_batch, default_negatives = defaults.pop("batch_size", 1024), defaults.pop("n_negatives", 1)
+    batch_size = batch_size or default_batch
+    n_negatives = n_negatives or default_negatives
+    model_config = _model_config(entry, fit_part, model_options or {})
+    trainer_config = _trainer_config(defaults, {"progress": progress, **(trainer_options or {})}, out_dir, seed,
+                                     task, protocol.k, val_part is not None and len(val_part) > 0)
+    if task == "ranking" and model_cls.input_type == "pairwise":
+        data_module: Any = PairwiseData(fit_part, batch_size, n_negatives, seed)
+    elif model_cls.input_type == "item_rows":
+        data_module = ItemRowsData(fit_part, batch_size, seed)
+    else:
+        data_module = RatingsData(fit_part, batch_size, seed)
+
+    seed_everything(seed)  # the initial weights come from the seed too
+    network = model_cls(model_config)
+    data_info = {"path": str(ratings), "sha256": checksum, "rows": len(data), "users": data.n_users,
+                 "items": data.n_items, "read_options": _plain(dataclasses.asdict(read))}
+    info = {"model": model, "trainer_config": _plain(dataclasses.asdict(trainer_config)), "seed": seed,
+            "batch_size": batch_size, "n_negatives": n_negatives if model_cls.input_type == "pairwise" else None,
+            "val_ratio": val_ratio, "data": data_info}
+
+    def evaluator(trained: nn.Module) -> dict[str, float]:
+        device = next(trained.parameters()).device
+        refresh(trained, fit_part, device)
+        metrics = evaluate_model(trained, fit_part, val_part, protocol, val_negatives, device)
+        return {f"val_{key}": value for key, value in metrics.items() if key != "n"}
+
+    trainer = Trainer(network, data_module, trainer_config, evaluator=evaluator if val_part is not None else None,
+                      meta={"model": model, "data_sha256": checksum, "protocol": dataclasses.asdict(protocol)})
+    if checkpoint is not None:
+        _check_resumable(checkpoint, checksum, model, out_dir)
+        trainer.restore(checkpoint)
+    trainer.fit()
+    best = out_dir / "checkpoints" / "best.pt" if out_dir is not None else None
+    if val_part is not None and best is not None and best.is_file():
+        network.load_state_dict(load_checkpoint(best)["model"])  # keep the best validation epoch
+    device = next(network.parameters()).device
+    refresh(network, fit_part, device)
+
+    # The validation rows (if any) belong to the training part: masked and never recommended.
+    recommender = Recommender(model, network, train_part, test_part, protocol, negatives, info)
+    if len(test_part):
+        recommender.metrics = recommender.evaluate()
+        recommender.metrics["history"] = trainer.history
+    network.cpu()
+    if out_dir is not None:
+        recommender.save(out_dir)
+    return recommender
+
+
+def _check_out_dir(out_dir: Path | None, resume: bool, overwrite: bool) -> Path | None:
+    """The checkpoint to resume from, after checking `out_dir` may be written."""
+    if out_dir is None:
+        if resume:
+            raise NlprecError("--resume needs --out, the folder holding the checkpoints")
+        return None
+    if out_dir.exists() and not out_dir.is_dir():
+        raise NlprecError(f"{out_dir}: exists and is not a folder")
+    last = out_dir / "checkpoints" / "last.pt"
+    if resume:
+        if not last.is_file():
+            raise NlprecError(f"{out_dir}: nothing to resume (no checkpoints/last.pt)")
+        return last
+    if out_dir.is_dir() and any(out_dir.iterdir()):
+        if not overwrite:
+            raise NlprecError(f"{out_dir}: folder is not empty; pass --overwrite to replace it or --resume to continue")
+        for name in (*_FILES, "metrics.jsonl"):
+            (out_dir / name).unlink(missing_ok=True)
+        shutil.rmtree(out_dir / "checkpoints", ignore_errors=True)
+    return None
+
+
+def _check_resumable(path: Path, checksum: str, model: str, out_dir: Path | None) -> None:
+    meta = load_checkpoint(path).get("meta", {})
+    if meta.get("data_sha256") != checksum:
+        trained_on = str(meta.get("data_sha256"))[:12]
+        raise NlprecError(f"{path}: was trained on a different ratings file (sha256 {trained_on}..., this one "
+                          f"{checksum[:12]}...); resume with the same file or train into a new folder")
+    if meta.get("model") != model:
+        raise NlprecError(f"{path}: is a {meta.get('model')!r} checkpoint, not {model!r}")
+
+
+def _model_config(entry: Any, train: Interactions, options: dict[str, Any]) -> Any:
+    names = {f.name for f in dataclasses.fields(entry.config_cls)}
+    fixed = sorted(set(options) & set(_DATA_FIELDS))
+    if fixed:
+        raise NlprecError(f"option {fixed[0]!r} is set from the data and cannot be overridden")
+    values: dict[str, Any] = {"n_users": train.n_users, "n_items": train.n_items}
+    if train.ratings is not None and len(train.ratings):
+        values.update(global_mean=float(train.ratings.mean()), rating_min=float(train.ratings.min()),
+                      rating_max=float(train.ratings.max()))
+    values = {key: value for key, value in values.items() if key in names}
+    return build_config(entry.config_cls, {**_typed(entry.config_cls, options), **values})
+
+
+def _trainer_config(defaults: dict[str, Any], options: dict[str, Any], out_dir: Path | None, seed: int,
+                    task: str, k: int, has_val: bool) -> TrainerConfig:
+    unknown = sorted(set(options) - _TRAINER_OPTIONS)
+    if unknown:
+        raise NlprecError(f"trainer has no option {unknown[0]!r}; options: {', '.join(sorted(_TRAINER_OPTIONS))}")
+    settings = {**defaults, **options, "seed": seed, "out_dir": str(out_dir) if out_dir is not None else None}
+    if has_val:
+        settings["early_stopping_metric"] = "val_rmse" if task == "rating" else f"val_ndcg@{k}"
+        settings["early_stopping_mode"] = "min" if task == "rating" else "max"
+    return build_config(TrainerConfig, _typed(TrainerConfig, settings))
+
+
+def _typed(config_cls: type, values: dict[str, Any]) -> dict[str, Any]:
+    """JSON lists back to tuples for tuple-typed fields (e.g. NeuMF mlp_layers, Adam betas)."""
+    hints = typing.get_type_hints(config_cls)
+    return {key: tuple(value) if isinstance(value, list) and typing.get_origin(hints.get(key)) is tuple else value
+            for key, value in values.items()}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _or(index: int | None) -> int:
+    return -1 if index is None else index
+
+
+__all__ = ["Protocol", "ReadOptions", "Recommendations", "Recommender", "ScoreResult", "evaluate_model", "load",
+           "train", "draw_negatives", "refresh"]
