@@ -1,7 +1,9 @@
 """`nlprec embed ...`: train word embeddings, query neighbours and analogies, evaluate.
 
 Every command loads a vectors file (.npz, word2vec .bin, or word2vec/fastText .vec/.txt), calls
-`nlprec.index` or `nlprec.metrics` and prints an aligned table, or JSON with `--json`.
+`nlprec.index` or `nlprec.metrics` and prints an aligned table, or JSON with `--json`. Subword
+models (an .npz written by `--arch fasttext`, or a Facebook fastText .bin, told apart from a
+word2vec .bin by its magic number) also answer words outside their vocabulary, from n-grams.
 """
 
 from __future__ import annotations
@@ -12,16 +14,18 @@ from typing import Annotated, Optional
 
 import typer
 
-from nlprec.embeddings import EmbedOptions, print_neighbours, train_word2vec
+from nlprec.embeddings import (EmbedOptions, FastTextOptions, GloveOptions, print_neighbours, train_fasttext,
+                               train_glove, train_word2vec)
 from nlprec.errors import NlprecError
 from nlprec.index import AnalogyMethod, analogy as solve_analogy, most_similar
-from nlprec.metrics import analogy_accuracy, word_similarity
-from nlprec.vectors import Vectors
+from nlprec.metrics import _read_pairs, analogy_accuracy, word_similarity
+from nlprec.subword_vectors import SubwordVectors, load_vectors
 
 app = typer.Typer(help="Word embeddings: train, similar, analogy, evaluate.", no_args_is_help=True)
 
 VectorsPath = Annotated[Path, typer.Argument(
-    help="Vectors file: .npz (nlprec), .bin (word2vec binary) or .vec/.txt (word2vec/fastText text).",
+    help="Vectors file: .npz (nlprec, with n-grams after --arch fasttext), .bin (word2vec binary or fastText "
+         "model) or .vec/.txt (word2vec/fastText text).",
     show_default=False)]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 Method = Annotated[AnalogyMethod, typer.Option(
@@ -58,10 +62,16 @@ def similar(
 ) -> None:
     """Nearest words by cosine similarity, the query word itself left out.
 
+    With a subword model (fastText) a word outside the vocabulary is composed from its n-grams.
+
     --json: for one query word, a list of {"word", "score"}, best first; for several, a list of
     {"query", "results": [{"word", "score"}, ...]} in the order the words were given.
     """
-    results = most_similar(Vectors.load(vectors), words, k)
+    loaded = load_vectors(vectors)
+    if isinstance(loaded, SubwordVectors):
+        results = loaded.most_similar(words, k)
+    else:
+        results = most_similar(loaded, words, k)
     if as_json:
         _print_json(_scored(results[0]) if len(words) == 1
                     else [{"query": word, "results": _scored(rows)} for word, rows in zip(words, results)])
@@ -85,11 +95,15 @@ def analogy(
 ) -> None:
     """Solve the analogy 'A : B :: C : ?', as in man : king :: woman : queen.
 
-    A, B and C themselves are never answers.
+    A, B and C themselves are never answers. A subword model composes unseen words from n-grams.
 
     --json: a list of {"word", "score"}, best first.
     """
-    rows = solve_analogy(Vectors.load(vectors), a, b, c, k, method)
+    loaded = load_vectors(vectors)
+    if isinstance(loaded, SubwordVectors):
+        rows = loaded.analogy(a, b, c, k, method)
+    else:
+        rows = solve_analogy(loaded, a, b, c, k, method)
     if as_json:
         _print_json(_scored(rows))
         return
@@ -108,9 +122,14 @@ def evaluate(
     restrict_vocab: Annotated[int, typer.Option(
         "--restrict-vocab", min=1, help="Analogies use only the first N (most frequent) words.")] = 30_000,
     method: Method = "3cosadd",
+    vocab_only: Annotated[bool, typer.Option(
+        "--vocab-only", help="Subword models: skip unseen pair words instead of composing them from n-grams.")] = False,
     as_json: AsJson = False,
 ) -> None:
     """Analogy accuracy and word-pair correlations, computed as gensim computes them.
+
+    With a subword model, word pairs with an unseen word are scored on vectors composed from
+    n-grams (as fastText's evaluation does) unless --vocab-only; analogies use the vocabulary.
 
     --json: {"analogy": {"file", "accuracy", "correct", "used", "skipped", "total", "sections",
     "method", "restrict_vocab"} or null, "pairs": {file name: {"spearman", "pearson", "pairs",
@@ -118,14 +137,18 @@ def evaluate(
     """
     if analogies is None and not pairs:
         raise NlprecError("nothing to evaluate: give --analogies FILE and/or --pairs FILE")
-    loaded = Vectors.load(vectors)
+    loaded = load_vectors(vectors)
     report: dict = {"analogy": None, "pairs": {}}
     if analogies is not None:
         accuracy = analogy_accuracy(loaded, analogies, restrict_vocab, method=method)
         report["analogy"] = {"file": analogies.name, **accuracy}
     names = [path.name for path in pairs or []]
     for path in pairs or []:
-        report["pairs"][path.name if names.count(path.name) == 1 else str(path)] = word_similarity(loaded, path)
+        scored = loaded
+        if isinstance(loaded, SubwordVectors) and not vocab_only:
+            words = [word for pair in _read_pairs(path)[0] for word in pair]
+            scored = loaded.with_words([form for word in words for form in (word.lower(), word)])
+        report["pairs"][path.name if names.count(path.name) == 1 else str(path)] = word_similarity(scored, path)
     if as_json:
         _print_json(report)
         return
@@ -160,25 +183,51 @@ def _print_pairs_report(results: dict) -> None:
                    f"{r['oov_ratio']:.1%}"] for name, r in results.items()], "lrrrrr")
 
 
+ARCHES = ("skipgram", "cbow", "fasttext", "fasttext-cbow", "glove")
+_ONLY_FOR = {"min_n": ("--min-n", "fasttext"), "max_n": ("--max-n", "fasttext"), "buckets": ("--buckets", "fasttext"),
+             "x_max": ("--x-max", "glove"), "glove_alpha": ("--glove-alpha", "glove"),
+             "memory_gb": ("--memory-gb", "glove")}
+
+
 @app.command()
 def train(
     corpus: Annotated[Optional[Path], typer.Argument(
         help="Text file, one sentence per line (gzip ok). Omit to train on the built-in demo corpus.",
         show_default=False)] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output vectors: .bin, .vec/.txt or .npz.")] = Path(
-        "vectors.bin"),
-    arch: Annotated[str, typer.Option(help="skipgram or cbow.")] = "skipgram",
-    objective: Annotated[str, typer.Option(help="negative (sampling) or hierarchical (softmax).")] = "negative",
+    out: Annotated[Path, typer.Option("--out", "-o", help=(
+        "Output: .bin, .vec/.txt or .npz. word2vec/GloVe: vectors (.bin = word2vec binary). fastText: .npz keeps "
+        "the n-grams (nlprec subword format), .bin is a Facebook fastText model, .vec/.txt the vocabulary only."
+    ))] = Path("vectors.bin"),
+    arch: Annotated[str, typer.Option(help=(
+        "skipgram or cbow (word2vec); fasttext (subword skip-gram) or fasttext-cbow; glove."))] = "skipgram",
+    objective: Annotated[str, typer.Option(help="negative (sampling) or hierarchical (softmax; word2vec only).")
+                         ] = "negative",
     dim: Annotated[int, typer.Option(help="Vector size.")] = 100,
-    window: Annotated[int, typer.Option(help="Max context distance on each side.")] = 5,
+    window: Annotated[Optional[int], typer.Option(
+        help="Max context distance on each side (default 5; 10 for glove).", show_default=False)] = None,
     negative: Annotated[int, typer.Option(help="Negative samples per prediction.")] = 5,
     sample: Annotated[float, typer.Option(help="Subsampling threshold for frequent words (0: off).")] = 1e-3,
     min_count: Annotated[int, typer.Option(help="Ignore words seen fewer times.")] = 5,
     max_vocab: Annotated[Optional[int], typer.Option(help="Keep at most this many most frequent words.")] = None,
-    epochs: Annotated[int, typer.Option(help="Passes over the corpus.")] = 5,
-    alpha: Annotated[Optional[float], typer.Option(
-        help="Starting learning rate (default 0.025 skip-gram, 0.05 CBOW), decayed linearly.")] = None,
+    epochs: Annotated[Optional[int], typer.Option(
+        help="Passes over the corpus (default 5; 15 for glove).", show_default=False)] = None,
+    alpha: Annotated[Optional[float], typer.Option(help=(
+        "Starting learning rate for every --arch (default 0.025 skip-gram, 0.05 CBOW and fastText, decayed "
+        "linearly; glove: AdaGrad rate, default 0.05). GloVe's weighting exponent is --glove-alpha."))] = None,
     min_alpha: Annotated[float, typer.Option(help="Final learning rate.")] = 0.0001,
+    min_n: Annotated[Optional[int], typer.Option(
+        help="fasttext: shortest character n-gram (default 3).", show_default=False)] = None,
+    max_n: Annotated[Optional[int], typer.Option(
+        help="fasttext: longest character n-gram (default 6; 0: no n-grams).", show_default=False)] = None,
+    buckets: Annotated[Optional[int], typer.Option(
+        help="fasttext: hash buckets of the n-gram vectors (default 2000000).", show_default=False)] = None,
+    x_max: Annotated[Optional[float], typer.Option(
+        help="glove: counts at or above this get full weight (default 100).", show_default=False)] = None,
+    glove_alpha: Annotated[Optional[float], typer.Option(
+        help="glove: exponent of the weighting (x / x-max)^a below x-max (default 0.75).", show_default=False)] = None,
+    memory_gb: Annotated[Optional[float], typer.Option(
+        help="glove: memory budget of the co-occurrence counter in GiB (default 80% of available).",
+        show_default=False)] = None,
     threads: Annotated[int, typer.Option(help="CPU threads.")] = 2,
     seed: Annotated[int, typer.Option(help="Random seed; with --threads 1 runs repeat bit for bit.")] = 1,
     device: Annotated[str, typer.Option(help="auto (CUDA when present), cpu or cuda.")] = "auto",
@@ -186,26 +235,46 @@ def train(
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run whose checkpoint is in OUT.run/.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress line.")] = False,
 ) -> None:
-    """Train word2vec vectors (skip-gram or CBOW; negative sampling or hierarchical softmax).
+    """Train word vectors: word2vec (skip-gram or CBOW; negative sampling or hierarchical softmax),
+    fastText (subword skip-gram or CBOW, negative sampling) or GloVe (co-occurrences, AdaGrad).
 
     Checkpoints and a JSONL metrics log go to OUT.run/; --resume continues from there. The
-    vectors file gets a sidecar OUT.meta.json with the config, seed, data sha256 and version.
+    vectors file gets a sidecar OUT.meta.json (inside an .npz: its meta) with the config, seed,
+    data sha256 and version.
     """
-    choices = {"arch": (arch, ("skipgram", "cbow")), "objective": (objective, ("negative", "hierarchical")),
+    choices = {"arch": (arch, ARCHES), "objective": (objective, ("negative", "hierarchical")),
                "backend": (backend, ("auto", "numba", "torch"))}
     for name, (value, allowed) in choices.items():
         if value not in allowed:
             raise NlprecError(f"--{name} must be one of {', '.join(allowed)}; got {value!r}")
-    options = EmbedOptions(arch=arch, objective=objective, dim=dim, window=window, negative=negative, sample=sample,
-                           min_count=min_count, max_vocab=max_vocab, epochs=epochs, alpha=alpha, min_alpha=min_alpha,
-                           threads=threads, seed=seed, device=device, backend=backend, progress=not quiet)
+    family = "fasttext" if arch.startswith("fasttext") else "glove" if arch == "glove" else "word2vec"
+    specific = {"min_n": min_n, "max_n": max_n, "buckets": buckets, "x_max": x_max, "glove_alpha": glove_alpha,
+                "memory_gb": memory_gb}
+    for name, value in specific.items():
+        flag, owner = _ONLY_FOR[name]
+        if value is not None and owner != family:
+            raise NlprecError(f"{flag} applies to --arch {owner} only; drop it or use --arch {owner}")
+    given = {name: value for name, value in specific.items() if value is not None}
+    common = dict(dim=dim, min_count=min_count, max_vocab=max_vocab, alpha=alpha, threads=threads, seed=seed,
+                  device=device, backend=backend, progress=not quiet)
     demo = corpus is None
     if demo:
         from nlprec_corpora.default_corpus import DEFAULT_PROBES, default_corpus_path
 
         corpus = default_corpus_path()
         print(f"no corpus given: training on the built-in demo corpus {corpus}")
-    vectors = train_word2vec(corpus, out, options, resume=resume)
+    if family == "glove":
+        if alpha is not None:
+            print(f"note: --alpha {alpha} is GloVe's AdaGrad learning rate; the weighting exponent is --glove-alpha")
+        options = GloveOptions(window=window or 10, epochs=epochs or 15, **common, **given)
+        vectors = train_glove(corpus, out, options, resume=resume)
+    else:
+        options_cls, train_fn = (FastTextOptions, train_fasttext) if family == "fasttext" else (
+            EmbedOptions, train_word2vec)
+        options = options_cls(arch="cbow" if arch.endswith("cbow") else "skipgram", objective=objective,
+                              window=window or 5, negative=negative, sample=sample, epochs=epochs or 5,
+                              min_alpha=min_alpha, **common, **given)
+        vectors = train_fn(corpus, out, options, resume=resume)
     if demo:
         print("nearest neighbours:")
         print_neighbours(vectors, list(DEFAULT_PROBES)[:6])

@@ -3,13 +3,17 @@
 `train_word2vec(corpus, options)` reads and encodes the corpus, builds the tables, prints a
 memory estimate, trains through the shared trainer (checkpoints beside the output, resumable),
 and writes the vectors (format from the suffix: .bin, .vec/.txt or .npz) with their
-provenance: config, seed, data checksum and package version.
+provenance: config, seed, data checksum and package version. `train_fasttext` (subword vectors:
+.npz keeps the n-grams, .bin is Facebook fastText's model) and `train_glove` (co-occurrence
+counts, then weighted least squares) follow the same steps.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -18,15 +22,21 @@ import numba
 import torch
 
 from nlprec import __version__
+from nlprec.data.cooccurrence import MAX_WINDOW, CooccurrenceData, count_cooccurrences
 from nlprec.data.corpus import EncodedCorpus, encode_corpus
 from nlprec.data.embedding_data import EmbeddingData
+from nlprec.data.subwords import SubwordSpec
 from nlprec.data.tokenize import RegexTokenizer
 from nlprec.data.vocab import Vocab
 from nlprec.errors import NlprecError
+from nlprec.io import atomic_write
+from nlprec.models.fasttext import FastText, FastTextConfig
+from nlprec.models.glove import GloVe, GloVeConfig
 from nlprec.models.word2vec import Word2Vec, Word2VecConfig
+from nlprec.subword_vectors import SubwordVectors
 from nlprec.train import Trainer, TrainerConfig, load_checkpoint
 from nlprec.train.trainer import resolve_device, seed_everything
-from nlprec.vectors import Vectors, format_from_suffix
+from nlprec.vectors import Vectors, format_from_suffix, sidecar_path
 
 
 @dataclass(frozen=True)
@@ -73,6 +83,70 @@ class EmbedOptions:
                 raise NlprecError(message)
 
 
+@dataclass(frozen=True)
+class FastTextOptions(EmbedOptions):
+    """Everything `nlprec embed train --arch fasttext` sets: word2vec's options plus n-grams.
+
+    `arch` is the fastText architecture (skip-gram or CBOW); `objective` must stay "negative"
+    (fastText's hierarchical softmax is not implemented); `alpha` defaults to 0.05 (fastText's).
+    """
+
+    min_n: int = 3  # shortest character n-gram, >= 1
+    max_n: int = 6  # longest character n-gram, >= min_n (0: no n-grams)
+    buckets: int = 2_000_000  # hash buckets of the n-gram vectors, >= 1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.objective != "negative":
+            raise NlprecError(f"--objective {self.objective} is not available for fastText; use --objective negative")
+        SubwordSpec(self.min_n, self.max_n, self.buckets)  # one-line errors for bad n-gram settings
+
+
+@dataclass(frozen=True)
+class GloveOptions:
+    """Everything `nlprec embed train --arch glove` sets.
+
+    `alpha` is the learning rate, as for word2vec; GloVe's weighting exponent is `glove_alpha`
+    (`--glove-alpha`), so `--alpha` means the same thing for every architecture.
+    """
+
+    dim: int = 100  # vector size, >= 1
+    window: int = 10  # co-occurrence window on each side, 1..15
+    min_count: int = 5  # drop words seen fewer times, >= 1
+    max_vocab: int | None = None  # keep at most this many most frequent words
+    epochs: int = 15  # passes over the co-occurrence entries, >= 1
+    x_max: float = 100.0  # weighting cut-off of f(x) = min(1, (x / x_max)^glove_alpha), > 0
+    glove_alpha: float = 0.75  # weighting exponent, > 0
+    alpha: float | None = None  # AdaGrad learning rate (None: 0.05, glove.c's eta)
+    threads: int = 2  # CPU threads, >= 1
+    seed: int = 1  # same seed + same device + threads 1 -> identical vectors
+    device: str = "auto"  # "auto", "cpu", "cuda"
+    backend: Literal["auto", "numba", "torch"] = "auto"  # auto: numba on CPU, torch on CUDA
+    batch_size: int | None = None  # entries per trainer step, >= 1 (None: 1,000,000 numba, 262,144 torch)
+    memory_gb: float | None = None  # co-occurrence counting budget in GiB (None: 80% of available memory)
+    token_pattern: str = r"[a-z0-9']+"  # what a token is
+    lowercase: bool = True  # lower-case before tokenizing
+    progress: bool = True  # progress line on stderr
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.dim >= 1, f"--dim must be >= 1, got {self.dim}"),
+            (1 <= self.window <= MAX_WINDOW, f"--window must be in 1..{MAX_WINDOW} for GloVe, got {self.window}"),
+            (self.min_count >= 1, f"--min-count must be >= 1, got {self.min_count}"),
+            (self.max_vocab is None or self.max_vocab >= 1, f"--max-vocab must be >= 1, got {self.max_vocab}"),
+            (self.epochs >= 1, f"--epochs must be >= 1, got {self.epochs}"),
+            (self.x_max > 0, f"--x-max must be > 0, got {self.x_max}"),
+            (self.glove_alpha > 0, f"--glove-alpha must be > 0, got {self.glove_alpha}"),
+            (self.alpha is None or self.alpha > 0, f"--alpha must be > 0, got {self.alpha}"),
+            (self.threads >= 1, f"--threads must be >= 1, got {self.threads}"),
+            (self.batch_size is None or self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
+            (self.memory_gb is None or self.memory_gb > 0, f"--memory-gb must be > 0, got {self.memory_gb}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise NlprecError(message)
+
+
 def checkpoint_dir_for(out: str | Path) -> Path:
     """Where checkpoints and metrics of a run that writes `out` go: `<out>.run/`."""
     out = Path(out)
@@ -98,10 +172,7 @@ def train_word2vec(corpus_path: str | Path, out: str | Path, options: EmbedOptio
                          with_negative=options.objective == "negative",
                          with_huffman=options.objective == "hierarchical")
     model = Word2Vec(_model_config(options, len(corpus.vocab), backend), data.tables)
-    if backend == "numba":
-        numba.set_num_threads(min(options.threads, numba.config.NUMBA_NUM_THREADS))
-    else:
-        torch.set_num_threads(options.threads)
+    _set_threads(backend, options.threads)
     trainer = Trainer(model, data, _trainer_config(options, backend, run_dir), meta=_provenance(options, corpus))
     if checkpoint is not None:
         trainer.restore(checkpoint)
@@ -115,6 +186,118 @@ def train_word2vec(corpus_path: str | Path, out: str | Path, options: EmbedOptio
     return vectors
 
 
+def train_fasttext(corpus_path: str | Path, out: str | Path, options: FastTextOptions = FastTextOptions(),
+                   resume: bool = False, log=print) -> SubwordVectors:
+    """Train fastText on a text file and save to `out`: .npz keeps the n-grams (unseen words
+    answerable), .bin is Facebook fastText's model format, .vec/.txt the vocabulary's vectors only."""
+    out = Path(out)
+    format_from_suffix(out)
+    run_dir = checkpoint_dir_for(out)
+    checkpoint = _resume_checkpoint(run_dir, options) if resume else None
+    device = resolve_device(options.device)
+    backend = _resolve_backend(options.backend, device)
+    corpus = _encode(corpus_path, options, checkpoint)
+    log(f"corpus {corpus.path}: {corpus.raw_tokens:,} tokens, {len(corpus.sentence_ends):,} sentences, "
+        f"vocabulary {len(corpus.vocab):,} words (min-count {options.min_count})")
+    config = FastTextConfig(vocab_size=len(corpus.vocab), arch=options.arch, dim=options.dim, window=options.window,
+                            negative=options.negative, min_n=options.min_n, max_n=options.max_n,
+                            buckets=options.buckets, backend=backend, threads=options.threads)
+    log(f"memory: input rows ({len(corpus.vocab):,} words + {config.input_rows - len(corpus.vocab):,} n-gram buckets)"
+        f" x {options.dim} float32 = {config.input_rows * options.dim * 4 / 2**20:,.1f} MiB, output "
+        f"{len(corpus.vocab) * options.dim * 4 / 2**20:,.1f} MiB")
+    seed_everything(options.seed)
+    chunk_words = options.chunk_words or (100_000 if backend == "numba" else 4096)
+    data = EmbeddingData(corpus, options.sample, chunk_words, options.seed, with_negative=True, with_huffman=False)
+    model = FastText(config, data.tables, corpus.vocab.words)
+    _set_threads(backend, options.threads)
+    meta = _provenance(options, corpus, "fasttext")
+    trainer = Trainer(model, data, _trainer_config(options, backend, run_dir), meta=meta)
+    if checkpoint is not None:
+        trainer.restore(checkpoint)
+        log(f"resuming from {run_dir / 'checkpoints' / 'last.pt'} at step {trainer.state.step}")
+    history = trainer.fit()
+    meta = {**meta, "backend": backend, "device": str(device), "loss_per_epoch": [r.get("loss") for r in history]}
+    vectors = model.to_vectors(corpus.vocab.words, meta)
+    if out.suffix.lower() == ".bin":
+        _save_fasttext_model(out, model, corpus, options, meta)
+    else:
+        vectors.save(out)
+    log(f"wrote {len(vectors):,} vectors of dim {vectors.dim}" + (" with n-grams" if out.suffix.lower() in (
+        ".npz", ".bin") else " (vocabulary only: save as .npz or .bin to answer unseen words)") + f" to {out}")
+    return vectors
+
+
+def train_glove(corpus_path: str | Path, out: str | Path, options: GloveOptions = GloveOptions(),
+                resume: bool = False, log=print) -> Vectors:
+    """Count co-occurrences of a text file, fit GloVe and save w + c vectors to `out`."""
+    out = Path(out)
+    format_from_suffix(out)
+    run_dir = checkpoint_dir_for(out)
+    checkpoint = _resume_checkpoint(run_dir, options) if resume else None
+    device = resolve_device(options.device)
+    backend = _resolve_backend(options.backend, device)
+    corpus = _encode(corpus_path, options, checkpoint)
+    log(f"corpus {corpus.path}: {corpus.raw_tokens:,} tokens, {len(corpus.sentence_ends):,} sentences, "
+        f"vocabulary {len(corpus.vocab):,} words (min-count {options.min_count})")
+    started = time.perf_counter()
+    budget = None if options.memory_gb is None else int(options.memory_gb * 2**30)
+    counts = count_cooccurrences(corpus.ids, corpus.sentence_ends, len(corpus.vocab), options.window, budget, log)
+    counting_seconds = time.perf_counter() - started
+    log(f"co-occurrences: {len(counts):,} non-zero entries (window {options.window}) in {counting_seconds:.1f} s")
+    seed_everything(options.seed)
+    batch_size = options.batch_size or (1_000_000 if backend == "numba" else 262_144)
+    data = CooccurrenceData(counts, batch_size, options.seed,
+                            {"vocab": corpus.vocab.state_dict(), "checksum": corpus.checksum})
+    model = GloVe(GloVeConfig(vocab_size=len(corpus.vocab), dim=options.dim, x_max=options.x_max,
+                              alpha=options.glove_alpha, backend=backend, threads=options.threads))
+    _set_threads(backend, options.threads)
+    meta = {**_provenance(options, corpus, "glove"), "cooccurrence_entries": len(counts),
+            "cooccurrence_seconds": round(counting_seconds, 3)}
+    trainer_config = TrainerConfig(device=options.device, optimizer="sgd" if backend == "numba" else "adagrad",
+                                   lr=options.alpha or 0.05, epochs=options.epochs, seed=options.seed,
+                                   out_dir=str(run_dir), progress=options.progress, throughput_unit="entries",
+                                   log_every_steps=20)
+    trainer = Trainer(model, data, trainer_config, meta=meta)
+    if checkpoint is not None:
+        trainer.restore(checkpoint)
+        log(f"resuming from {run_dir / 'checkpoints' / 'last.pt'} at step {trainer.state.step}")
+    history = trainer.fit()
+    meta = {**meta, "backend": backend, "device": str(device), "loss_per_epoch": [r.get("loss") for r in history]}
+    vectors = model.to_vectors(corpus.vocab.words, meta)
+    vectors.save(out)
+    log(f"wrote {len(vectors):,} vectors of dim {vectors.dim} (word + context) to {out}")
+    return vectors
+
+
+def _save_fasttext_model(out: Path, model: FastText, corpus: EncodedCorpus, options: FastTextOptions,
+                         meta: dict[str, Any]) -> None:
+    """Facebook fastText's .bin, with the provenance in the `<out>.meta.json` sidecar."""
+    from nlprec.fasttext_io import FastTextArgs, save_fasttext_bin
+
+    args = FastTextArgs(dim=options.dim, window=options.window, epochs=options.epochs, min_count=options.min_count,
+                        negative=options.negative, model=options.arch, buckets=options.buckets if options.max_n else 0,
+                        min_n=options.min_n, max_n=options.max_n, sample=options.sample)
+    save_fasttext_bin(out, args, corpus.vocab.words, corpus.vocab.counts,
+                      model.input_vectors.weight.detach().float().cpu().numpy(),
+                      model.output_vectors.weight.detach().float().cpu().numpy(), corpus.raw_tokens)
+    with atomic_write(sidecar_path(out), "w", encoding="utf-8") as handle:
+        handle.write(json.dumps(meta, indent=2, sort_keys=True))
+
+
+def _set_threads(backend: str, threads: int) -> None:
+    if backend == "numba":
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    else:
+        torch.set_num_threads(threads)
+
+
+def _default_alpha(options: Any) -> float:
+    """The peers' starting rates: word2vec.c 0.025 skip-gram / 0.05 CBOW, fastText 0.05."""
+    if isinstance(options, FastTextOptions):
+        return 0.05
+    return 0.025 if options.arch == "skipgram" else 0.05
+
+
 def _resolve_backend(backend: str, device: torch.device) -> str:
     if backend == "auto":
         return "torch" if device.type == "cuda" else "numba"
@@ -123,7 +306,7 @@ def _resolve_backend(backend: str, device: torch.device) -> str:
     return backend
 
 
-def _encode(corpus_path: str | Path, options: EmbedOptions, checkpoint: dict | None) -> EncodedCorpus:
+def _encode(corpus_path: str | Path, options: Any, checkpoint: dict | None) -> EncodedCorpus:
     tokenizer = RegexTokenizer(options.token_pattern, options.lowercase)
     vocab = Vocab.from_state_dict(checkpoint["data_state"]["vocab"]) if checkpoint else None
     corpus = encode_corpus(corpus_path, tokenizer, options.min_count, options.max_vocab, vocab=vocab)
@@ -133,7 +316,7 @@ def _encode(corpus_path: str | Path, options: EmbedOptions, checkpoint: dict | N
     return corpus
 
 
-def _resume_checkpoint(run_dir: Path, options: EmbedOptions) -> dict[str, Any]:
+def _resume_checkpoint(run_dir: Path, options: Any) -> dict[str, Any]:
     path = run_dir / "checkpoints" / "last.pt"
     if not path.is_file():
         raise NlprecError(f"--resume: no checkpoint at {path}; start without --resume")
@@ -155,7 +338,7 @@ def _model_config(options: EmbedOptions, vocab_size: int, backend: str) -> Word2
 
 def _trainer_config(options: EmbedOptions, backend: str, run_dir: Path) -> TrainerConfig:
     if backend == "numba":  # word2vec's plain SGD with linear decay
-        alpha = options.alpha or (0.025 if options.arch == "skipgram" else 0.05)
+        alpha = options.alpha or _default_alpha(options)
         optimizer = "sgd"
     else:
         alpha = options.alpha or 0.01  # SparseAdam on mean losses of ~4k-word chunks
@@ -166,8 +349,8 @@ def _trainer_config(options: EmbedOptions, backend: str, run_dir: Path) -> Train
                          log_every_steps=20)
 
 
-def _provenance(options: EmbedOptions, corpus: EncodedCorpus) -> dict[str, Any]:
-    return {"model": "word2vec", "options": dataclasses.asdict(options), "seed": options.seed,
+def _provenance(options: Any, corpus: EncodedCorpus, model: str = "word2vec") -> dict[str, Any]:
+    return {"model": model, "options": dataclasses.asdict(options), "seed": options.seed,
             "data_sha256": corpus.checksum, "corpus": corpus.path, "corpus_tokens": corpus.raw_tokens,
             "nlprec_version": __version__}
 
@@ -179,10 +362,11 @@ def _memory_estimate(vocab_size: int, options: EmbedOptions) -> str:
             + (f", negative table {table / 2**20:,.1f} MiB" if table else ""))
 
 
-def print_neighbours(vectors: Vectors, words: list[str], k: int = 5, stream=sys.stdout) -> None:
+def print_neighbours(vectors: Vectors, words: list[str], k: int = 5, stream=None) -> None:
     """A few nearest neighbours per word, so a newcomer sees the vectors work."""
     from nlprec.index import most_similar
 
     known = [word for word in words if word in vectors]
     for word, neighbours in zip(known, most_similar(vectors, known, k=k)):
-        print(f"  {word:>10} -> " + ", ".join(f"{other} {score:.2f}" for other, score in neighbours), file=stream)
+        print(f"  {word:>10} -> " + ", ".join(f"{other} {score:.2f}" for other, score in neighbours),
+              file=stream or sys.stdout)

@@ -1,0 +1,195 @@
+"""Compiled CPU inner loop for fastText: skip-gram and CBOW with negative sampling over
+word + character n-gram rows (Bojanowski et al. 2017), compiled with numba.
+
+It shares the threading, subsampling, reduced windows, random stream and sigmoid tables of
+nlprec.nn.embedding_kernels (word2vec): one call trains a chunk of sentences, split into
+`n_threads` runs of whole sentences updating the shared weights without locks (Hogwild).
+
+A word's input vector is the mean of its rows `rows[offsets[w]:offsets[w+1]]` (its own row and
+its n-gram buckets). As in fastText, the gradient of the hidden vector is added in full to every
+one of those rows.
+
+- skip-gram: the centre word's vector predicts each context word (and `negative` samples per
+  context), as fastText's `FastText::skipgram`. fastText recomposes the centre vector and updates
+  its rows once per context; here the centre is composed once and its rows updated once with the
+  gradient summed over all its contexts (the centre's predictions form one mini-batch, the same
+  trick as the word2vec kernel's shared targets), which removes most of the row traffic.
+- CBOW: the mean over the rows of all context words predicts the centre word.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba import prange
+
+from nlprec.nn.embedding_kernels import (LOG_SIGMOID_TABLE, MAX_EXP, SIGMOID_TABLE, TABLE_SIZE, _below, _next,
+                                         _subsample, _table_index)
+
+
+@numba.njit(inline="always", fastmath=True)
+def _predict(hidden, out, target, label, lr, grad, sigmoid, log_sigmoid):
+    """One logistic prediction of `label` for output row `target` from `hidden`, as fastText's
+    `binaryLogistic`: grad += g * out[target], out[target] += g * hidden; returns -log p(label)."""
+    dim = hidden.shape[0]
+    f = np.float32(0.0)
+    for k in range(dim):
+        f += hidden[k] * out[target, k]
+    if f > MAX_EXP:
+        g = (label - 1.0) * lr
+        loss = 0.0 if label > 0.5 else MAX_EXP
+    elif f < -MAX_EXP:
+        g = label * lr
+        loss = MAX_EXP if label > 0.5 else 0.0
+    else:
+        index = _table_index(f)
+        g = (label - sigmoid[index]) * lr
+        loss = -log_sigmoid[index] if label > 0.5 else -log_sigmoid[TABLE_SIZE - 1 - index]
+    g32 = np.float32(g)
+    for k in range(dim):
+        grad[k] += g32 * out[target, k]
+        out[target, k] += g32 * hidden[k]
+    return loss
+
+
+@numba.njit(inline="always", fastmath=True)
+def _add_rows(matrix, rows, first, last, hidden):
+    """hidden += sum of matrix[rows[first:last]]."""
+    dim = hidden.shape[0]
+    for position in range(first, last):
+        row = rows[position]
+        for k in range(dim):
+            hidden[k] += matrix[row, k]
+
+
+@numba.njit(inline="always", fastmath=True)
+def _update_rows(matrix, rows, first, last, grad):
+    """matrix[rows[first:last]] += grad."""
+    dim = grad.shape[0]
+    for position in range(first, last):
+        row = rows[position]
+        for k in range(dim):
+            matrix[row, k] += grad[k]
+
+
+@numba.njit(inline="always")
+def _predict_with_negatives(hidden, out, word, negative_table, negative, lr, grad, state, sigmoid, log_sigmoid):
+    """Predict `word` (label 1) and `negative` draws (label 0, skipping `word`); (loss, terms, state)."""
+    loss = _predict(hidden, out, word, 1.0, lr, grad, sigmoid, log_sigmoid)
+    terms = 1
+    for _ in range(negative):
+        state = _next(state)
+        target = negative_table[_below(state, negative_table.shape[0])]
+        if target == word:
+            continue
+        loss += _predict(hidden, out, target, 0.0, lr, grad, sigmoid, log_sigmoid)
+        terms += 1
+    return loss, terms, state
+
+
+@numba.njit(fastmath=True)
+def _train_run(weights, out, offsets, rows, ids, sentence_ends, first, last, keep_prob, negative_table, skipgram,
+               window, negative, lr_start, lr_end, total_words, words_before, seed, sigmoid, log_sigmoid):
+    """Train sentences first..last-1 of the chunk (one thread's share); (loss, predictions, words kept)."""
+    dim = weights.shape[1]
+    hidden = np.zeros(dim, np.float32)
+    grad = np.zeros(dim, np.float32)
+    longest = 1
+    for sentence in range(first, last):
+        start = sentence_ends[sentence - 1] if sentence > 0 else 0
+        longest = max(longest, sentence_ends[sentence] - start)
+    buffer = np.empty(longest, np.int32)
+    state = np.uint64(seed)
+    loss = 0.0
+    terms = 0
+    trained = 0
+    done = words_before
+    for sentence in range(first, last):
+        start = sentence_ends[sentence - 1] if sentence > 0 else 0
+        end = sentence_ends[sentence]
+        lr = np.float32(lr_start + (lr_end - lr_start) * (done / max(total_words, 1)))
+        done += end - start
+        kept, state = _subsample(ids, start, end, keep_prob, buffer, state)
+        trained += kept
+        for position in range(kept):
+            word = buffer[position]
+            state = _next(state)
+            reach = window - _below(state, window)  # reduced window in [1, window]
+            low = max(position - reach, 0)
+            high = min(position + reach + 1, kept)
+            if high - low <= 1:
+                continue
+            hidden[:] = 0.0
+            grad[:] = 0.0
+            if skipgram:
+                n_rows = offsets[word + 1] - offsets[word]
+                _add_rows(weights, rows, offsets[word], offsets[word + 1], hidden)
+                hidden *= np.float32(1.0 / n_rows)
+                for other in range(low, high):
+                    if other != position:
+                        part, count, state = _predict_with_negatives(hidden, out, buffer[other], negative_table,
+                                                                     negative, lr, grad, state, sigmoid, log_sigmoid)
+                        loss += part
+                        terms += count
+                _update_rows(weights, rows, offsets[word], offsets[word + 1], grad)
+            else:
+                n_rows = 0
+                for other in range(low, high):
+                    if other != position:
+                        context = buffer[other]
+                        _add_rows(weights, rows, offsets[context], offsets[context + 1], hidden)
+                        n_rows += offsets[context + 1] - offsets[context]
+                hidden *= np.float32(1.0 / n_rows)
+                part, count, state = _predict_with_negatives(hidden, out, word, negative_table, negative, lr, grad,
+                                                             state, sigmoid, log_sigmoid)
+                loss += part
+                terms += count
+                for other in range(low, high):
+                    if other != position:
+                        context = buffer[other]
+                        _update_rows(weights, rows, offsets[context], offsets[context + 1], grad)
+    return loss, terms, trained
+
+
+@numba.njit(parallel=True, cache=True)
+def _train_runs(weights, out, offsets, rows, ids, sentence_ends, bounds, keep_prob, negative_table, skipgram, window,
+                negative, lr_start, lr_end, seed, sigmoid, log_sigmoid, losses, terms, trained):
+    """One thread per run of sentences bounds[t]..bounds[t+1]; results into the (threads,) arrays."""
+    n_threads = bounds.shape[0] - 1
+    total_words = sentence_ends[sentence_ends.shape[0] - 1]
+    for thread in prange(n_threads):
+        first = bounds[thread]
+        before = 0
+        if first > 0:
+            before = sentence_ends[first - 1]
+        thread_seed = np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(thread + 1)
+        result = _train_run(weights, out, offsets, rows, ids, sentence_ends, first, bounds[thread + 1], keep_prob,
+                            negative_table, skipgram, window, negative, lr_start, lr_end, total_words, before,
+                            thread_seed, sigmoid, log_sigmoid)
+        losses[thread] = result[0]
+        terms[thread] = result[1]
+        trained[thread] = result[2]
+
+
+def train_chunk(weights: np.ndarray, out: np.ndarray, offsets: np.ndarray, rows: np.ndarray, ids: np.ndarray,
+                sentence_ends: np.ndarray, keep_prob: np.ndarray, negative_table: np.ndarray, skipgram: bool,
+                window: int, negative: int, lr_start: float, lr_end: float, seed: int,
+                n_threads: int) -> tuple[float, int, int]:
+    """Train on one chunk with `n_threads` threads; returns (loss sum, predictions, words kept).
+
+    weights (V + buckets, d) input rows; out (V, d) output vectors; offsets (V+1,) int64 and
+    rows (R,) int32 the CSR of each word's input rows; ids (N,) int32 word ids; sentence_ends
+    (S,) int64 exclusive ends. lr falls linearly from lr_start to lr_end across the chunk.
+    Weights are updated in place.
+    """
+    if len(sentence_ends) == 0:
+        return 0.0, 0, 0
+    n_threads = max(1, min(n_threads, len(sentence_ends)))
+    targets = np.arange(1, n_threads) * (sentence_ends[-1] / n_threads)  # (threads-1,) word offsets
+    bounds = np.concatenate([[0], np.searchsorted(sentence_ends, targets), [len(sentence_ends)]]).astype(np.int64)
+    losses = np.zeros(n_threads, np.float64)
+    terms = np.zeros(n_threads, np.int64)
+    trained = np.zeros(n_threads, np.int64)
+    _train_runs(weights, out, offsets, rows, ids, sentence_ends, bounds, keep_prob, negative_table, skipgram, window,
+                negative, lr_start, lr_end, seed, SIGMOID_TABLE, LOG_SIGMOID_TABLE, losses, terms, trained)
+    return float(losses.sum()), int(terms.sum()), int(trained.sum())

@@ -1,0 +1,185 @@
+"""Word vectors that also answer words outside the vocabulary, from character n-grams (fastText).
+
+A `SubwordVectors` is a `Vectors` (the vocabulary's composed word vectors, used by every lookup,
+index and evaluation as they are) plus the n-gram bucket rows and the `SubwordSpec` that maps
+a word to its buckets. `vector(word)` answers any word: a vocabulary word by its row, another
+word by the mean of its n-gram rows, exactly as fastText's `get_word_vector`.
+
+File format (`.npz`, read with `allow_pickle=False`): the plain vectors' arrays (`format_version`,
+`keys`, `matrix`, `meta`, so `Vectors.load` reads it as ordinary vectors) plus
+- `ngram_matrix`: (buckets, dim) float32, row b = the vector of n-gram bucket b;
+- `subwords`: a JSON string {"min_n", "max_n", "buckets", "hash": "fasttext-fnv1a", "version": 1}.
+`.vec`/`.txt`/word2vec `.bin` exports keep only the vocabulary's vectors. `load_vectors` opens
+any vectors file: an `.npz` with n-grams or a Facebook fastText `.bin` (recognised by its magic
+number, not its suffix) as `SubwordVectors`, everything else as `Vectors`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from nlprec.data.subwords import SubwordSpec, ngram_buckets
+from nlprec.errors import NlprecError
+from nlprec.io import atomic_write
+from nlprec.vectors import NPZ_FORMAT_VERSION, Vectors, _meta_to_json, format_from_suffix
+
+SUBWORD_FORMAT_VERSION = 1
+HASH_NAME = "fasttext-fnv1a"
+FASTTEXT_MAGIC = 793712314  # first int32 of every Facebook fastText .bin / .ftz
+
+
+class SubwordVectors(Vectors):
+    """Vectors of a vocabulary plus n-gram rows for any other word.
+
+    Args:
+        keys: the vocabulary words.
+        matrix: (n, dim) their word vectors (mean of each word's own and n-gram rows).
+        ngram_matrix: (buckets, dim) n-gram bucket rows; (0, dim) when the model has no n-grams.
+        spec: min_n, max_n and buckets of the hashing.
+        meta: provenance.
+    """
+
+    def __init__(self, keys: list[str], matrix: np.ndarray, ngram_matrix: np.ndarray, spec: SubwordSpec,
+                 meta: dict | None = None) -> None:
+        super().__init__(keys, matrix, meta)
+        ngram_matrix = np.asarray(ngram_matrix, dtype=np.float32)  # (buckets, dim)
+        expected = (spec.buckets if spec.enabled else 0, self.dim)
+        if ngram_matrix.shape != expected:
+            raise NlprecError(f"n-gram matrix has shape {ngram_matrix.shape}, expected {expected} "
+                              f"for {spec.buckets:,} buckets of dim {self.dim}")
+        self.ngram_matrix = ngram_matrix
+        self.spec = spec
+
+    def __repr__(self) -> str:
+        return (f"SubwordVectors({len(self):,} words, dim {self.dim}, n-grams {self.spec.min_n}-{self.spec.max_n} "
+                f"in {self.spec.buckets:,} buckets)")
+
+    def vector(self, word: str) -> np.ndarray:
+        """The (dim,) vector of any word: its row, or the mean of its n-gram rows when unseen."""
+        return self.vectors_for([word])[0]
+
+    __getitem__ = vector
+
+    def vectors_for(self, words: Sequence[str]) -> np.ndarray:
+        """(Q, dim) vectors of `words`; an unseen word with no n-gram raises a one-line error."""
+        ids = np.array([self.key_to_index.get(word, -1) for word in words], dtype=np.int64)  # (Q,)
+        out = np.zeros((len(words), self.dim), np.float32)  # (Q, dim)
+        out[ids >= 0] = self.matrix[ids[ids >= 0]]
+        unseen = np.flatnonzero(ids < 0)
+        if len(unseen):
+            out[unseen] = self._compose([words[i] for i in unseen])
+        return out
+
+    def _compose(self, words: list[str]) -> np.ndarray:
+        offsets, buckets = ngram_buckets(words, self.spec)
+        counts = np.diff(offsets)  # (W,)
+        if (counts == 0).any():
+            word = words[int(np.flatnonzero(counts == 0)[0])]
+            reason = ("this model has no n-grams (trained with --max-n 0)" if not self.spec.enabled
+                      else f"it is shorter than the {self.spec.min_n}-character n-grams")
+            raise NlprecError(self._unknown_word_message(word) + f"; it cannot be composed from n-grams: {reason}")
+        sums = np.add.reduceat(self.ngram_matrix[buckets], offsets[:-1], axis=0)  # (W, dim)
+        return (sums / counts[:, None]).astype(np.float32)
+
+    def most_similar(self, words: str | Sequence[str], k: int = 10) -> list[list[tuple[str, float]]]:
+        """The `k` nearest vocabulary words by cosine to each word (itself excluded), unseen words too."""
+        words = [words] if isinstance(words, str) else list(words)
+        queries = _unit(self.vectors_for(words))  # (Q, dim)
+        exclude = [[self.key_to_index[w]] if w in self.key_to_index else [] for w in words]
+        return self._top_k(queries @ self.unit_matrix().T, exclude, k)  # scores (Q, V)
+
+    def analogy(self, a: str, b: str, c: str, k: int = 5, method: str = "3cosadd") -> list[tuple[str, float]]:
+        """Answers to "a : b :: c : ?" over the vocabulary, as `nlprec.index.analogy`, unseen words too."""
+        from nlprec.index import COSMUL_EPS
+
+        unit = self.unit_matrix()
+        qa, qb, qc = _unit(self.vectors_for([a, b, c]))  # (dim,) each
+        if method == "3cosadd":
+            scores = unit @ _unit((qb - qa + qc)[None])[0]  # (V,)
+        elif method == "3cosmul":
+            scores = (1 + unit @ qb) * (1 + unit @ qc) / (2 * (1 + unit @ qa + 2 * COSMUL_EPS))  # (V,)
+        else:
+            raise NlprecError(f"analogy method {method!r}: expected '3cosadd' or '3cosmul'")
+        exclude = [self.key_to_index[w] for w in (a, b, c) if w in self.key_to_index]
+        return self._top_k(scores[None], [exclude], k)[0]
+
+    def _top_k(self, scores: np.ndarray, exclude: list[list[int]], k: int) -> list[list[tuple[str, float]]]:
+        results = []
+        for row, excluded in zip(scores, exclude):
+            row = row.copy()
+            row[excluded] = -np.inf
+            top = np.argsort(-row, kind="stable")[:k] if k >= len(row) else np.argpartition(-row, k)[:k]
+            top = top[np.argsort(-row[top], kind="stable")]
+            results.append([(self.keys[i], float(row[i])) for i in top if np.isfinite(row[i])])
+        return results
+
+    def with_words(self, words: Sequence[str]) -> Vectors:
+        """Plain `Vectors` of the vocabulary plus the composable unseen `words` (for evaluation files)."""
+        extra = list(dict.fromkeys(w for w in words if w and w not in self.key_to_index and " " not in w))
+        if extra and self.spec.enabled:
+            counts = np.diff(ngram_buckets(extra, self.spec)[0])
+            extra = [w for w, n in zip(extra, counts) if n > 0]
+        else:
+            extra = []
+        matrix = np.vstack([self.matrix, self._compose(extra)]) if extra else self.matrix
+        return Vectors(self.keys + extra, matrix, self.meta)
+
+    def save(self, path: str | os.PathLike, format: str | None = None) -> Path:
+        """`.npz`: vectors and n-grams (module docstring); other formats: the vocabulary's vectors only."""
+        path = Path(path)
+        if (format or format_from_suffix(path)) != "npz":
+            return Vectors(self.keys, self.matrix, self.meta).save(path, format)
+        keys_utf8 = np.frombuffer("\n".join(self.keys).encode("utf-8"), dtype=np.uint8)
+        subwords = json.dumps({"min_n": self.spec.min_n, "max_n": self.spec.max_n, "buckets": self.spec.buckets,
+                               "hash": HASH_NAME, "version": SUBWORD_FORMAT_VERSION})
+        with atomic_write(path) as handle:
+            np.savez(handle, format_version=np.array(NPZ_FORMAT_VERSION), keys=keys_utf8, matrix=self.matrix,
+                     meta=np.array(_meta_to_json(self.meta)), ngram_matrix=self.ngram_matrix,
+                     subwords=np.array(subwords))
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, format: str | None = None, unicode_errors: str = "strict") -> SubwordVectors:
+        """Read an nlprec subword `.npz` or a Facebook fastText `.bin`."""
+        vectors = load_vectors(path)
+        if not isinstance(vectors, SubwordVectors):
+            raise NlprecError(f"{path} holds word vectors without n-grams: train with --arch fasttext and save "
+                              "as .npz, or load a fastText .bin")
+        return vectors
+
+
+def _unit(rows: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)  # (Q, 1)
+    return rows / np.where(norms > 0, norms, 1)
+
+
+def is_fasttext_bin(path: str | os.PathLike) -> bool:
+    """Whether `path` starts with the magic number of a Facebook fastText model."""
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    return len(head) == 4 and int(np.frombuffer(head, "<i4")[0]) == FASTTEXT_MAGIC
+
+
+def load_vectors(path: str | os.PathLike) -> Vectors:
+    """Any vectors file: `SubwordVectors` for an n-gram `.npz` or a fastText `.bin`, else `Vectors`."""
+    path = Path(path)
+    if path.is_file() and path.suffix.lower() == ".npz":
+        with np.load(path, allow_pickle=False) as archive:
+            if "ngram_matrix" in archive.files:
+                plain = Vectors.load(path)
+                settings = json.loads(str(archive["subwords"]))
+                if settings.get("hash") != HASH_NAME or settings.get("version") != SUBWORD_FORMAT_VERSION:
+                    raise NlprecError(f"{path}: subword format {settings}, this nlprec reads version "
+                                      f"{SUBWORD_FORMAT_VERSION} with hash {HASH_NAME!r}")
+                spec = SubwordSpec(settings["min_n"], settings["max_n"], settings["buckets"])
+                return SubwordVectors(plain.keys, plain.matrix, archive["ngram_matrix"], spec, plain.meta)
+    if path.is_file() and is_fasttext_bin(path):
+        from nlprec.fasttext_io import load_fasttext_bin
+
+        return load_fasttext_bin(path)
+    return Vectors.load(path)
