@@ -100,6 +100,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/word2vec.json"))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--quality-epochs", type=int, default=5)
+    parser.add_argument("--speed-repeats", type=int, default=3,
+                        help="1-epoch runs per tool, alternating; words/s is their median")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "nlprec-bench")
     args = parser.parse_args()
@@ -114,18 +116,26 @@ def main() -> None:
     plans = [("skipgram", "negative", 1), ("cbow", "hierarchical", 1), ("skipgram", "negative", args.quality_epochs)]
     for arch, objective, epochs in plans:
         trained: dict[str, Vectors] = {}
-        for tool in ("gensim", "nlprec"):
+        speeds: dict[str, list[float]] = {"gensim": [], "nlprec": []}
+        timings: dict[str, dict] = {}
+        repeats = args.speed_repeats if epochs == 1 else 1
+        for _, tool in [(r, t) for r in range(repeats) for t in ("gensim", "nlprec")]:  # alternate the tools
             out = work / f"{tool}-{arch}-{objective}-{epochs}.bin"
             if tool == "gensim":
                 vectors, timing = run_gensim(corpus, arch, objective, epochs, args.threads, args.seed)
             else:
                 vectors, timing = run_nlprec(corpus, arch, objective, epochs, args.threads, args.seed, out)
-            row = {"tool": tool, "arch": arch, "objective": objective, "epochs": epochs, **timing,
-                   "words_per_s": tokens * epochs / timing["train_seconds"], **score(vectors, corpora / "wordeval")}
+            speeds[tool].append(tokens * epochs / timing["train_seconds"])
+            trained[tool], timings[tool] = vectors, timing
+        for tool in ("gensim", "nlprec"):
+            vectors = trained[tool]
+            out = work / f"{tool}-{arch}-{objective}-{epochs}.bin"
+            row = {"tool": tool, "arch": arch, "objective": objective, "epochs": epochs, **timings[tool],
+                   "words_per_s": float(np.median(speeds[tool])), "words_per_s_runs": speeds[tool],
+                   **score(vectors, corpora / "wordeval")}
             if tool == "nlprec" and epochs == 1 and objective == "negative":
                 row["gensim_neighbour_agreement"] = neighbour_agreement(out, vectors)
             runs.append(row)
-            trained[tool] = vectors
             print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}, flush=True)
         shared = common_questions(corpora / "wordeval" / "questions-words.txt", list(trained.values()),
                                   work / "common-questions.txt")
@@ -149,10 +159,11 @@ def _tiny_copy(corpus: Path, work: Path) -> Path:
 
 
 def markdown(runs: list[dict]) -> str:
-    lines = ["| model | epochs | tool | words/s | ratio vs gensim | train s | end-to-end s | analogy@30k "
-             "| analogy, shared questions | WordSim-353 |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| model | epochs | tool | words/s (median) | runs | ratio vs gensim | train s | end-to-end s | analogy@30k "
+             "| analogy, shared questions | WordSim-353 |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in runs:
-        lines.append(f"| {r['arch']}/{r['objective']} | {r['epochs']} | {r['tool']} | {r['words_per_s']:,.0f} | "
+        spread = " / ".join(f"{speed / 1e3:,.0f}k" for speed in r["words_per_s_runs"])
+        lines.append(f"| {r['arch']}/{r['objective']} | {r['epochs']} | {r['tool']} | {r['words_per_s']:,.0f} | {spread} | "
                      f"{r['speed_ratio_vs_gensim']:.2f} | {r['train_seconds']:.1f} | {r['end_to_end_seconds']:.1f} | "
                      f"{r['analogy']:.3f} ({r['analogy_used']:,}) | {r['analogy_common']:.3f} "
                      f"({r['analogy_common_used']:,}) | {r['wordsim353']:.3f} |")
