@@ -7,7 +7,9 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Any, Iterator
+
+import numpy as np
 
 
 @contextlib.contextmanager
@@ -38,3 +40,14 @@ def sha256_file(path: str | os.PathLike, chunk_bytes: int = 1 << 20) -> str:
         while block := handle.read(chunk_bytes):
             digest.update(block)
     return digest.hexdigest()
+
+
+def to_plain(value: Any) -> Any:
+    """Tuples to lists and numpy scalars to Python numbers, for JSON and weights_only pickles."""
+    if isinstance(value, dict):
+        return {str(k): to_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

@@ -73,7 +73,7 @@ from nlprec.data.interactions import (
     split,
 )
 from nlprec.errors import NlprecError
-from nlprec.io import atomic_write, sha256_file
+from nlprec.io import atomic_write, sha256_file, to_plain
 from nlprec.models import autorec, mf, neumf  # noqa: F401  (registers the recommenders)
 from nlprec.metrics import full_counts, mae, ranking_metrics, rmse, sampled_counts
 from nlprec.registry import build_config, get_model
@@ -373,13 +373,13 @@ class Recommender:
             with atomic_write(directory / "metrics.json", "w", encoding="utf-8") as handle:
                 json.dump(self.metrics, handle, indent=2)
         config = {"format": FORMAT, "model": self.name, "task": self.task,
-                  "model_config": _plain(dataclasses.asdict(model.config)),
+                  "model_config": to_plain(dataclasses.asdict(model.config)),
                   "protocol": {**dataclasses.asdict(self.protocol),
                                "description": self.protocol.describe(self.task, len(self.test))},
                   **{key: value for key, value in self.info.items() if key not in ("format", "model", "task")},
                   "nlprec_version": __version__}
         with atomic_write(directory / "config.json", "w", encoding="utf-8") as handle:
-            json.dump(_plain(config), handle, indent=2)
+            json.dump(to_plain(config), handle, indent=2)
         return directory
 
 
@@ -583,8 +583,8 @@ def train(
     seed_everything(seed)  # the initial weights come from the seed too
     network = model_cls(model_config)
     data_info = {"path": str(ratings), "sha256": checksum, "rows": len(data), "users": data.n_users,
-                 "items": data.n_items, "read_options": _plain(dataclasses.asdict(read))}
-    info = {"model": model, "trainer_config": _plain(dataclasses.asdict(trainer_config)), "seed": seed,
+                 "items": data.n_items, "read_options": to_plain(dataclasses.asdict(read))}
+    info = {"model": model, "trainer_config": to_plain(dataclasses.asdict(trainer_config)), "seed": seed,
             "batch_size": batch_size, "n_negatives": n_negatives if model_cls.input_type == "pairwise" else None,
             "val_ratio": val_ratio, "data": data_info}
 
@@ -679,16 +679,6 @@ def _typed(config_cls: type, values: dict[str, Any]) -> dict[str, Any]:
     hints = typing.get_type_hints(config_cls)
     return {key: tuple(value) if isinstance(value, list) and typing.get_origin(hints.get(key)) is tuple else value
             for key, value in values.items()}
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 def _or(index: int | None) -> int:

@@ -31,6 +31,7 @@ from torch import nn
 
 from nlprec import __version__
 from nlprec.errors import NlprecError
+from nlprec.io import to_plain
 from nlprec.train import distributed
 from nlprec.train.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
 from nlprec.train.progress import Progress
@@ -213,12 +214,12 @@ class Trainer:
             "model_config": dataclasses.asdict(model_config) if dataclasses.is_dataclass(model_config) else {},
             "optimizer": self.optimizer.state_dict() if self.optimizer else None,
             "scaler": self.scaler.state_dict() if self.scaler else None,
-            "trainer_config": _plain(dataclasses.asdict(self.config)),
+            "trainer_config": to_plain(dataclasses.asdict(self.config)),
             "train_state": dataclasses.asdict(self.state),
             "data_state": self.data.state_dict() if hasattr(self.data, "state_dict") else {},
             "rng": capture_rng(),
-            "meta": _plain(self.meta),
-            "history": _plain(self.history),
+            "meta": to_plain(self.meta),
+            "history": to_plain(self.history),
         }
 
     def save(self, name: str = "last.pt") -> Path | None:
@@ -445,7 +446,7 @@ class Trainer:
             return
         self.out_dir.mkdir(parents=True, exist_ok=True)
         with open(self.out_dir / "metrics.jsonl", "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(_plain(record)) + "\n")
+            handle.write(json.dumps(to_plain(record)) + "\n")
 
 
 def _chunked(iterable: Iterable, size: int) -> Iterable[list]:
@@ -474,17 +475,6 @@ def _loss_parts(output: Any) -> dict[str, torch.Tensor]:
 
 def _to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
     return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
-
-
-def _plain(value: Any) -> Any:
-    """Tuples to lists and numpy scalars to Python numbers, for JSON and weights_only pickles."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 __all__ = ["Trainer", "TrainerConfig", "TrainingDiverged", "TrainState", "resolve_device", "seed_everything",
