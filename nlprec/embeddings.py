@@ -156,15 +156,7 @@ def checkpoint_dir_for(out: str | Path) -> Path:
 def train_word2vec(corpus_path: str | Path, out: str | Path, options: EmbedOptions = EmbedOptions(),
                    resume: bool = False, log=print) -> Vectors:
     """Train word2vec on a text file (one sentence per line) and save the vectors to `out`."""
-    out = Path(out)
-    format_from_suffix(out)  # fail on a bad --out before hours of training, not after
-    run_dir = checkpoint_dir_for(out)
-    checkpoint = _resume_checkpoint(run_dir, options) if resume else None
-    device = resolve_device(options.device)
-    backend = _resolve_backend(options.backend, device)
-    corpus = _encode(corpus_path, options, checkpoint)
-    log(f"corpus {corpus.path}: {corpus.raw_tokens:,} tokens, {len(corpus.sentence_ends):,} sentences, "
-        f"vocabulary {len(corpus.vocab):,} words (min-count {options.min_count})")
+    out, run_dir, checkpoint, device, backend, corpus = _prepare_run(corpus_path, out, options, resume, log)
     log(_memory_estimate(len(corpus.vocab), options))
     seed_everything(options.seed)
     chunk_words = options.chunk_words or (100_000 if backend == "numba" else 4096)
@@ -190,15 +182,7 @@ def train_fasttext(corpus_path: str | Path, out: str | Path, options: FastTextOp
                    resume: bool = False, log=print) -> SubwordVectors:
     """Train fastText on a text file and save to `out`: .npz keeps the n-grams (unseen words
     answerable), .bin is Facebook fastText's model format, .vec/.txt the vocabulary's vectors only."""
-    out = Path(out)
-    format_from_suffix(out)
-    run_dir = checkpoint_dir_for(out)
-    checkpoint = _resume_checkpoint(run_dir, options) if resume else None
-    device = resolve_device(options.device)
-    backend = _resolve_backend(options.backend, device)
-    corpus = _encode(corpus_path, options, checkpoint)
-    log(f"corpus {corpus.path}: {corpus.raw_tokens:,} tokens, {len(corpus.sentence_ends):,} sentences, "
-        f"vocabulary {len(corpus.vocab):,} words (min-count {options.min_count})")
+    out, run_dir, checkpoint, device, backend, corpus = _prepare_run(corpus_path, out, options, resume, log)
     config = FastTextConfig(vocab_size=len(corpus.vocab), arch=options.arch, dim=options.dim, window=options.window,
                             negative=options.negative, min_n=options.min_n, max_n=options.max_n,
                             buckets=options.buckets, backend=backend, threads=options.threads)
@@ -230,15 +214,7 @@ def train_fasttext(corpus_path: str | Path, out: str | Path, options: FastTextOp
 def train_glove(corpus_path: str | Path, out: str | Path, options: GloveOptions = GloveOptions(),
                 resume: bool = False, log=print) -> Vectors:
     """Count co-occurrences of a text file, fit GloVe and save w + c vectors to `out`."""
-    out = Path(out)
-    format_from_suffix(out)
-    run_dir = checkpoint_dir_for(out)
-    checkpoint = _resume_checkpoint(run_dir, options) if resume else None
-    device = resolve_device(options.device)
-    backend = _resolve_backend(options.backend, device)
-    corpus = _encode(corpus_path, options, checkpoint)
-    log(f"corpus {corpus.path}: {corpus.raw_tokens:,} tokens, {len(corpus.sentence_ends):,} sentences, "
-        f"vocabulary {len(corpus.vocab):,} words (min-count {options.min_count})")
+    out, run_dir, checkpoint, device, backend, corpus = _prepare_run(corpus_path, out, options, resume, log)
     started = time.perf_counter()
     budget = None if options.memory_gb is None else int(options.memory_gb * 2**30)
     counts = count_cooccurrences(corpus.ids, corpus.sentence_ends, len(corpus.vocab), options.window, budget, log)
@@ -296,6 +272,22 @@ def _default_alpha(options: Any) -> float:
     if isinstance(options, FastTextOptions):
         return 0.05
     return 0.025 if options.arch == "skipgram" else 0.05
+
+
+def _prepare_run(corpus_path: str | Path, out: str | Path, options: Any, resume: bool, log):
+    """What every trainer does first: check `out`, find the checkpoint to resume, pick the
+    device and backend, encode the corpus and report it. Returns
+    (out, run_dir, checkpoint or None, device, backend, corpus)."""
+    out = Path(out)
+    format_from_suffix(out)  # fail on a bad --out before hours of training, not after
+    run_dir = checkpoint_dir_for(out)
+    checkpoint = _resume_checkpoint(run_dir, options) if resume else None
+    device = resolve_device(options.device)
+    backend = _resolve_backend(options.backend, device)
+    corpus = _encode(corpus_path, options, checkpoint)
+    log(f"corpus {corpus.path}: {corpus.raw_tokens:,} tokens, {len(corpus.sentence_ends):,} sentences, "
+        f"vocabulary {len(corpus.vocab):,} words (min-count {options.min_count})")
+    return out, run_dir, checkpoint, device, backend, corpus
 
 
 def _resolve_backend(backend: str, device: torch.device) -> str:
