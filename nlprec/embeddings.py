@@ -28,7 +28,7 @@ from nlprec.data.embedding_data import EmbeddingData
 from nlprec.data.subwords import SubwordSpec
 from nlprec.data.tokenize import RegexTokenizer
 from nlprec.data.vocab import Vocab
-from nlprec.errors import NlprecError
+from nlprec.errors import NlprecError, require
 from nlprec.io import atomic_write
 from nlprec.models.fasttext import FastText, FastTextConfig
 from nlprec.models.glove import GloVe, GloVeConfig
@@ -78,9 +78,7 @@ class EmbedOptions:
             (self.chunk_words is None or self.chunk_words >= 1000,
              f"chunk_words must be >= 1000, got {self.chunk_words}"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise NlprecError(message)
+        require(checks)
 
 
 @dataclass(frozen=True)
@@ -142,9 +140,7 @@ class GloveOptions:
             (self.batch_size is None or self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
             (self.memory_gb is None or self.memory_gb > 0, f"--memory-gb must be > 0, got {self.memory_gb}"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise NlprecError(message)
+        require(checks)
 
 
 def checkpoint_dir_for(out: str | Path) -> Path:

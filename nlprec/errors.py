@@ -8,3 +8,10 @@ single-line message that names what was wrong and what was expected. The CLI pri
 
 class NlprecError(ValueError):
     """Bad input from the user: the message is one line naming the file, line or value."""
+
+
+def require(checks: list[tuple[bool, str]]) -> None:
+    """Raise `NlprecError` with the message of the first failed `(ok, message)` check."""
+    for ok, message in checks:
+        if not ok:
+            raise NlprecError(message)

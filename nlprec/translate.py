@@ -36,10 +36,9 @@ from nlprec import __version__
 from nlprec.data.pairs import PairsData, PairsTokenizer, encode_pairs, read_pairs, split_indices
 from nlprec.data.tokenize import PAD_ID
 from nlprec.decoding import decode, greedy
-from nlprec.errors import NlprecError
+from nlprec.errors import NlprecError, require
 from nlprec.io import atomic_write
 from nlprec.metrics import translation_scores
-from nlprec.models import seq2seq, transformer  # noqa: F401  (registers both architectures)
 from nlprec.registry import build_config, get_model
 from nlprec.train import Trainer, TrainerConfig, load_checkpoint
 from nlprec.train.trainer import resolve_device
@@ -85,9 +84,7 @@ class TranslateOptions:
             (self.lr is None or self.lr > 0, f"--lr must be > 0, got {self.lr}"),
             (self.threads >= 1, f"--threads must be >= 1, got {self.threads}"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise NlprecError(message)
+        require(checks)
 
 
 @dataclass
@@ -299,10 +296,10 @@ def train_translation(pairs_path: str | Path, out: str | Path, options: Translat
 
 
 def _trainer_config(options: TranslateOptions, out: Path, validate: bool) -> TrainerConfig:
-    transformer = options.arch == "transformer"
-    warmup = options.warmup_steps if options.warmup_steps is not None else (1000 if transformer else 200)
+    is_transformer = options.arch == "transformer"
+    warmup = options.warmup_steps if options.warmup_steps is not None else (1000 if is_transformer else 200)
     return TrainerConfig(device=options.device, optimizer="adamw", lr=options.lr or 1e-3, betas=(0.9, 0.98),
-                         schedule="inverse_sqrt" if transformer else "constant", warmup_steps=warmup,
+                         schedule="inverse_sqrt" if is_transformer else "constant", warmup_steps=warmup,
                          epochs=options.epochs, max_steps=options.max_steps, max_minutes=options.max_minutes,
                          grad_clip=options.grad_clip, seed=options.seed, out_dir=str(out),
                          progress=options.progress, early_stopping_metric="val_bleu" if validate else None,

@@ -70,3 +70,23 @@ def _chunk_bounds(sentence_ends: np.ndarray, chunk_words: int) -> np.ndarray:
 def _chunk_seed(seed: int, epoch: int, chunk: int) -> int:
     """A well-mixed 63-bit seed per (run seed, epoch, chunk)."""
     return int(np.random.SeedSequence([seed, epoch, chunk]).generate_state(1, np.uint64)[0] >> np.uint64(1))
+
+
+def skipgram_pairs(ids: torch.Tensor, sentence: torch.Tensor, reach: torch.Tensor,
+                   window: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(centre ids, context ids) of every skip-gram prediction in a subsampled chunk.
+
+    ids (n,) word ids, sentence (n,) sentence of each word, reach (n,) each centre's reduced
+    window in [1, window]. A pair is kept when both words share a sentence and the distance is
+    within the centre's reach. One vectorised pass per offset, no loop over words.
+    """
+    centres, contexts = [], []
+    for offset in range(1, window + 1):
+        left = torch.arange(len(ids) - offset, device=ids.device)  # (n - offset,)
+        right = left + offset
+        same = sentence[left] == sentence[right]
+        for centre, context in ((left, right), (right, left)):
+            chosen = same & (reach[centre] >= offset)
+            centres.append(ids[centre[chosen]])
+            contexts.append(ids[context[chosen]])
+    return torch.cat(centres), torch.cat(contexts)  # (P,), (P,)

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nlprec.data.embedding_data import skipgram_pairs
 from nlprec.data.embedding_tables import EmbeddingTables
 from nlprec.data.subwords import SubwordSpec, subword_rows
 from nlprec.errors import NlprecError
@@ -130,17 +131,9 @@ class FastText(nn.Module):
         return F.embedding_bag(flat, self.input_vectors.weight, bag_offsets, mode=mode, sparse=True)
 
     def _skipgram_pairs(self, ids, sentence, reach) -> tuple[torch.Tensor, torch.Tensor]:
-        centres, contexts = [], []
-        for offset in range(1, self.config.window + 1):
-            left = torch.arange(len(ids) - offset, device=ids.device)  # (n - offset,)
-            right = left + offset
-            same = sentence[left] == sentence[right]
-            for centre, context in ((left, right), (right, left)):
-                chosen = same & (reach[centre] >= offset)
-                centres.append(ids[centre[chosen]])
-                contexts.append(ids[context[chosen]])
-        unique, inverse = torch.unique(torch.cat(centres), return_inverse=True)  # (U,), (P,)
-        return self.word_vectors(unique)[inverse], torch.cat(contexts)  # (P, d), (P,)
+        centres, contexts = skipgram_pairs(ids, sentence, reach, self.config.window)
+        unique, inverse = torch.unique(centres, return_inverse=True)  # (U,), (P,)
+        return self.word_vectors(unique)[inverse], contexts  # (P, d), (P,)
 
     def _cbow_means(self, ids, sentence, reach) -> tuple[torch.Tensor, torch.Tensor]:
         window = self.config.window

@@ -23,7 +23,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from nlprec.data.tokenize import PAD_ID
-from nlprec.errors import NlprecError
+from nlprec.errors import require
 from nlprec.nn.attention import AdditiveAttention
 from nlprec.nn.losses import label_smoothed_cross_entropy
 from nlprec.registry import register
@@ -55,9 +55,7 @@ class GRUAttentionConfig:
             (not self.share_embeddings or self.src_vocab == self.tgt_vocab,
              "share_embeddings needs src_vocab == tgt_vocab (a joint sentencepiece model)"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise NlprecError(message)
+        require(checks)
 
 
 @register("gru-attention", config=GRUAttentionConfig, family="sequence",

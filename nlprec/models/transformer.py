@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nlprec.data.tokenize import PAD_ID
-from nlprec.errors import NlprecError
+from nlprec.errors import NlprecError, require
 from nlprec.nn.losses import label_smoothed_cross_entropy
 from nlprec.nn.transformer import DecoderLayer, EncoderLayer, final_norm, sinusoidal_positions
 from nlprec.registry import register
@@ -59,9 +59,7 @@ class TransformerConfig:
             (not self.share_embeddings or self.src_vocab == self.tgt_vocab,
              "share_embeddings needs src_vocab == tgt_vocab (a joint sentencepiece model)"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise NlprecError(message)
+        require(checks)
 
 
 @register("transformer", config=TransformerConfig, family="sequence",

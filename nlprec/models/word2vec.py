@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nlprec.data.embedding_data import skipgram_pairs
 from nlprec.data.embedding_tables import EmbeddingTables
 from nlprec.errors import NlprecError
 from nlprec.nn import embedding_kernels
@@ -110,16 +111,8 @@ class Word2Vec(nn.Module):
         return self._cbow_means(ids, sentence, reach)
 
     def _skipgram_pairs(self, ids, sentence, reach) -> tuple[torch.Tensor, torch.Tensor]:
-        centres, contexts = [], []
-        for offset in range(1, self.config.window + 1):
-            left = torch.arange(len(ids) - offset, device=ids.device)  # (n - offset,)
-            right = left + offset
-            same = sentence[left] == sentence[right]
-            for centre, context in ((left, right), (right, left)):
-                chosen = same & (reach[centre] >= offset)
-                centres.append(ids[centre[chosen]])
-                contexts.append(ids[context[chosen]])
-        return self.input_vectors(torch.cat(contexts)), torch.cat(centres)  # (P, d), (P,)
+        centres, contexts = skipgram_pairs(ids, sentence, reach, self.config.window)
+        return self.input_vectors(contexts), centres  # (P, d), (P,)
 
     def _cbow_means(self, ids, sentence, reach) -> tuple[torch.Tensor, torch.Tensor]:
         window = self.config.window

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from nlprec import __version__
-from nlprec.errors import NlprecError
+from nlprec.errors import NlprecError, require
 from nlprec.io import to_plain
 from nlprec.train import distributed
 from nlprec.train.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
@@ -84,9 +84,7 @@ class TrainerConfig:
             (self.patience >= 1, f"patience must be >= 1, got {self.patience}"),
             (self.log_every_steps >= 1, f"log_every_steps must be >= 1, got {self.log_every_steps}"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise NlprecError(message)
+        require(checks)
 
 
 def resolve_device(name: str) -> torch.device:
