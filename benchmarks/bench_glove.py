@@ -34,7 +34,7 @@ from nlprec.embeddings import GloveOptions, train_glove
 from nlprec.metrics import analogy_accuracy, word_similarity
 from nlprec.vectors import Vectors
 
-SETTINGS = dict(dim=100, window=10, min_count=5, x_max=100.0, glove_alpha=0.75, epochs=15)
+SETTINGS = dict(dim=100, window=10, min_count=5, x_max=100.0, alpha=0.75, epochs=15)
 
 
 def score(vectors: Vectors, wordeval: Path) -> dict[str, float]:
@@ -72,7 +72,7 @@ def run_stanford(corpus: Path, work: Path, args: argparse.Namespace) -> tuple[Ve
         subprocess.run([str(build / "glove"), "-save-file", str(work / "stanford"), "-threads", str(args.threads),
                         "-input-file", str(shuffled), "-x-max", str(SETTINGS["x_max"]), "-iter",
                         str(SETTINGS["epochs"]), "-vector-size", str(SETTINGS["dim"]), "-binary", "0",
-                        "-vocab-file", str(vocab), "-verbose", "0", "-alpha", str(SETTINGS["glove_alpha"]),
+                        "-vocab-file", str(vocab), "-verbose", "0", "-alpha", str(SETTINGS["alpha"]),
                         "-eta", "0.05", "-model", "2", "-seed", str(args.seed)], check=True)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime

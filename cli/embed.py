@@ -185,7 +185,7 @@ def _print_pairs_report(results: dict) -> None:
 
 ARCHES = ("skipgram", "cbow", "fasttext", "fasttext-cbow", "glove")
 _ONLY_FOR = {"min_n": ("--min-n", "fasttext"), "max_n": ("--max-n", "fasttext"), "buckets": ("--buckets", "fasttext"),
-             "x_max": ("--x-max", "glove"), "glove_alpha": ("--glove-alpha", "glove"),
+             "x_max": ("--x-max", "glove"), "eta": ("--eta", "glove"),
              "memory_gb": ("--memory-gb", "glove")}
 
 
@@ -212,8 +212,9 @@ def train(
     epochs: Annotated[Optional[int], typer.Option(
         help="Passes over the corpus (default 5; 15 for glove).", show_default=False)] = None,
     alpha: Annotated[Optional[float], typer.Option(help=(
-        "Starting learning rate for every --arch (default 0.025 skip-gram, 0.05 CBOW and fastText, decayed "
-        "linearly; glove: AdaGrad rate, default 0.05). GloVe's weighting exponent is --glove-alpha."))] = None,
+        "word2vec/fastText: starting learning rate, decayed linearly (default 0.025 skip-gram, 0.05 CBOW and "
+        "fastText). glove: exponent of the weighting (x / x-max)^alpha (default 0.75), as glove.c's -alpha; its "
+        "learning rate is --eta."))] = None,
     min_alpha: Annotated[float, typer.Option(help="Final learning rate.")] = 0.0001,
     min_n: Annotated[Optional[int], typer.Option(
         help="fasttext: shortest character n-gram (default 3).", show_default=False)] = None,
@@ -223,8 +224,8 @@ def train(
         help="fasttext: hash buckets of the n-gram vectors (default 2000000).", show_default=False)] = None,
     x_max: Annotated[Optional[float], typer.Option(
         help="glove: counts at or above this get full weight (default 100).", show_default=False)] = None,
-    glove_alpha: Annotated[Optional[float], typer.Option(
-        help="glove: exponent of the weighting (x / x-max)^a below x-max (default 0.75).", show_default=False)] = None,
+    eta: Annotated[Optional[float], typer.Option(
+        help="glove: AdaGrad learning rate (default 0.05), as glove.c's -eta.", show_default=False)] = None,
     memory_gb: Annotated[Optional[float], typer.Option(
         help="glove: memory budget of the co-occurrence counter in GiB (default 80% of available).",
         show_default=False)] = None,
@@ -248,15 +249,17 @@ def train(
         if value not in allowed:
             raise NlprecError(f"--{name} must be one of {', '.join(allowed)}; got {value!r}")
     family = "fasttext" if arch.startswith("fasttext") else "glove" if arch == "glove" else "word2vec"
-    specific = {"min_n": min_n, "max_n": max_n, "buckets": buckets, "x_max": x_max, "glove_alpha": glove_alpha,
+    specific = {"min_n": min_n, "max_n": max_n, "buckets": buckets, "x_max": x_max, "eta": eta,
                 "memory_gb": memory_gb}
     for name, value in specific.items():
         flag, owner = _ONLY_FOR[name]
         if value is not None and owner != family:
             raise NlprecError(f"{flag} applies to --arch {owner} only; drop it or use --arch {owner}")
     given = {name: value for name, value in specific.items() if value is not None}
-    common = dict(dim=dim, min_count=min_count, max_vocab=max_vocab, alpha=alpha, threads=threads, seed=seed,
+    common = dict(dim=dim, min_count=min_count, max_vocab=max_vocab, threads=threads, seed=seed,
                   device=device, backend=backend, progress=not quiet)
+    if alpha is not None:  # the rate of word2vec/fastText, the weighting exponent of GloVe
+        common["alpha"] = alpha
     demo = corpus is None
     if demo:
         from nlprec_corpora.default_corpus import DEFAULT_PROBES, default_corpus_path
@@ -264,8 +267,6 @@ def train(
         corpus = default_corpus_path()
         print(f"no corpus given: training on the built-in demo corpus {corpus}")
     if family == "glove":
-        if alpha is not None:
-            print(f"note: --alpha {alpha} is GloVe's AdaGrad learning rate; the weighting exponent is --glove-alpha")
         options = GloveOptions(window=window or 10, epochs=epochs or 15, **common, **given)
         vectors = train_glove(corpus, out, options, resume=resume)
     else:

@@ -104,8 +104,8 @@ class FastTextOptions(EmbedOptions):
 class GloveOptions:
     """Everything `nlprec embed train --arch glove` sets.
 
-    `alpha` is the learning rate, as for word2vec; GloVe's weighting exponent is `glove_alpha`
-    (`--glove-alpha`), so `--alpha` means the same thing for every architecture.
+    Names follow the Stanford tools (glove.c) that GloVe users know: `alpha` is the weighting
+    exponent (`-alpha`), `eta` the AdaGrad learning rate (`-eta`).
     """
 
     dim: int = 100  # vector size, >= 1
@@ -113,9 +113,9 @@ class GloveOptions:
     min_count: int = 5  # drop words seen fewer times, >= 1
     max_vocab: int | None = None  # keep at most this many most frequent words
     epochs: int = 15  # passes over the co-occurrence entries, >= 1
-    x_max: float = 100.0  # weighting cut-off of f(x) = min(1, (x / x_max)^glove_alpha), > 0
-    glove_alpha: float = 0.75  # weighting exponent, > 0
-    alpha: float | None = None  # AdaGrad learning rate (None: 0.05, glove.c's eta)
+    x_max: float = 100.0  # weighting cut-off of f(x) = min(1, (x / x_max)^alpha), > 0
+    alpha: float = 0.75  # weighting exponent, > 0
+    eta: float = 0.05  # AdaGrad learning rate, > 0
     threads: int = 2  # CPU threads, >= 1
     seed: int = 1  # same seed + same device + threads 1 -> identical vectors
     device: str = "auto"  # "auto", "cpu", "cuda"
@@ -134,8 +134,8 @@ class GloveOptions:
             (self.max_vocab is None or self.max_vocab >= 1, f"--max-vocab must be >= 1, got {self.max_vocab}"),
             (self.epochs >= 1, f"--epochs must be >= 1, got {self.epochs}"),
             (self.x_max > 0, f"--x-max must be > 0, got {self.x_max}"),
-            (self.glove_alpha > 0, f"--glove-alpha must be > 0, got {self.glove_alpha}"),
-            (self.alpha is None or self.alpha > 0, f"--alpha must be > 0, got {self.alpha}"),
+            (self.alpha > 0, f"--alpha (GloVe's weighting exponent) must be > 0, got {self.alpha}"),
+            (self.eta > 0, f"--eta (GloVe's learning rate) must be > 0, got {self.eta}"),
             (self.threads >= 1, f"--threads must be >= 1, got {self.threads}"),
             (self.batch_size is None or self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
             (self.memory_gb is None or self.memory_gb > 0, f"--memory-gb must be > 0, got {self.memory_gb}"),
@@ -221,12 +221,12 @@ def train_glove(corpus_path: str | Path, out: str | Path, options: GloveOptions 
     data = CooccurrenceData(counts, batch_size, options.seed,
                             {"vocab": corpus.vocab.state_dict(), "checksum": corpus.checksum})
     model = GloVe(GloVeConfig(vocab_size=len(corpus.vocab), dim=options.dim, x_max=options.x_max,
-                              alpha=options.glove_alpha, backend=backend, threads=options.threads))
+                              alpha=options.alpha, backend=backend, threads=options.threads))
     _set_threads(backend, options.threads)
     meta = {**_provenance(options, corpus, "glove"), "cooccurrence_entries": len(counts),
             "cooccurrence_seconds": round(counting_seconds, 3)}
     trainer_config = TrainerConfig(device=options.device, optimizer="sgd" if backend == "numba" else "adagrad",
-                                   lr=options.alpha or 0.05, epochs=options.epochs, seed=options.seed,
+                                   lr=options.eta, epochs=options.epochs, seed=options.seed,
                                    out_dir=str(run_dir), progress=options.progress, throughput_unit="entries",
                                    log_every_steps=20)
     trainer = Trainer(model, data, trainer_config, meta=meta)

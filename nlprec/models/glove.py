@@ -5,8 +5,10 @@ For every non-zero X[i, j] (nlprec.data.cooccurrence):
 
     J = sum f(X_ij) (w_i . c_j + b_i + b'_j - log X_ij)^2,   f(x) = min(1, (x / x_max)^alpha)
 
-with AdaGrad, as the Stanford tools (glove.c): gradient-squared sums start at 1, each update
-is clipped to +-100, and the exported vector of a word is w + c (glove.c's `-model 2`).
+with AdaGrad, as the Stanford tools (glove.c): gradient-squared sums start at 1, each vector
+gradient is clipped to +-100 and scaled by the rate before it is squared and summed, the biases
+take AdaGrad steps without the rate (as glove.c does: they settle fast and leave the vectors to
+model what frequency does not), and the exported vector of a word is w + c (glove.c's `-model 2`).
 
 Two ways to train the same objective, as word2vec:
 - backend "numba" (CPU): `train_step` runs a compiled Hogwild AdaGrad loop over a batch of
@@ -69,7 +71,7 @@ class GloVeConfig:
         if not self.x_max > 0:
             raise NlprecError(f"--x-max must be > 0, got {self.x_max}")
         if not self.alpha > 0:
-            raise NlprecError(f"--glove-alpha must be > 0, got {self.alpha}")
+            raise NlprecError(f"--alpha (weighting exponent) must be > 0, got {self.alpha}")
 
 
 @register("glove", config=GloVeConfig, family="embeddings",
@@ -138,12 +140,11 @@ def _update_entry(w, c, bw, bc, gw, gc, i, j, x, x_max, log_x_max, alpha, lr, st
     weight = np.float32(1.0) if x > x_max else np.float32(np.exp(alpha * (log_x - log_x_max)))
     fdiff = weight * diff
     loss = 0.5 * fdiff * diff
-    fdiff *= lr
     sum_w = np.float32(0.0)
     sum_c = np.float32(0.0)
     for k in range(dim):
-        g_w = min(max(fdiff * c[j, k], -GRAD_CLIP), GRAD_CLIP)
-        g_c = min(max(fdiff * w[i, k], -GRAD_CLIP), GRAD_CLIP)
+        g_w = min(max(fdiff * c[j, k], -GRAD_CLIP), GRAD_CLIP) * lr
+        g_c = min(max(fdiff * w[i, k], -GRAD_CLIP), GRAD_CLIP) * lr
         step_w[k] = g_w / np.sqrt(gw[i, k])
         step_c[k] = g_c / np.sqrt(gc[j, k])
         sum_w += step_w[k]
@@ -154,7 +155,7 @@ def _update_entry(w, c, bw, bc, gw, gc, i, j, x, x_max, log_x_max, alpha, lr, st
         for k in range(dim):
             w[i, k] -= step_w[k]
             c[j, k] -= step_c[k]
-    bw[i, 0] -= fdiff / np.sqrt(gw[i, dim])
+    bw[i, 0] -= fdiff / np.sqrt(gw[i, dim])  # glove.c: biases take the unscaled step, no rate
     bc[j, 0] -= fdiff / np.sqrt(gc[j, dim])
     gw[i, dim] += fdiff * fdiff
     gc[j, dim] += fdiff * fdiff

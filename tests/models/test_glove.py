@@ -83,7 +83,8 @@ def test_kernel_is_glove_c_adagrad_step():
     step = lr * fdiff
     np.testing.assert_allclose(w[i], w0[i] - step * c0[j], rtol=1e-5, atol=1e-8)  # gradsq starts at 1
     np.testing.assert_allclose(c[j], c0[j] - step * w0[i], rtol=1e-5, atol=1e-8)
-    assert bw[i, 0] == pytest.approx(bw0[i, 0] - step, rel=1e-5)
+    assert bw[i, 0] == pytest.approx(bw0[i, 0] - fdiff, rel=1e-5)  # glove.c: no rate on the biases
+    assert model.word_gradsq[i, 8].item() == pytest.approx(1 + fdiff**2, rel=1e-5)
     np.testing.assert_allclose(model.word_gradsq[i, :8].numpy(), 1 + (step * c0[j]) ** 2, rtol=1e-5)
 
 
@@ -101,11 +102,11 @@ def test_learns_the_demo_corpus_and_records_provenance(tmp_path):
     assert losses[-1] < losses[0]
     reloaded = Vectors.load(tmp_path / "g.vec")
     assert reloaded.meta["model"] == "glove" and len(reloaded.meta["data_sha256"]) == 64
-    assert reloaded.meta["options"]["glove_alpha"] == 0.75 and reloaded.meta["cooccurrence_entries"] > 0
+    assert reloaded.meta["options"]["alpha"] == 0.75 and reloaded.meta["cooccurrence_entries"] > 0
 
 
 def test_torch_backend_learns_the_demo_corpus(tmp_path):
-    options = demo_options(backend="torch", device="cpu", epochs=5, batch_size=65536, alpha=0.05)
+    options = demo_options(backend="torch", device="cpu", epochs=5, batch_size=65536, eta=0.05)
     vectors = train_glove(default_corpus_path(), tmp_path / "g.npz", options, log=lambda *_: None)
     assert vectors.meta["loss_per_epoch"][-1] < vectors.meta["loss_per_epoch"][0]
 
@@ -114,7 +115,7 @@ def test_fixed_seed_regression(tmp_path):
     vectors = train_glove(default_corpus_path(), tmp_path / "g.npz", demo_options(epochs=1, seed=5),
                           log=lambda *_: None)
     assert vectors.meta["cooccurrence_entries"] == 12085
-    assert vectors.meta["loss_per_epoch"][0] == pytest.approx(1.6089, rel=1e-3)
+    assert vectors.meta["loss_per_epoch"][0] == pytest.approx(0.9478, rel=1e-3)
 
 
 def test_resume_after_interrupt_equals_uninterrupted_run(tmp_path, monkeypatch):
@@ -143,7 +144,8 @@ def test_resume_after_interrupt_equals_uninterrupted_run(tmp_path, monkeypatch):
 @pytest.mark.parametrize("options, message", [
     (dict(window=20), "--window must be in 1..15"),
     (dict(x_max=0.0), "--x-max must be > 0"),
-    (dict(glove_alpha=-1.0), "--glove-alpha must be > 0"),
+    (dict(alpha=-1.0), "--alpha .GloVe.s weighting exponent. must be > 0"),
+    (dict(eta=0.0), "--eta .GloVe.s learning rate. must be > 0"),
     (dict(memory_gb=-1.0), "--memory-gb must be > 0"),
 ])
 def test_bad_options_are_one_line_errors(options, message):
@@ -169,7 +171,7 @@ def run_cli(capsys, *args) -> tuple[int, str, str]:
 def test_cli_trains_and_evaluates(tmp_path, capsys):
     out = tmp_path / "glove.vec"
     status, _, err = run_cli(capsys, "embed", "train", default_corpus_path(), "--out", out, "--arch", "glove",
-                             "--window", "5", "--x-max", "10", "--glove-alpha", "0.75", "--epochs", "3",
+                             "--window", "5", "--x-max", "10", "--alpha", "0.75", "--eta", "0.05", "--epochs", "3",
                              "--dim", "16", "--threads", "1", "--quiet")
     assert status == 0, err
     meta = json.loads((tmp_path / "glove.vec.meta.json").read_text())
