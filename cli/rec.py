@@ -80,6 +80,8 @@ def train(
         help="Repeated (user, item) pairs: error, or last (keep the last).")] = "error",
     loss: Annotated[Optional[str], typer.Option(help="neumf: bpr or hinge.")] = None,
     margin: Annotated[Optional[float], typer.Option(help="neumf hinge margin (> 0).")] = None,
+    pretrain: Annotated[Optional[bool], typer.Option("--pretrain/--no-pretrain",
+        help="neumf: fit the GMF and MLP towers alone first and start from them (default: the model's).")] = None,
     set_: Annotated[list[str], typer.Option("--set",
         help="Model option key=value (repeatable), e.g. --set dim=64.")] = [],
     epochs: Annotated[Optional[int], typer.Option(help="Training epochs (default: the model's).")] = None,
@@ -114,7 +116,7 @@ def train(
     if split is not None and split not in _SPLITS:
         raise NlprecError(f"--split {split!r}: expected random, loo, temporal or none")
     model_options = _parse_sets(set_)
-    for key, value in (("loss", loss), ("margin", margin)):
+    for key, value in (("loss", loss), ("margin", margin), ("pretrain", pretrain)):
         if value is not None:
             model_options[key] = value
     trainer_options: dict[str, Any] = {"device": device, "patience": patience, "progress": not quiet}

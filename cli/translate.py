@@ -64,6 +64,9 @@ def train(
         "--set", help="Model config override key=value, repeatable (e.g. --set d_model=128).")] = None,
     threads: Annotated[int, typer.Option(help="CPU threads.")] = 2,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    precision: Annotated[str, typer.Option(
+        help="Autocast: auto (bf16/fp16 on CUDA, fp32 on CPU), fp32, bf16 (fast on CPUs with bf16 units) or fp16.")
+    ] = "auto",
     seed: Annotated[int, typer.Option(help="Random seed (split, sentencepiece, batches, weights).")] = 1,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in OUT/checkpoints.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress line.")] = False,
@@ -74,8 +77,8 @@ def train(
     options = TranslateOptions(arch=arch, vocab_size=vocab_size, joint_vocab=not per_side_vocab, max_len=max_len,
                                valid_size=valid_size, max_tokens=max_tokens, lr=lr, warmup_steps=warmup,
                                epochs=epochs, max_steps=max_steps, max_minutes=max_minutes, patience=patience,
-                               reverse=reverse, target_lang=target_lang, threads=threads, device=device, seed=seed,
-                               progress=not quiet)
+                               reverse=reverse, target_lang=target_lang, threads=threads, device=device,
+                               precision=precision, seed=seed, progress=not quiet)  # type: ignore[arg-type]
     train_translation(pairs, out, options, _parse_overrides(set_ or []), resume=resume)
 
 

@@ -594,7 +594,10 @@ def train(
         metrics = evaluate_model(trained, fit_part, val_part, protocol, val_negatives, device)
         return {f"val_{key}": value for key, value in metrics.items() if key != "n"}
 
-    trainer = Trainer(network, data_module, trainer_config, evaluator=evaluator if val_part is not None else None,
+    evaluate_val = evaluator if val_part is not None else None
+    if getattr(model_config, "pretrain", False) and checkpoint is None:
+        network = _from_pretrained_towers(model_cls, model_config, data_module, trainer_config, evaluate_val, seed)
+    trainer = Trainer(network, data_module, trainer_config, evaluator=evaluate_val,
                       meta={"model": model, "data_sha256": checksum, "protocol": dataclasses.asdict(protocol)})
     if checkpoint is not None:
         _check_resumable(checkpoint, checksum, model, out_dir)
@@ -615,6 +618,22 @@ def train(
     if out_dir is not None:
         recommender.save(out_dir)
     return recommender
+
+
+def _from_pretrained_towers(model_cls: type, config: Any, data_module: Any, trainer_config: TrainerConfig,
+                            evaluator: Any, seed: int) -> nn.Module:
+    """Train each tower alone (same data, schedule and seed; nothing written), then fuse them.
+
+    NeuMF's pretraining (He et al. 2017, 3.4.1): GMF and MLP are fitted separately and the
+    fused model starts from their weights, which ranks better than starting from noise.
+    """
+    towers = {}
+    for tower in ("gmf", "mlp"):
+        seed_everything(seed)
+        towers[tower] = model_cls(dataclasses.replace(config, towers=tower, pretrain=False))
+        Trainer(towers[tower], data_module, dataclasses.replace(trainer_config, out_dir=None),
+                evaluator=evaluator).fit()
+    return model_cls.from_towers(config, towers["gmf"], towers["mlp"])
 
 
 def _check_out_dir(out_dir: Path | None, resume: bool, overwrite: bool) -> Path | None:

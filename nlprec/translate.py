@@ -70,6 +70,7 @@ class TranslateOptions:
     target_lang: str | None = None  # target language code, picks sacrebleu's tokenizer (None: 13a)
     threads: int = 2  # CPU threads for torch, >= 1
     device: str = "auto"  # "auto", "cpu", "cuda"
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # autocast; auto: bf16/fp16 on CUDA, fp32 on CPU
     seed: int = 1  # seeds the split, sentencepiece, batching and initialisation
     progress: bool = True  # progress line on stderr
 
@@ -83,6 +84,8 @@ class TranslateOptions:
             (self.max_tokens >= 64, f"--max-tokens must be >= 64, got {self.max_tokens}"),
             (self.lr is None or self.lr > 0, f"--lr must be > 0, got {self.lr}"),
             (self.threads >= 1, f"--threads must be >= 1, got {self.threads}"),
+            (self.precision in ("auto", "fp32", "bf16", "fp16"),
+             f"--precision must be auto, fp32, bf16 or fp16, got {self.precision!r}"),
         ]
         require(checks)
 
@@ -302,6 +305,7 @@ def _trainer_config(options: TranslateOptions, out: Path, validate: bool) -> Tra
                          schedule="inverse_sqrt" if is_transformer else "constant", warmup_steps=warmup,
                          epochs=options.epochs, max_steps=options.max_steps, max_minutes=options.max_minutes,
                          grad_clip=options.grad_clip, seed=options.seed, out_dir=str(out),
+                         precision=options.precision,
                          progress=options.progress, early_stopping_metric="val_bleu" if validate else None,
                          early_stopping_mode="max",
                          patience=options.patience, throughput_unit="tokens", log_every_steps=50)

@@ -48,6 +48,8 @@ class NeuMFConfig:
     margin: float = 1.0  # hinge margin, > 0 (unused by bpr)
     l2: float = 1e-2  # L2 weight on the batch's embeddings (per example), >= 0
     init_std: float = 0.01  # std of the normal initialisation of the embeddings, > 0
+    towers: Literal["both", "gmf", "mlp"] = "both"  # NeuMF, or one tower alone (GMF or MLP, for pretraining)
+    pretrain: bool = False  # train GMF and MLP alone first and start NeuMF from them (He et al. 3.4.1)
 
     def __post_init__(self) -> None:
         if len(self.mlp_layers) < 2 or self.mlp_layers[0] % 2:
@@ -57,6 +59,22 @@ class NeuMFConfig:
             raise NlprecError(f"loss {self.loss!r}: expected 'bpr' or 'hinge'")
         if self.margin <= 0:
             raise NlprecError(f"margin {self.margin}: expected > 0")
+        if self.towers not in ("both", "gmf", "mlp"):
+            raise NlprecError(f"towers {self.towers!r}: expected 'both', 'gmf' or 'mlp'")
+        if self.pretrain and self.towers != "both":
+            raise NlprecError("pretrain builds NeuMF from its GMF and MLP towers: it needs towers='both'")
+
+    @property
+    def uses_gmf(self) -> bool:
+        return self.towers in ("both", "gmf")
+
+    @property
+    def uses_mlp(self) -> bool:
+        return self.towers in ("both", "mlp")
+
+    def output_width(self) -> int:
+        """Size of [g ; m] (or of the one tower used) fed to the final layer."""
+        return self.factors * self.uses_gmf + self.mlp_layers[-1] * self.uses_mlp
 
 
 @register("neumf", config=NeuMFConfig, family="recommender",
@@ -77,42 +95,72 @@ class NeuMF(nn.Module):
         super().__init__()
         self.config = config
         half = config.mlp_layers[0] // 2
-        self.user_gmf = nn.Embedding(config.n_users, config.factors)  # p^G: (U, factors)
-        self.item_gmf = nn.Embedding(config.n_items, config.factors)  # q^G: (I, factors)
-        self.user_mlp = nn.Embedding(config.n_users, half)  # p^M: (U, half)
-        self.item_mlp = nn.Embedding(config.n_items, half)  # q^M: (I, half)
-        layers: list[nn.Module] = []
-        for size_in, size_out in zip(config.mlp_layers[:-1], config.mlp_layers[1:]):
-            layers += [nn.Linear(size_in, size_out), nn.ReLU(), nn.Dropout(config.dropout)]
-        self.mlp = nn.Sequential(*layers)
-        self.output = nn.Linear(config.factors + config.mlp_layers[-1], 1)  # h, c
-        for embedding in (self.user_gmf, self.item_gmf, self.user_mlp, self.item_mlp):
+        if config.uses_gmf:
+            self.user_gmf = nn.Embedding(config.n_users, config.factors)  # p^G: (U, factors)
+            self.item_gmf = nn.Embedding(config.n_items, config.factors)  # q^G: (I, factors)
+        if config.uses_mlp:
+            self.user_mlp = nn.Embedding(config.n_users, half)  # p^M: (U, half)
+            self.item_mlp = nn.Embedding(config.n_items, half)  # q^M: (I, half)
+            layers: list[nn.Module] = []
+            for size_in, size_out in zip(config.mlp_layers[:-1], config.mlp_layers[1:]):
+                layers += [nn.Linear(size_in, size_out), nn.ReLU(), nn.Dropout(config.dropout)]
+            self.mlp = nn.Sequential(*layers)
+            for module in self.mlp:
+                if isinstance(module, nn.Linear):
+                    nn.init.xavier_uniform_(module.weight)
+                    nn.init.zeros_(module.bias)
+        for embedding in self._embeddings():
             nn.init.normal_(embedding.weight, std=config.init_std)
-        for module in self.mlp:
-            if isinstance(module, nn.Linear):
-                nn.init.xavier_uniform_(module.weight)
-                nn.init.zeros_(module.bias)
+        self.output = nn.Linear(config.output_width(), 1)  # h, c
         nn.init.kaiming_uniform_(self.output.weight, a=1, nonlinearity="sigmoid")
         nn.init.zeros_(self.output.bias)
 
+    @classmethod
+    def from_towers(cls, config: NeuMFConfig, gmf: "NeuMF", mlp: "NeuMF", weight: float = 0.5) -> "NeuMF":
+        """NeuMF started from a trained GMF and a trained MLP (He et al. 2017, 3.4.1).
+
+        Embeddings and MLP layers are copied; the final layer is h = [weight h_GMF ; (1 - weight) h_MLP]
+        and c the same mix of the two biases, so the fused model starts as a blend of the two.
+        """
+        model = cls(config)
+        with torch.no_grad():
+            for name in ("user_gmf", "item_gmf"):
+                getattr(model, name).weight.copy_(getattr(gmf, name).weight)
+            for name in ("user_mlp", "item_mlp", "mlp"):
+                getattr(model, name).load_state_dict(getattr(mlp, name).state_dict())
+            model.output.weight.copy_(torch.cat([weight * gmf.output.weight, (1 - weight) * mlp.output.weight], 1))
+            model.output.bias.copy_(weight * gmf.output.bias + (1 - weight) * mlp.output.bias)
+        return model
+
+    def _embeddings(self) -> list[nn.Embedding]:
+        names = ("user_gmf", "item_gmf") * self.config.uses_gmf + ("user_mlp", "item_mlp") * self.config.uses_mlp
+        return [getattr(self, name) for name in names]
+
+    def _lookup(self, users: torch.Tensor, items: torch.Tensor) -> tuple[tuple, tuple]:
+        """The user and item embeddings of the towers in use: ((B, factors)?, (B, half)?) each."""
+        user = tuple(table(users) for table in self._embeddings()[0::2])
+        item = tuple(table(items) for table in self._embeddings()[1::2])
+        return user, item
+
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """Scores of aligned (N,) user and item indices: (N,)."""
-        return self._score(self.user_gmf(users), self.user_mlp(users), self.item_gmf(items), self.item_mlp(items))
+        return self._score(*self._lookup(users, items))
 
-    def _score(self, user_gmf: torch.Tensor, user_mlp: torch.Tensor, item_gmf: torch.Tensor,
-               item_mlp: torch.Tensor) -> torch.Tensor:
-        """Scores from looked-up embeddings, (N, factors) and (N, half) each: (N,)."""
-        gmf = user_gmf * item_gmf  # (N, factors)
-        mlp = self.mlp(torch.cat([user_mlp, item_mlp], dim=-1))  # (N, mlp_layers[-1])
-        return self.output(torch.cat([gmf, mlp], dim=-1)).squeeze(-1)  # (N,)
+    def _score(self, user: tuple, item: tuple) -> torch.Tensor:
+        """Scores from looked-up embeddings (`_lookup`'s tuples, GMF first): (N,)."""
+        parts = []
+        if self.config.uses_gmf:
+            parts.append(user[0] * item[0])  # (N, factors)
+        if self.config.uses_mlp:
+            parts.append(self.mlp(torch.cat([user[-1], item[-1]], dim=-1)))  # (N, mlp_layers[-1])
+        return self.output(torch.cat(parts, dim=-1)).squeeze(-1)  # (N,)
 
     def loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         users, positives, negatives = batch["users"], batch["pos_items"], batch["neg_items"]  # (B,) each
         # Each embedding is looked up once and shared by both scores and the L2 term.
-        user = (self.user_gmf(users), self.user_mlp(users))  # (B, factors), (B, half)
-        pos_item = (self.item_gmf(positives), self.item_mlp(positives))
-        neg_item = (self.item_gmf(negatives), self.item_mlp(negatives))
-        pos, neg = self._score(*user, *pos_item), self._score(*user, *neg_item)  # (B,) each
+        user, pos_item = self._lookup(users, positives)
+        neg_item = tuple(table(negatives) for table in self._embeddings()[1::2])
+        pos, neg = self._score(user, pos_item), self._score(user, neg_item)  # (B,) each
         if self.config.loss == "bpr":
             rank = bpr_loss(pos, neg)
         else:
@@ -128,25 +176,32 @@ class NeuMF(nn.Module):
     @torch.no_grad()
     def score_all(self, users: torch.Tensor) -> torch.Tensor:
         """Scores of every item for each user: (B, n_items), exact, in blocks of users."""
-        n_items = self.config.n_items
-        first = self.mlp[0]  # Linear(mlp_layers[0], mlp_layers[1])
-        half = self.config.mlp_layers[0] // 2
-        w_user, w_item = first.weight[:, :half], first.weight[:, half:]  # (H1, half) each
-        item_part = self.item_mlp.weight @ w_item.T  # (I, H1)
-        h_gmf, h_mlp = self.output.weight[0, :self.config.factors], self.output.weight[0, self.config.factors:]
-        gmf_items = self.item_gmf.weight * h_gmf  # (I, factors), h folded in
-        step = max(1, _PAIRS_PER_BLOCK // max(1, n_items))
+        config = self.config
+        width_gmf = config.factors if config.uses_gmf else 0
+        h_gmf, h_mlp = self.output.weight[0, :width_gmf], self.output.weight[0, width_gmf:]
+        if config.uses_mlp:
+            first = self.mlp[0]  # Linear(mlp_layers[0], mlp_layers[1])
+            half = config.mlp_layers[0] // 2
+            w_user, w_item = first.weight[:, :half], first.weight[:, half:]  # (H1, half) each
+            item_part = self.item_mlp.weight @ w_item.T  # (I, H1)
+        if config.uses_gmf:
+            gmf_items = self.item_gmf.weight * h_gmf  # (I, factors), h folded in
+        step = max(1, _PAIRS_PER_BLOCK // max(1, config.n_items))
         blocks = []
         for start in range(0, len(users), step):
             block = users[start:start + step]  # (b,)
-            gmf = self.user_gmf(block) @ gmf_items.T  # (b, I)
-            user_part = self.user_mlp(block) @ w_user.T + first.bias  # (b, H1)
-            hidden = torch.relu(user_part[:, None, :] + item_part[None, :, :])  # (b, I, H1)
-            hidden = self.mlp[3:](hidden) if len(self.mlp) > 3 else hidden  # (b, I, mlp_layers[-1])
-            blocks.append(gmf + hidden @ h_mlp + self.output.bias)  # (b, I)
-        return torch.cat(blocks) if blocks else torch.zeros(0, n_items, device=users.device)
+            scores = self.output.bias.expand(len(block), config.n_items)  # (b, I)
+            if config.uses_gmf:
+                scores = scores + self.user_gmf(block) @ gmf_items.T  # (b, I)
+            if config.uses_mlp:
+                user_part = self.user_mlp(block) @ w_user.T + first.bias  # (b, H1)
+                hidden = torch.relu(user_part[:, None, :] + item_part[None, :, :])  # (b, I, H1)
+                hidden = self.mlp[3:](hidden) if len(self.mlp) > 3 else hidden  # (b, I, mlp_layers[-1])
+                scores = scores + hidden @ h_mlp  # (b, I)
+            blocks.append(scores)
+        return torch.cat(blocks) if blocks else torch.zeros(0, config.n_items, device=users.device)
 
     @torch.no_grad()
     def item_embeddings(self) -> torch.Tensor:
-        """GMF item embeddings q^G_i for cosine similar-item lookups: (I, factors)."""
-        return self.item_gmf.weight
+        """Item embeddings for cosine similar-item lookups, GMF's q^G_i when present: (I, factors)."""
+        return self._embeddings()[1].weight

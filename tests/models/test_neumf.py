@@ -41,6 +41,54 @@ def test_score_all_equals_pairwise_forward():
     assert every.shape == (3, 9) and torch.allclose(every, pairs, atol=1e-5)
 
 
+class TestGMFTowerContract(TestNeuMFContract):
+    def make_model(self):
+        return tiny(towers="gmf")
+
+
+class TestMLPTowerContract(TestNeuMFContract):
+    def make_model(self):
+        return tiny(towers="mlp")
+
+
+@pytest.mark.parametrize("towers", ["gmf", "mlp"])
+def test_one_tower_scores_all_items_exactly(towers):
+    model = tiny(towers=towers).eval()
+    assert not hasattr(model, "user_mlp" if towers == "gmf" else "user_gmf")
+    users = torch.tensor([1, 2])
+    pairs = model(users.repeat_interleave(9), torch.arange(9).repeat(2)).reshape(2, 9)
+    assert torch.allclose(model.score_all(users), pairs, atol=1e-5)
+
+
+def test_fused_model_starts_as_the_blend_of_its_towers():
+    gmf, mlp = tiny(towers="gmf").eval(), tiny(towers="mlp").eval()
+    with torch.no_grad():
+        gmf.output.bias.fill_(0.3)
+        mlp.output.bias.fill_(-0.1)
+    fused = NeuMF.from_towers(tiny().config, gmf, mlp, weight=0.25).eval()
+    users, items = torch.tensor([0, 1, 4]), torch.tensor([2, 8, 5])
+    expected = 0.25 * gmf(users, items) + 0.75 * mlp(users, items)
+    assert torch.allclose(fused(users, items), expected, atol=1e-6)
+
+
+def test_pretraining_runs_both_towers_then_the_fused_model(tmp_path, monkeypatch):
+    from nlprec import recommend
+
+    rng = np.random.default_rng(0)
+    lines = [f"{u}\t{i}\t5\t{t}" for t, (u, i) in enumerate({(int(u), int(i)) for u, i in rng.integers(0, 40, (300, 2))})]
+    ratings = tmp_path / "r.tsv"
+    ratings.write_text("\n".join(lines) + "\n")
+    fused = []
+    original = NeuMF.from_towers.__func__
+    monkeypatch.setattr(NeuMF, "from_towers", classmethod(lambda cls, *a: fused.append(a) or original(cls, *a)))
+    result = recommend.train(ratings, "neumf", model_options={"pretrain": True, "factors": 8, "mlp_layers": [8, 4]},
+                             trainer_options={"epochs": 2}, protocol=recommend.Protocol(split="leave_one_out",
+                             n_negatives=10), progress=False)
+    (config, gmf, mlp), = fused
+    assert config.pretrain and gmf.config.towers == "gmf" and mlp.config.towers == "mlp"
+    assert result.metrics["metrics"]["hr@10"] >= 0
+
+
 def test_hinge_is_zero_once_margin_is_met():
     model = tiny(loss="hinge", margin=0.1)
     with torch.no_grad():
@@ -56,6 +104,8 @@ def test_bad_config_is_one_line_error():
         NeuMFConfig(mlp_layers=(7, 4))
     with pytest.raises(NlprecError, match="expected 'bpr' or 'hinge'"):
         NeuMFConfig(loss="bce")
+    with pytest.raises(NlprecError, match="towers"):
+        NeuMFConfig(towers="gmf", pretrain=True)
 
 
 @pytest.mark.corpora
