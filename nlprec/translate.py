@@ -41,7 +41,7 @@ from nlprec.io import atomic_write
 from nlprec.metrics import translation_scores
 from nlprec.registry import build_config, get_model
 from nlprec.train import Trainer, TrainerConfig, load_checkpoint
-from nlprec.train.trainer import resolve_device
+from nlprec.train.trainer import cpu_has_bf16_units, resolve_device
 
 FORMAT = "nlprec-translation-v1"
 Arch = Literal["transformer", "gru-attention"]
@@ -70,7 +70,7 @@ class TranslateOptions:
     target_lang: str | None = None  # target language code, picks sacrebleu's tokenizer (None: 13a)
     threads: int = 2  # CPU threads for torch, >= 1
     device: str = "auto"  # "auto", "cpu", "cuda"
-    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # autocast; auto: bf16/fp16 on CUDA, fp32 on CPU
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # autocast; auto: see _precision
     seed: int = 1  # seeds the split, sentencepiece, batching and initialisation
     progress: bool = True  # progress line on stderr
 
@@ -305,10 +305,18 @@ def _trainer_config(options: TranslateOptions, out: Path, validate: bool) -> Tra
                          schedule="inverse_sqrt" if is_transformer else "constant", warmup_steps=warmup,
                          epochs=options.epochs, max_steps=options.max_steps, max_minutes=options.max_minutes,
                          grad_clip=options.grad_clip, seed=options.seed, out_dir=str(out),
-                         precision=options.precision,
+                         precision=_precision(options),
                          progress=options.progress, early_stopping_metric="val_bleu" if validate else None,
                          early_stopping_mode="max",
                          patience=options.patience, throughput_unit="tokens", log_every_steps=50)
+
+
+def _precision(options: TranslateOptions) -> str:
+    """"auto" is bf16 autocast on CPUs with bf16 units too (1.4x the tokens/s of fp32, profiled on
+    AVX512-BF16), fp32 on other CPUs; on CUDA the trainer picks bf16 or fp16."""
+    if options.precision != "auto" or resolve_device(options.device).type != "cpu":
+        return options.precision
+    return "bf16" if cpu_has_bf16_units() else "fp32"
 
 
 def _write_folder(out: Path, model: nn.Module, tokenizer: PairsTokenizer, options: TranslateOptions,

@@ -40,7 +40,9 @@ class TransformerConfig:
     encoder_layers: int = 3  # encoder depth, >= 1
     decoder_layers: int = 3  # decoder depth, >= 1
     d_ff: int = 1024  # feed-forward inner width, >= 1
-    dropout: float = 0.1  # on embeddings, sublayer outputs and attention weights, in [0, 1)
+    dropout: float = 0.1  # on embeddings and sublayer outputs, in [0, 1)
+    attention_dropout: float = 0.0  # on attention weights, in [0, 1) (> 0 disables fused CPU attention)
+    activation_dropout: float = 0.0  # inside the feed-forward, after the activation, in [0, 1)
     activation: Literal["relu", "gelu"] = "relu"  # feed-forward non-linearity
     norm_first: bool = True  # True: pre-norm (stable with short warmup); False: the paper's post-norm
     share_embeddings: bool = True  # one matrix for source, target and output (needs src_vocab == tgt_vocab)
@@ -54,7 +56,8 @@ class TransformerConfig:
              f"d_model={self.d_model} must be divisible by heads={self.heads}"),
             (min(self.encoder_layers, self.decoder_layers, self.d_ff, self.max_positions) >= 1,
              "encoder_layers, decoder_layers, d_ff and max_positions must be >= 1"),
-            (0 <= self.dropout < 1, f"dropout must be in [0, 1), got {self.dropout}"),
+            (all(0 <= p < 1 for p in (self.dropout, self.attention_dropout, self.activation_dropout)),
+             f"dropouts must be in [0, 1), got {self.dropout}, {self.attention_dropout}, {self.activation_dropout}"),
             (0 <= self.label_smoothing < 1, f"label_smoothing must be in [0, 1), got {self.label_smoothing}"),
             (not self.share_embeddings or self.src_vocab == self.tgt_vocab,
              "share_embeddings needs src_vocab == tgt_vocab (a joint sentencepiece model)"),
@@ -76,7 +79,8 @@ class Transformer(nn.Module):
                                                                                      padding_idx=PAD_ID)
         self.register_buffer("positions", sinusoidal_positions(config.max_positions, d), persistent=False)
         self.dropout = nn.Dropout(config.dropout)
-        layer_args = (d, config.heads, config.d_ff, config.dropout, config.norm_first, config.activation)
+        layer_args = (d, config.heads, config.d_ff, config.dropout, config.norm_first, config.activation,
+                      config.attention_dropout, config.activation_dropout)
         self.encoder = nn.ModuleList(EncoderLayer(*layer_args) for _ in range(config.encoder_layers))
         self.decoder = nn.ModuleList(DecoderLayer(*layer_args) for _ in range(config.decoder_layers))
         self.encoder_norm = final_norm(d, config.norm_first)

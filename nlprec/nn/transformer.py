@@ -67,13 +67,19 @@ class _Residual(nn.Module):
 
 
 class EncoderLayer(nn.Module):
-    """Self-attention then feed-forward, each in a residual block."""
+    """Self-attention then feed-forward, each in a residual block.
+
+    `dropout` acts on each sublayer's output; `attention_dropout` on the attention weights and
+    `activation_dropout` inside the feed-forward are off by default (as fairseq's and Marian's
+    Transformers): on a CPU each dropout mask costs time, and the attention one also forces
+    the unfused attention path.
+    """
 
     def __init__(self, d_model: int, heads: int, d_ff: int, dropout: float, norm_first: bool,
-                 activation: str = "relu"):
+                 activation: str = "relu", attention_dropout: float = 0.0, activation_dropout: float = 0.0):
         super().__init__()
-        self.attention = MultiHeadAttention(d_model, heads, dropout)
-        self.feed_forward = FeedForward(d_model, d_ff, dropout, activation)
+        self.attention = MultiHeadAttention(d_model, heads, attention_dropout)
+        self.feed_forward = FeedForward(d_model, d_ff, activation_dropout, activation)
         self.attention_block = _Residual(d_model, dropout, norm_first)
         self.feed_forward_block = _Residual(d_model, dropout, norm_first)
 
@@ -84,14 +90,15 @@ class EncoderLayer(nn.Module):
 
 
 class DecoderLayer(nn.Module):
-    """Causal self-attention, cross-attention over the encoder output, feed-forward."""
+    """Causal self-attention, cross-attention over the encoder output, feed-forward (dropouts as
+    EncoderLayer)."""
 
     def __init__(self, d_model: int, heads: int, d_ff: int, dropout: float, norm_first: bool,
-                 activation: str = "relu"):
+                 activation: str = "relu", attention_dropout: float = 0.0, activation_dropout: float = 0.0):
         super().__init__()
-        self.self_attention = MultiHeadAttention(d_model, heads, dropout)
-        self.cross_attention = MultiHeadAttention(d_model, heads, dropout)
-        self.feed_forward = FeedForward(d_model, d_ff, dropout, activation)
+        self.self_attention = MultiHeadAttention(d_model, heads, attention_dropout)
+        self.cross_attention = MultiHeadAttention(d_model, heads, attention_dropout)
+        self.feed_forward = FeedForward(d_model, d_ff, activation_dropout, activation)
         self.blocks = nn.ModuleList(_Residual(d_model, dropout, norm_first) for _ in range(3))
 
     def forward(self, x: torch.Tensor, memory_kv: KV, memory_keep: torch.Tensor | None) -> torch.Tensor:

@@ -87,6 +87,16 @@ class TrainerConfig:
         require(checks)
 
 
+def cpu_has_bf16_units() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX), so bf16 autocast pays off."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            flags = next((line for line in handle if line.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def resolve_device(name: str) -> torch.device:
     """`auto` -> CUDA when present (the local rank's GPU under torchrun), else CPU."""
     if name == "auto":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from nlprec.nn.attention import AdditiveAttention, MultiHeadAttention
@@ -65,3 +66,15 @@ def test_additive_attention_weights_are_a_distribution_over_real_keys():
     assert context.shape == (2, 4) and weights.shape == (2, 4)
     assert torch.allclose(weights.sum(dim=1), torch.ones(2)) and (weights[1, 2:] == 0).all()
     assert torch.allclose(context, torch.einsum("bs,bsd->bd", weights, memory))
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_cpu_path_equals_fused_sdpa(causal):
+    from nlprec.nn.attention import _attend_unfused
+
+    torch.manual_seed(0)
+    q, k, v = torch.randn(2, 4, 5, 8), torch.randn(2, 4, 5, 8), torch.randn(2, 4, 5, 8)
+    keep = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]], dtype=torch.bool)[:, None, None, :]  # (B, 1, 1, S)
+    mask = keep & torch.ones(5, 5, dtype=torch.bool).tril() if causal else keep
+    expected = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    assert torch.allclose(_attend_unfused(q, k, v, keep, causal, 0.0), expected, atol=1e-5)
