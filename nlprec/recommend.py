@@ -625,7 +625,8 @@ def _from_pretrained_towers(model_cls: type, config: Any, data_module: Any, trai
     """Train each tower alone (same data, schedule and seed; nothing written), then fuse them.
 
     NeuMF's pretraining (He et al. 2017, 3.4.1): GMF and MLP are fitted separately and the
-    fused model starts from their weights, which ranks better than starting from noise.
+    fused model starts from their weights. The paper found it ranks better; on ml-100k it did
+    not (BENCHMARKS.md), so it is an option, off by default.
     """
     towers = {}
     for tower in ("gmf", "mlp"):
