@@ -13,6 +13,8 @@ import io
 
 import torch
 
+from nlprec.data.tokenize import BOS_ID, EOS_ID, PAD_ID
+
 from nlprec.registry import get_model
 
 
@@ -87,3 +89,15 @@ class ModelContract:
         expected = self._loss(model, batch)
         torch.manual_seed(2)
         assert torch.allclose(self._loss(fresh, batch), expected)
+
+
+def copy_batch(rows: int = 8, length: int = 6, vocab: int = 20, seed: int = 0) -> dict:
+    """Learnable: the target is the source (ids 4..vocab-1), variable lengths with padding."""
+    generator = torch.Generator().manual_seed(seed)
+    src = torch.randint(4, vocab, (rows, length), generator=generator)
+    lengths = torch.randint(2, length + 1, (rows,), generator=generator)
+    src[torch.arange(length)[None, :] >= lengths[:, None]] = PAD_ID
+    tgt_in = torch.cat([torch.full((rows, 1), BOS_ID), src], dim=1)
+    tgt_out = torch.cat([src, torch.zeros(rows, 1, dtype=torch.long)], dim=1)
+    tgt_out[torch.arange(rows), lengths] = EOS_ID
+    return {"src": src, "tgt_in": tgt_in, "tgt_out": tgt_out, "n_tokens": int((src != 0).sum() * 2 + rows)}

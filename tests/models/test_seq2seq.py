@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from contract import ModelContract
-from nlprec.data.tokenize import BOS_ID, EOS_ID, PAD_ID
+from contract import ModelContract, copy_batch
+from nlprec.data.tokenize import BOS_ID
 from nlprec.errors import NlprecError
 from nlprec.models.seq2seq import GRUAttention, GRUAttentionConfig
 
@@ -26,18 +26,6 @@ def tiny_gru(bidirectional: bool = True, layers: int = 1, share: bool = True, se
                                 decoder_hidden=24, attention_dim=16, encoder_layers=layers,
                                 bidirectional=bidirectional, share_embeddings=share)
     return GRUAttention(config)
-
-
-def copy_batch(rows: int = 8, length: int = 6, vocab: int = 20, seed: int = 0) -> dict:
-    """Learnable: the target is the source (ids 4..vocab-1), variable lengths with padding."""
-    generator = torch.Generator().manual_seed(seed)
-    src = torch.randint(4, vocab, (rows, length), generator=generator)
-    lengths = torch.randint(2, length + 1, (rows,), generator=generator)
-    src[torch.arange(length)[None, :] >= lengths[:, None]] = PAD_ID
-    tgt_in = torch.cat([torch.full((rows, 1), BOS_ID), src], dim=1)
-    tgt_out = torch.cat([src, torch.zeros(rows, 1, dtype=torch.long)], dim=1)
-    tgt_out[torch.arange(rows), lengths] = EOS_ID
-    return {"src": src, "tgt_in": tgt_in, "tgt_out": tgt_out, "n_tokens": int((src != 0).sum() * 2 + rows)}
 
 
 class TestGRUAttentionContract(ModelContract):
