@@ -51,9 +51,10 @@ def train(
         "--per-side-vocab", help="One sentencepiece model per side instead of a joint one.")] = False,
     max_len: Annotated[int, typer.Option(help="Drop training pairs with a side longer than this (pieces).")] = 100,
     valid_size: Annotated[int, typer.Option(help="Held-out validation pairs (at most 10%).")] = 2000,
-    max_tokens: Annotated[int, typer.Option(help="Padded source+target tokens per batch.")] = 6000,
+    max_tokens: Annotated[Optional[int], typer.Option(
+        help="Padded source+target tokens per batch (default 4000 transformer, 6000 GRU).")] = None,
     lr: Annotated[Optional[float], typer.Option(help="Peak learning rate (default 1e-3).")] = None,
-    warmup: Annotated[Optional[int], typer.Option(help="Warmup steps (default 1000 transformer, 200 GRU).")] = None,
+    warmup: Annotated[Optional[int], typer.Option(help="Warmup steps (default 400 transformer, 200 GRU).")] = None,
     epochs: Annotated[int, typer.Option(help="Maximum passes over the pairs.")] = 100,
     max_steps: Annotated[Optional[int], typer.Option(help="Stop after this many steps.")] = None,
     max_minutes: Annotated[Optional[float], typer.Option(help="Stop after this many minutes.")] = None,
