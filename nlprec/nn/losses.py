@@ -87,6 +87,57 @@ __all__ = ["bpr_loss", "hinge_loss", "masked_mse_loss", "l2_penalty"]
 # --- sequence losses (translation; owned by the sequence-model work) ---------------------------
 
 
+# Rows of logits handled at once by _SmoothedCrossEntropyTerms: about 512 KiB of fp32 each block,
+# so the block's exp, sums and gradient stay in the core's cache instead of streaming (N, V) fp32
+# tensors through memory several times.
+_ROW_BLOCK_ELEMENTS = 1 << 17
+
+
+class _SmoothedCrossEntropyTerms(torch.autograd.Function):
+    """The two weighted sums behind label smoothing, computed and differentiated in row blocks.
+
+    Forward: from one fp32 log-sum-exp per row, nll = sum_n w_n (lse_n - z_n,gold) and
+    uniform = sum_n w_n (lse_n - mean_v z_n,v). Backward: d/dz of those is
+    w_n (softmax(z_n) - onehot) and w_n (softmax(z_n) - 1/V), written block by block into a
+    gradient in the logits' dtype. Autograd through log_softmax + gather + mean instead builds and
+    reads several (N, V) fp32 tensors (log_softmax output and backward, the gather's zero-filled
+    scatter, the mean's expand and divide): a quarter of a Transformer training step on a CPU
+    (torch.profiler). Only the logits, in their own dtype (bf16 under autocast), are kept.
+    """
+
+    @staticmethod
+    def forward(ctx, logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor):
+        lse = logits.new_empty(len(logits), dtype=torch.float32)  # (N,)
+        mean = torch.empty_like(lse)  # (N,)
+        for rows in _row_blocks(logits):
+            z = logits[rows].float()  # (n, V)
+            lse[rows] = torch.logsumexp(z, dim=-1)
+            mean[rows] = z.mean(dim=-1)
+        gold = logits.gather(1, targets[:, None]).squeeze(1).float()  # (N,)
+        ctx.save_for_backward(logits, lse, targets, weights)
+        return ((lse - gold) * weights).sum(), ((lse - mean) * weights).sum()
+
+    @staticmethod
+    def backward(ctx, grad_nll: torch.Tensor, grad_uniform: torch.Tensor):
+        logits, lse, targets, weights = ctx.saved_tensors
+        softmax_scale = (grad_nll + grad_uniform) * weights  # (N,)
+        uniform_shift = grad_uniform * weights / logits.shape[-1]  # (N,)
+        gold_shift = -(grad_nll * weights)  # (N,)
+        grad = torch.empty_like(logits)  # (N, V), the logits' dtype
+        for rows in _row_blocks(logits):
+            block = torch.exp(logits[rows].float() - lse[rows, None])  # (n, V) softmax
+            block.mul_(softmax_scale[rows, None]).sub_(uniform_shift[rows, None])
+            block.scatter_add_(1, targets[rows, None], gold_shift[rows, None])
+            grad[rows] = block
+        return grad, None, None
+
+
+def _row_blocks(logits: torch.Tensor) -> list[slice]:
+    """Slices of consecutive rows of about _ROW_BLOCK_ELEMENTS elements each."""
+    step = max(1, _ROW_BLOCK_ELEMENTS // max(1, logits.shape[-1]))
+    return [slice(start, start + step) for start in range(0, len(logits), step)]
+
+
 def label_smoothed_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, smoothing: float = 0.1,
                                  ignore_index: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean label-smoothed cross-entropy over the non-padding targets, and the plain NLL beside it.
@@ -94,8 +145,9 @@ def label_smoothed_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, sm
     Szegedy et al. 2016, section 7: the target distribution is (1 - eps) on the gold class plus
     eps spread uniformly over all V classes, so
     loss = (1 - eps) * -log p(gold) + eps * mean_v(-log p(v)); eps = 0 gives cross-entropy.
-    This equals `F.cross_entropy(..., label_smoothing=eps)`. Positions whose target is
-    `ignore_index` (padding) count for nothing; both values are means over the counted ones.
+    This equals `F.cross_entropy(..., label_smoothing=eps)` (values and gradients; computed in
+    fp32 whatever the logits' dtype). Positions whose target is `ignore_index` (padding) count
+    for nothing; both values are means over the counted ones.
 
     Shape:
         - logits: (N, V) or (B, T, V); targets: (N,) or (B, T) int64.
@@ -108,13 +160,11 @@ def label_smoothed_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, sm
     >>> label_smoothed_cross_entropy(logits, torch.tensor([0, 1]), smoothing=0.0, ignore_index=1)[1]  # row 2 ignored
     tensor(0.2395)
     """
-    log_probs = F.log_softmax(logits.reshape(-1, logits.shape[-1]).float(), dim=-1)  # (N, V)
     targets = targets.reshape(-1)  # (N,)
     counted = targets != ignore_index  # (N,)
-    gold = log_probs.gather(1, targets.clamp(min=0)[:, None]).squeeze(1)  # (N,)
-    count = counted.sum().clamp(min=1)
-    nll = -(gold * counted).sum() / count
-    uniform = -(log_probs.mean(dim=-1) * counted).sum() / count
+    weights = counted.float() / counted.sum().clamp(min=1)  # (N,): 1/count on counted rows, else 0
+    nll, uniform = _SmoothedCrossEntropyTerms.apply(logits.reshape(-1, logits.shape[-1]),
+                                                    targets.clamp(min=0), weights)
     return (1.0 - smoothing) * nll + smoothing * uniform, nll
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import doctest
 import math
 
+import pytest
 import torch
 
 from nlprec.nn import losses
@@ -50,3 +51,37 @@ def test_masked_mse_ignores_unobserved_entries():
 
 def test_l2_penalty_is_half_the_squared_norm():
     assert math.isclose(l2_penalty(torch.tensor([3.0, 4.0])).item(), 12.5)
+
+
+def _cross_entropy_and_gradient(loss_fn, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    leaf = logits.detach().requires_grad_(True)
+    loss = loss_fn(leaf)
+    loss.backward()
+    return loss.detach(), leaf.grad
+
+
+@pytest.mark.parametrize("block_elements", [1 << 17, 20])  # one block; blocks of 1 row (V = 11)
+def test_label_smoothed_cross_entropy_matches_torch_in_value_and_gradient(monkeypatch, block_elements):
+    monkeypatch.setattr(losses, "_ROW_BLOCK_ELEMENTS", block_elements)
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(3, 5, 11, generator=generator) * 3  # (B, T, V)
+    targets = torch.randint(1, 11, (3, 5), generator=generator)
+    targets[0, 3:] = 0  # padding, ignored
+    ours = _cross_entropy_and_gradient(
+        lambda z: losses.label_smoothed_cross_entropy(z, targets, smoothing=0.2, ignore_index=0)[0], logits)
+    reference = _cross_entropy_and_gradient(
+        lambda z: torch.nn.functional.cross_entropy(z.reshape(-1, 11), targets.reshape(-1), ignore_index=0,
+                                                    label_smoothing=0.2), logits)
+    assert torch.allclose(ours[0], reference[0], atol=1e-6)
+    assert torch.allclose(ours[1], reference[1], atol=1e-6)
+    assert ours[1][0, 3:].abs().max() == 0  # padding positions get no gradient
+
+
+def test_label_smoothed_cross_entropy_keeps_bf16_logits_and_a_fp32_loss():
+    logits = torch.randn(6, 50).bfloat16().requires_grad_(True)
+    targets = torch.arange(1, 7)
+    loss, nll = losses.label_smoothed_cross_entropy(logits, targets, smoothing=0.1)
+    loss.backward()
+    assert loss.dtype == torch.float32 and logits.grad.dtype == torch.bfloat16
+    reference = torch.nn.functional.cross_entropy(logits.detach().float(), targets)
+    assert torch.isclose(nll, reference, atol=1e-5)
