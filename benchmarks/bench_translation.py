@@ -147,6 +147,9 @@ def markdown(results: dict[str, Any]) -> str:
     def cell(value: Any, digits: int = 1) -> str:
         return "n/a" if value is None else f"{value:,.{digits}f}"
 
+    def speedup(value: Any) -> str:
+        return "n/a" if value is None else f"{value:.1f}x"
+
     for entry in results["models"]:
         if "skipped" in entry:
             rows.append(f"| {entry.get('arch', 'peer')} | skipped: {entry['skipped']} | | | | | |")
@@ -154,7 +157,7 @@ def markdown(results: dict[str, Any]) -> str:
         rows.append(f"| {entry['arch']} | {cell(entry['test_bleu'])} | {cell(entry['test_chrf'])} | "
                     f"{cell(entry['train_tokens_per_s'], 0)} | {cell(entry.get('decode_sentences_per_s_beam1'))} | "
                     f"{cell(entry.get('decode_sentences_per_s_beam5'))} | "
-                    f"{cell(entry.get('beam5_batched_vs_single_speedup'))}x |")
+                    f"{speedup(entry.get('beam5_batched_vs_single_speedup'))} |")
     return "\n".join(rows) + f"\n\n{results['protocol']}\n"
 
 

@@ -25,6 +25,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from nlprec.data.tokenize import PAD_ID
 from nlprec.errors import require
 from nlprec.nn.attention import AdditiveAttention
+from nlprec.nn.dropout import Dropout
 from nlprec.nn.losses import label_smoothed_cross_entropy
 from nlprec.registry import register
 
@@ -78,7 +79,7 @@ class GRUAttention(nn.Module):
         self.attention = AdditiveAttention(c.decoder_hidden, memory_dim, c.attention_dim)
         self.cell = nn.GRUCell(c.embed_dim + memory_dim, c.decoder_hidden)
         self.pre_output = nn.Linear(c.decoder_hidden + memory_dim + c.embed_dim, c.embed_dim)
-        self.dropout = nn.Dropout(c.dropout)
+        self.dropout = Dropout(c.dropout)
 
     def encode(self, src: torch.Tensor) -> dict[str, Any]:
         """src (B, S) -> state: memory (B, S, M), projected keys (B, S, A), keep (B, S), hidden (B, H)."""

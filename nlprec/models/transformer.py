@@ -26,6 +26,7 @@ from torch import nn
 
 from nlprec.data.tokenize import PAD_ID
 from nlprec.errors import NlprecError, require
+from nlprec.nn.dropout import Dropout
 from nlprec.nn.losses import label_smoothed_cross_entropy
 from nlprec.nn.transformer import DecoderLayer, EncoderLayer, final_norm, sinusoidal_positions
 from nlprec.registry import register
@@ -80,7 +81,7 @@ class Transformer(nn.Module):
         self.src_embed = self.tgt_embed if config.share_embeddings else nn.Embedding(config.src_vocab, d,
                                                                                      padding_idx=PAD_ID)
         self.register_buffer("positions", sinusoidal_positions(config.max_positions, d), persistent=False)
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = Dropout(config.dropout)
         layer_args = (d, config.heads, config.d_ff, config.dropout, config.norm_first, config.activation,
                       config.attention_dropout, config.activation_dropout)
         self.encoder = nn.ModuleList(EncoderLayer(*layer_args) for _ in range(config.encoder_layers))

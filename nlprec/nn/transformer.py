@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nlprec.nn.attention import MultiHeadAttention
+from nlprec.nn.dropout import Dropout
 
 KV = tuple[torch.Tensor, torch.Tensor]
 
@@ -44,7 +45,7 @@ class FeedForward(nn.Module):
         super().__init__()
         self.inner = nn.Linear(d_model, d_ff)
         self.outer = nn.Linear(d_ff, d_model)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.activation: Callable[[torch.Tensor], torch.Tensor] = {"relu": F.relu, "gelu": F.gelu}[activation]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -57,7 +58,7 @@ class _Residual(nn.Module):
     def __init__(self, d_model: int, dropout: float, norm_first: bool):
         super().__init__()
         self.norm = nn.LayerNorm(d_model)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.norm_first = norm_first
 
     def forward(self, x: torch.Tensor, sublayer: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
