@@ -161,6 +161,7 @@ class Trainer:
         self.state = TrainState()
         self.out_dir = Path(config.out_dir) if config.out_dir else None
         self.history: list[dict[str, Any]] = []
+        self._total_steps: int | None = None  # memo of total_steps()
 
     # ----- set-up -------------------------------------------------------------------------
     def _pick_autocast_dtype(self) -> torch.dtype | None:
@@ -204,8 +205,12 @@ class Trainer:
         return max(math.ceil(batches / self.config.accumulate), 1)
 
     def total_steps(self) -> int:
-        total = self.steps_per_epoch() * self.config.epochs
-        return min(total, self.config.max_steps) if self.config.max_steps else total
+        """Optimizer steps of the whole run; computed once (`lr_at` asks every step, and a data
+        module may have to lay out an epoch's batches to count them)."""
+        if self._total_steps is None:
+            total = self.steps_per_epoch() * self.config.epochs
+            self._total_steps = min(total, self.config.max_steps) if self.config.max_steps else total
+        return self._total_steps
 
     def lr_at(self, step: int) -> float:
         config = self.config

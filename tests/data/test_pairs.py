@@ -83,6 +83,9 @@ def test_bucketing_yields_every_pair_once_within_budget():
     assert all(len(b) * (src[b].max() + tgt[b].max() + 1) <= 400 for b in batches)
     padded = sum(len(b) * (src[b].max() + tgt[b].max() + 1) for b in batches)
     assert padded < 1.15 * (src.sum() + tgt.sum() + len(src))  # sorting within buckets keeps padding small
+    whole = token_batches(src, tgt, max_tokens=400, rng=np.random.default_rng(1))  # one bucket: the whole set
+    assert (np.sort(np.concatenate(whole)) == np.arange(5000)).all()
+    assert sum(len(b) * (src[b].max() + tgt[b].max() + 1) for b in whole) < padded
     oversized = token_batches(np.array([500, 3]), np.array([2, 3]), 100, np.random.default_rng(0))
     assert sorted(len(b) for b in oversized) == [1, 1]
 

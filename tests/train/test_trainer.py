@@ -53,7 +53,8 @@ class TinyData:
 
     def train_dataloader(self, epoch, rank=0, world_size=1):
         order = torch.randperm(len(self.x), generator=torch.Generator().manual_seed(epoch))
-        for index in range(rank, self.steps_per_epoch(1) - (self.steps_per_epoch(1) % world_size), world_size):
+        batches = len(self.x) // self.batch_size
+        for index in range(rank, batches - batches % world_size, world_size):
             if self.fail_at == (epoch, index):
                 raise RuntimeError("simulated crash")
             rows = order[index * self.batch_size:(index + 1) * self.batch_size]
@@ -78,6 +79,16 @@ def test_loss_falls_and_metrics_are_logged(tmp_path):
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert any("mae" in record and "lr" in record for record in records)
     assert (tmp_path / "checkpoints" / "last.pt").is_file()
+
+
+def test_schedule_length_is_counted_once(tmp_path):
+    """lr_at runs every step; the data module's epoch layout must not be rebuilt for it."""
+    data = TinyData()
+    counted = []
+    original = data.steps_per_epoch
+    data.steps_per_epoch = lambda world_size=1: counted.append(world_size) or original(world_size)
+    make_trainer(tmp_path, data).fit()
+    assert len(counted) == 1
 
 
 def test_same_seed_same_result(tmp_path):
