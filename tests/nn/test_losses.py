@@ -60,8 +60,10 @@ def _cross_entropy_and_gradient(loss_fn, logits: torch.Tensor) -> tuple[torch.Te
     return loss.detach(), leaf.grad
 
 
-@pytest.mark.parametrize("block_elements", [1 << 17, 20])  # one block; blocks of 1 row (V = 11)
-def test_label_smoothed_cross_entropy_matches_torch_in_value_and_gradient(monkeypatch, block_elements):
+@pytest.mark.parametrize("compiled, block_elements", [(True, 0), (False, 1 << 17), (False, 20)])
+def test_label_smoothed_cross_entropy_matches_torch_in_value_and_gradient(monkeypatch, compiled, block_elements):
+    """The numba kernel, and the torch blocks with one block or blocks of 1 row (V = 11)."""
+    monkeypatch.setattr(losses, "USE_COMPILED_KERNEL", compiled)
     monkeypatch.setattr(losses, "_ROW_BLOCK_ELEMENTS", block_elements)
     generator = torch.Generator().manual_seed(0)
     logits = torch.randn(3, 5, 11, generator=generator) * 3  # (B, T, V)
@@ -85,3 +87,24 @@ def test_label_smoothed_cross_entropy_keeps_bf16_logits_and_a_fp32_loss():
     assert loss.dtype == torch.float32 and logits.grad.dtype == torch.bfloat16
     reference = torch.nn.functional.cross_entropy(logits.detach().float(), targets)
     assert torch.isclose(nll, reference, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_compiled_kernel_equals_torch_blocks_on_wide_extreme_rows(monkeypatch, dtype):
+    """V not a multiple of the vector width, logits from -1e4 to +80: same loss and gradient."""
+    generator = torch.Generator().manual_seed(1)
+    logits = (torch.randn(37, 1001, generator=generator) * 8).to(dtype)  # (N, V)
+    logits[0, :] = -1e4
+    logits[1, 5] = 80.0
+    logits[2, :] = logits[2, 0]  # a flat row
+    targets = torch.randint(1, 1001, (37,), generator=generator)
+    results = []
+    for compiled in (True, False):
+        monkeypatch.setattr(losses, "USE_COMPILED_KERNEL", compiled)
+        results.append(_cross_entropy_and_gradient(
+            lambda z: losses.label_smoothed_cross_entropy(z, targets, smoothing=0.1)[0], logits))
+    (loss, grad), (reference_loss, reference_grad) = results
+    assert grad.dtype == dtype
+    assert torch.allclose(loss, reference_loss, rtol=1e-5)
+    tolerance = 1e-7 if dtype == torch.float32 else 2e-3 * reference_grad.abs().max().item()  # bf16 rounding
+    assert (grad.float() - reference_grad.float()).abs().max() <= tolerance
