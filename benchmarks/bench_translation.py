@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -81,6 +82,7 @@ def bench_nlprec(arch: str, train_path: Path, sources: list[str], references: li
 def bench_marian(train_path: Path, sources: list[str], references: list[str], work: Path,
                  args: argparse.Namespace) -> dict[str, Any]:
     """The `transformers` peer; {"skipped": reason} when the library is missing."""
+    torch.set_num_threads(args.threads)  # a fresh process: torch's default is every core
     try:
         from transformers import MarianConfig, MarianMTModel
     except ImportError:
@@ -161,6 +163,14 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(rows) + f"\n\n{results['protocol']}\n"
 
 
+def in_fresh_process(function: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
+    """Run one model's benchmark in a new process: nothing one model did to the process (its
+    allocator settings - nlprec's trainer raises glibc's mmap threshold -, threads, caches) reaches
+    the next, and the peer runs as its users would run it."""
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(function, args)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--corpora", help="shared corpora folder (default: $NLPREC_CORPORA or ../shared/corpora)")
@@ -180,9 +190,10 @@ def main() -> None:
         work = Path(tmp)
         train_path, sources, references = split_files(corpora_dir(args.corpora), work, args.seed)
         sources, references = sources[: args.test_limit], references[: args.test_limit]
-        models = [bench_nlprec(arch, train_path, sources, references, work, args) for arch in args.archs.split(",")]
+        models = [in_fresh_process(bench_nlprec, arch, train_path, sources, references, work, args)
+                  for arch in args.archs.split(",")]
         if not args.no_peer and "transformer" in args.archs.split(","):
-            models.append(bench_marian(train_path, sources, references, work, args))
+            models.append(in_fresh_process(bench_marian, train_path, sources, references, work, args))
     results = {"task": "fra-eng English->French", "minutes_per_model": args.minutes, "threads": args.threads,
                "seed": args.seed, "test_pairs": len(sources), "models": models,
                "protocol": (f"fra.txt, seed-{args.seed} split, {len(sources)} test pairs; {args.minutes} training "

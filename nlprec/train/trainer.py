@@ -34,6 +34,7 @@ from nlprec.errors import NlprecError, require
 from nlprec.io import to_plain
 from nlprec.train import distributed
 from nlprec.train.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
+from nlprec.train.memory import keep_freed_memory
 from nlprec.train.progress import Progress
 from nlprec.train.schedules import ScheduleName, lr_multiplier
 
@@ -152,6 +153,8 @@ class Trainer:
         self.meta = {"nlprec_version": __version__, "seed": config.seed, **(meta or {})}
         self.world_size, self.rank = distributed.setup()
         self.device = resolve_device(config.device)
+        if self.device.type == "cpu":
+            keep_freed_memory()  # no page faults on each step's large buffers (nlprec.train.memory)
         self.model = model.to(self.device)
         self.manual = bool(getattr(model, "manual_optimization", False))
         self.autocast_dtype = self._pick_autocast_dtype()
