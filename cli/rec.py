@@ -90,6 +90,11 @@ def train(
         help="Optimizer weight decay (default: the model's; neumf 0.1 with adamw, else 0).")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Examples per batch (ratings, triples or items).")] = None,
     negatives: Annotated[Optional[int], typer.Option(help="neumf: sampled negatives per positive per epoch.")] = None,
+    recent: Annotated[Optional[int], typer.Option(
+        help="neumf: each user's latest N interactions get --recent-copies more copies per epoch (default: the "
+             "model's).")] = None,
+    recent_copies: Annotated[Optional[int], typer.Option(
+        help="neumf: extra copies of the --recent latest interactions (0: no recency weight).")] = None,
     split: Annotated[Optional[str], typer.Option(
         help="random, loo (leave-one-out by latest timestamp), temporal or none. Default: random for mf/autorec, loo "
              "for neumf.")] = None,
@@ -134,7 +139,8 @@ def train(
         protocol=recommend.Protocol(chosen_split, test_ratio, seed, protocol,  # type: ignore[arg-type]
                                     eval_negatives, k),
         val_ratio=val_ratio, model_options=model_options, trainer_options=trainer_options,
-        batch_size=batch_size, n_negatives=negatives, seed=seed, resume=resume, overwrite=overwrite,
+        batch_size=batch_size, n_negatives=negatives, recent=recent, recent_copies=recent_copies, seed=seed,
+        resume=resume, overwrite=overwrite,
         threads=threads, progress=not quiet,
     )
     metrics = result.metrics

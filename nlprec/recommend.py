@@ -501,6 +501,8 @@ def train(
     trainer_options: dict[str, Any] | None = None,
     batch_size: int | None = None,
     n_negatives: int | None = None,
+    recent: int | None = None,
+    recent_copies: int | None = None,
     seed: int = 0,
     resume: bool = False,
     overwrite: bool = False,
@@ -524,6 +526,9 @@ def train(
         trainer_options: TrainerConfig overrides (epochs, lr, optimizer, weight_decay, device, ...).
         batch_size, n_negatives: data options (negatives per positive for pairwise models);
             default: the model's `training_defaults`.
+        recent, recent_copies: pairwise models list each user's `recent` latest interactions
+            `recent_copies` more times per epoch (a recency weight; nlprec.data.interactions
+            PairwiseData); default: the model's `training_defaults` (0: none).
         seed: seeds the model initialisation, the split, the batches and the sampled negatives.
         resume: continue from `out`/checkpoints/last.pt (same data file and options).
         overwrite: replace an existing model folder.
@@ -568,13 +573,17 @@ def train(
 
     defaults = dict(model_cls.training_defaults)  # trainer settings plus the data's batch size and negatives
     default_batch, default_negatives = defaults.pop("batch_size", 1024), defaults.pop("n_negatives", 1)
+    default_recent, default_copies = defaults.pop("recent", 0), defaults.pop("recent_copies", 0)
     batch_size = batch_size or default_batch
     n_negatives = n_negatives or default_negatives
+    recent = default_recent if recent is None else recent
+    recent_copies = default_copies if recent_copies is None else recent_copies
     model_config = _model_config(entry, fit_part, model_options or {})
     trainer_config = _trainer_config(defaults, {"progress": progress, **(trainer_options or {})}, out_dir, seed,
                                      task, protocol.k, val_part is not None and len(val_part) > 0)
     if task == "ranking" and model_cls.input_type == "pairwise":
-        data_module: Any = PairwiseData(fit_part, batch_size, n_negatives, seed)
+        data_module: Any = PairwiseData(fit_part, batch_size, n_negatives, seed, recent=recent,
+                                        recent_copies=recent_copies)
     elif model_cls.input_type == "item_rows":
         data_module = ItemRowsData(fit_part, batch_size, seed)
     else:
@@ -586,6 +595,7 @@ def train(
                  "items": data.n_items, "read_options": to_plain(dataclasses.asdict(read))}
     info = {"model": model, "trainer_config": to_plain(dataclasses.asdict(trainer_config)), "seed": seed,
             "batch_size": batch_size, "n_negatives": n_negatives if model_cls.input_type == "pairwise" else None,
+            "recent": [recent, recent_copies] if model_cls.input_type == "pairwise" else None,
             "val_ratio": val_ratio, "data": data_info}
 
     def evaluator(trained: nn.Module) -> dict[str, float]:

@@ -45,7 +45,7 @@ def one_thread():
 def neumf_dir(udata_slice, tmp_path_factory):
     out = tmp_path_factory.mktemp("models") / "nm"
     main(["rec", "train", str(udata_slice), "--model", "neumf", "--loss", "bpr", "--out", str(out), "--epochs", "2",
-          "--eval-negatives", "50", "--quiet", "--device", "cpu"])
+          "--eval-negatives", "50", "--recent", "2", "--recent-copies", "1", "--quiet", "--device", "cpu"])
     return out
 
 
@@ -53,6 +53,7 @@ def neumf_dir(udata_slice, tmp_path_factory):
 def test_train_score_recommend_evaluate_neumf(neumf_dir, tmp_path, capsys):
     for name in ("config.json", "model.pt", "users.json", "items.json", "split.npz", "metrics.json"):
         assert (neumf_dir / name).is_file()
+    assert json.loads((neumf_dir / "config.json").read_text())["recent"] == [2, 1]  # the recency weight recorded
     pairs = tmp_path / "pairs.tsv"
     pairs.write_text("user\titem\n196\t242\n186\t302\nstranger\t242\n22\t377\n")
     code, out, err = run(capsys, "rec", "score", neumf_dir, pairs, "--out", tmp_path / "scores.tsv")

@@ -10,6 +10,7 @@ from nlprec.data.interactions import (
     ItemRowsData,
     PairwiseData,
     RatingsData,
+    latest_rows,
     pair_keys,
     read_interactions,
     sample_eval_negatives,
@@ -213,3 +214,26 @@ def test_data_modules_shapes_and_determinism(tmp_path):
     batch = next(iter(rows.train_dataloader(epoch=0)))
     assert batch["ratings"].shape == batch["mask"].shape == (16, data.n_users)
     assert torch.all((batch["ratings"] > 0) == (batch["mask"] > 0))
+
+
+def test_latest_rows_are_each_users_newest_with_file_order_for_ties(tmp_path):
+    text = "a\t1\t5\t9\na\t2\t5\t9\na\t3\t5\t1\nb\t1\t4\t3\nb\t4\t4\t7\na\t4\t5\t5\n"
+    data = read_interactions(write(tmp_path, "r.tsv", text))
+    assert latest_rows(data, 2).tolist() == [0, 1, 3, 4]  # a: the two at time 9; b: both
+    assert latest_rows(data, 1).tolist() == [1, 4]  # a's tie at time 9 goes to the later line
+    assert latest_rows(data, 0).tolist() == []
+    untimed = read_interactions(write(tmp_path, "u.tsv", "a\t1\na\t2\nb\t1\n"), implicit=True)
+    assert latest_rows(untimed, 1).tolist() == [1, 2]  # no timestamps: file order
+
+
+def test_pairwise_recency_copies_the_latest_interactions(tmp_path):
+    data = synthetic(tmp_path=tmp_path)
+    plain = PairwiseData(data, batch_size=50, n_negatives=2, seed=0)
+    boosted = PairwiseData(data, batch_size=50, n_negatives=2, seed=0, recent=3, recent_copies=2)
+    latest = latest_rows(data, 3)
+    assert len(boosted.users) == len(plain.users) + 2 * 2 * len(latest)
+    counts = np.bincount(boosted.users, minlength=data.n_users) - np.bincount(plain.users, minlength=data.n_users)
+    assert (counts == 2 * 2 * np.bincount(data.users[latest], minlength=data.n_users)).all()
+    assert boosted.state_dict()["recent"] == 3
+    with pytest.raises(NlprecError, match="recent -1"):
+        PairwiseData(data, recent=-1, recent_copies=1)
