@@ -1,0 +1,92 @@
+"""Transformer training-step speed, A/B: configurations take turns step by step in one process.
+
+    python benchmarks/bench_transformer_step.py --variant base: --variant ffn512:d_ff=512 \
+        --out benchmarks/results/transformer_step.json
+
+A 2-core machine's speed drifts by 10-20% between minutes, so two separate runs cannot resolve a
+5% change. Here every variant trains on the same real fra.txt batches (joint 8k sentencepiece,
+the default 4,000-token batches, bf16 autocast on CPUs with bf16 units) and the variants
+alternate: batch i goes through variant A, then B, and so on, so drift hits them alike.
+Reported per variant: non-padding tokens per second of step time (forward, backward, clipping,
+AdamW), the same unit as `nlprec translate train`'s metrics, and the ratio to the first variant.
+
+A variant is `name:key=value,...` over TransformerConfig fields, plus `kernel=0` to run the
+label-smoothed cross-entropy through torch ops instead of the numba kernel.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from common import corpora_dir, write_json
+from nlprec.data.pairs import PairsData, PairsTokenizer, encode_pairs, read_pairs
+from nlprec.models.transformer import Transformer, TransformerConfig
+from nlprec.nn import losses
+from nlprec.train.memory import keep_freed_memory
+from nlprec.train.trainer import cpu_has_bf16_units
+
+
+def parse_variant(text: str) -> tuple[str, dict[str, Any]]:
+    name, _, assignments = text.partition(":")
+    fields: dict[str, Any] = {}
+    for assignment in filter(None, assignments.split(",")):
+        key, _, value = assignment.partition("=")
+        fields[key] = int(value) if value.lstrip("-").isdigit() else float(value) if "." in value else value
+    return name, fields
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--corpora", help="shared corpora folder (default: $NLPREC_CORPORA or ../shared/corpora)")
+    parser.add_argument("--variant", action="append", default=[], help="name:key=value,... (repeatable)")
+    parser.add_argument("--steps", type=int, default=60, help="timed steps per variant (after 5 warm-up steps)")
+    parser.add_argument("--max-tokens", type=int, default=4000)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", default="benchmarks/results/transformer_step.json")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    keep_freed_memory()  # as the trainer does on a CPU
+    pairs = read_pairs(corpora_dir(args.corpora) / "fra-eng" / "fra.txt")
+    with tempfile.TemporaryDirectory() as tmp:
+        tokenizer = PairsTokenizer.train(Path(tmp), pairs.sources, pairs.targets, vocab_size=8000)
+    batches = list(PairsData(encode_pairs(tokenizer, pairs.sources, pairs.targets, max_len=100), None,
+                             args.max_tokens, seed=0).train_dataloader(0))[: args.steps + 5]
+    precision = torch.bfloat16 if cpu_has_bf16_units() else None
+    runs = []
+    for name, fields in map(parse_variant, args.variant or ["base:"]):
+        kernel = bool(fields.pop("kernel", 1))
+        torch.manual_seed(0)
+        model = Transformer(TransformerConfig(**fields)).train()
+        runs.append({"name": name, "fields": fields, "kernel": kernel, "model": model, "seconds": 0.0, "tokens": 0,
+                     "optimizer": torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.98))})
+    for index, batch in enumerate(batches):
+        for run in runs:
+            losses.USE_COMPILED_KERNEL = run["kernel"]
+            started = time.perf_counter()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision is not None):
+                loss = run["model"].loss(batch)["loss"]
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(run["model"].parameters(), 1.0)
+            run["optimizer"].step()
+            run["optimizer"].zero_grad(set_to_none=True)
+            if index >= 5:
+                run["seconds"] += time.perf_counter() - started
+                run["tokens"] += batch["n_tokens"]
+    base = runs[0]["tokens"] / runs[0]["seconds"]
+    rows = [{"variant": run["name"], "fields": run["fields"], "compiled_cross_entropy": run["kernel"],
+             "tokens_per_s": run["tokens"] / run["seconds"], "vs_first": run["tokens"] / run["seconds"] / base}
+            for run in runs]
+    write_json(Path(args.out), {"steps": len(batches) - 5, "max_tokens": args.max_tokens, "threads": args.threads,
+                                "bf16": precision is not None, "variants": rows})
+    for row in rows:
+        print(f"{row['variant']:>12}  {row['tokens_per_s']:9,.0f} tokens/s  {row['vs_first']:.3f}x")
+
+
+if __name__ == "__main__":
+    main()
