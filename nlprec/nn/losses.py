@@ -148,6 +148,8 @@ def _compiled_row_stats(logits: torch.Tensor, targets: torch.Tensor
                         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     from nlprec.nn import softmax_kernels
 
+    if len(targets) and not 0 <= int(targets.min()) <= int(targets.max()) < logits.shape[1]:
+        raise IndexError(f"targets must be in [0, {logits.shape[1]}): the kernel does not check bounds")
     lse, mean, gold = (torch.empty(len(logits), dtype=torch.float32) for _ in range(3))  # 3 x (N,)
     forward = softmax_kernels.forward_bf16 if logits.dtype == torch.bfloat16 else softmax_kernels.forward_f32
     with _numba_threads():

@@ -108,3 +108,8 @@ def test_compiled_kernel_equals_torch_blocks_on_wide_extreme_rows(monkeypatch, d
     assert torch.allclose(loss, reference_loss, rtol=1e-5)
     tolerance = 1e-7 if dtype == torch.float32 else 2e-3 * reference_grad.abs().max().item()  # bf16 rounding
     assert (grad.float() - reference_grad.float()).abs().max() <= tolerance
+
+
+def test_compiled_kernel_refuses_targets_outside_the_vocabulary():
+    with pytest.raises(IndexError, match=r"\[0, 5\)"):
+        losses.label_smoothed_cross_entropy(torch.randn(3, 5), torch.tensor([1, 5, 2]), ignore_index=-1)
