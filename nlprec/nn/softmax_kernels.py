@@ -111,14 +111,26 @@ def _row_gradient(z: np.ndarray, lse: float, scale: float, shift: float, out: np
         out[j] = out[j] * np.float32(scale) - np.float32(shift)
 
 
+@numba.njit(inline="always")
+def _task_count(n: int) -> int:
+    """Tasks of _ROWS_PER_TASK rows covering n rows (the last may be short)."""
+    return (n + _ROWS_PER_TASK - 1) // _ROWS_PER_TASK
+
+
+@numba.njit(inline="always")
+def _task_rows(task: int, n: int) -> tuple[int, int]:
+    """First and past-the-last row of `task`."""
+    return task * _ROWS_PER_TASK, min(n, (task + 1) * _ROWS_PER_TASK)
+
+
 @numba.njit(parallel=True, fastmath=True, cache=True)
 def forward_f32(logits, targets, lse, mean, gold):  # pragma: no cover - compiled
     """Per row of float32 logits (N, V): lse, mean and the gold logit, into (N,) float32 arrays."""
     n, vocab = logits.shape
-    for task in prange((n + _ROWS_PER_TASK - 1) // _ROWS_PER_TASK):
+    for task in prange(_task_count(n)):
         shifted = np.empty(vocab, np.float32)
         scratch_bits = np.empty(vocab, np.int32)
-        for row in range(task * _ROWS_PER_TASK, min(n, (task + 1) * _ROWS_PER_TASK)):
+        for row in range(*_task_rows(task, n)):
             lse[row], mean[row] = _row_stats(logits[row], _max_f32(logits[row]), shifted, scratch_bits)
             gold[row] = logits[row, targets[row]]
 
@@ -127,12 +139,12 @@ def forward_f32(logits, targets, lse, mean, gold):  # pragma: no cover - compile
 def forward_bf16(logit_bits, targets, lse, mean, gold):  # pragma: no cover - compiled
     """As `forward_f32` for bf16 logits given as their int16 bit patterns (N, V)."""
     n, vocab = logit_bits.shape
-    for task in prange((n + _ROWS_PER_TASK - 1) // _ROWS_PER_TASK):
+    for task in prange(_task_count(n)):
         z_bits = np.empty(vocab, np.int32)
         z = z_bits.view(np.float32)
         shifted = np.empty(vocab, np.float32)
         scratch_bits = np.empty(vocab, np.int32)
-        for row in range(task * _ROWS_PER_TASK, min(n, (task + 1) * _ROWS_PER_TASK)):
+        for row in range(*_task_rows(task, n)):
             _widen_bf16(logit_bits[row], z_bits)
             lse[row], mean[row] = _row_stats(z, _max_bf16(logit_bits[row]), shifted, scratch_bits)
             gold[row] = z[targets[row]]
@@ -142,9 +154,9 @@ def forward_bf16(logit_bits, targets, lse, mean, gold):  # pragma: no cover - co
 def backward_f32(logits, targets, lse, scale, shift, gold_shift, grad):  # pragma: no cover - compiled
     """grad (N, V) float32 = scale * softmax - shift per row, plus gold_shift at the gold column."""
     n, vocab = logits.shape
-    for task in prange((n + _ROWS_PER_TASK - 1) // _ROWS_PER_TASK):
+    for task in prange(_task_count(n)):
         scratch_bits = np.empty(vocab, np.int32)
-        for row in range(task * _ROWS_PER_TASK, min(n, (task + 1) * _ROWS_PER_TASK)):
+        for row in range(*_task_rows(task, n)):
             _row_gradient(logits[row], lse[row], scale[row], shift[row], grad[row], scratch_bits)
             grad[row, targets[row]] += gold_shift[row]
 
@@ -153,12 +165,12 @@ def backward_f32(logits, targets, lse, scale, shift, gold_shift, grad):  # pragm
 def backward_bf16(logit_bits, targets, lse, scale, shift, gold_shift, grad_bits):  # pragma: no cover - compiled
     """As `backward_f32` for bf16 logits and gradient given as int16 bit patterns (N, V)."""
     n, vocab = logit_bits.shape
-    for task in prange((n + _ROWS_PER_TASK - 1) // _ROWS_PER_TASK):
+    for task in prange(_task_count(n)):
         z_bits = np.empty(vocab, np.int32)
         z = z_bits.view(np.float32)
         row_grad = np.empty(vocab, np.float32)
         scratch_bits = np.empty(vocab, np.int32)
-        for row in range(task * _ROWS_PER_TASK, min(n, (task + 1) * _ROWS_PER_TASK)):
+        for row in range(*_task_rows(task, n)):
             _widen_bf16(logit_bits[row], z_bits)
             _row_gradient(z, lse[row], scale[row], shift[row], row_grad, scratch_bits)
             row_grad[targets[row]] += gold_shift[row]

@@ -5,8 +5,8 @@ with fresh mmap pages and unmaps them on free; a training step allocates and fre
 large activations, logits and gradients every step, so every step pays the page faults of
 touching them anew. Raising the mmap and trim thresholds (what the MALLOC_MMAP_THRESHOLD_ and
 MALLOC_TRIM_THRESHOLD_ environment variables do, or jemalloc/tcmalloc, which PyTorch's CPU
-performance guide recommends) lets the heap keep them: +10-20% Transformer tokens/s on a 2-core
-CPU (benchmarks/BENCHMARKS.md). The cost: the process keeps its peak heap until it exits.
+performance guide recommends) lets the heap keep them: about +10% Transformer tokens/s on a
+2-core CPU (BENCHMARKS.md). The cost: the process keeps its peak heap until it exits.
 """
 
 from __future__ import annotations
