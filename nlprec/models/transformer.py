@@ -7,9 +7,11 @@ and an output projection tied to the target embedding (section 3.4; with a joint
 source embedding is the same matrix too). Pre-norm or post-norm is `norm_first`. Trained with
 label-smoothed cross-entropy (section 5.4) computed on the non-padding positions only.
 
-The default is a deep encoder and a one-layer decoder (Kasai et al. 2021, "Deep Encoder, Shallow
+The default is a two-layer encoder and a one-layer decoder. The decoder runs once per output
+piece when translating and its depth buys little (Kasai et al. 2021, "Deep Encoder, Shallow
 Decoder"): on fra.txt, 6 minutes on one CPU thread each, 3+1 layers trained at 1.36x the tokens/s
-of 3+3 and reached validation BLEU 12.7 against 8.5 (BENCHMARKS.md). The feed-forward is 2 x
+of 3+3 and reached validation BLEU 12.7 against 8.5; 2+1 trains at 1.22x the tokens/s of 3+1
+(A/B on real batches, 2 threads; 30-minute scores in BENCHMARKS.md). The feed-forward is 2 x
 d_model wide rather than the paper's 4x: with 2,600 target tokens per step and an 8k vocabulary
 the output layer and attention already carry much of the cost, and halving the FFN gave 1.25x
 the tokens/s (A/B on real fra.txt batches, 2 threads) for more updates in the same minutes.
@@ -45,7 +47,7 @@ class TransformerConfig:
     tgt_vocab: int = 8000  # target pieces, >= 4
     d_model: int = 256  # model width, divisible by heads
     heads: int = 4  # attention heads, >= 1
-    encoder_layers: int = 3  # encoder depth, >= 1
+    encoder_layers: int = 2  # encoder depth, >= 1 (see the module docstring)
     decoder_layers: int = 1  # decoder depth, >= 1 (one layer: see the module docstring)
     d_ff: int = 512  # feed-forward inner width, >= 1 (2 x d_model: see the module docstring)
     dropout: float = 0.1  # on embeddings and sublayer outputs, in [0, 1)

@@ -50,15 +50,20 @@ class MultiHeadAttention(nn.Module):
         keep: (B, S) bool, True at real keys; None attends to all. causal: position t sees keys
         <= t (needs T == S). Returns (B, T, d_model).
         """
-        batch, length, d_model = query.shape
-        q = self.split_heads(self.query(query))  # (B, heads, T, d_head)
+        return self._attend(self.split_heads(self.query(query)), keys, values, keep, causal)
+
+    def _attend(self, q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, keep: torch.Tensor | None,
+                causal: bool) -> torch.Tensor:
+        """Projected queries q (B, heads, T, d_head) over keys/values -> (B, T, d_model)."""
+        batch, _, length, _ = q.shape
+        d_model = self.heads * self.d_head
         mask = None if keep is None else keep[:, None, None, :]  # (B, 1, 1, S)
         if causal and mask is not None:
-            lower = torch.ones(length, keys.shape[2], dtype=torch.bool, device=query.device).tril()  # (T, S)
+            lower = torch.ones(length, keys.shape[2], dtype=torch.bool, device=q.device).tril()  # (T, S)
             mask = mask & lower  # (B, 1, T, S)
             causal = False
         dropout = self.dropout if self.training else 0.0
-        if query.device.type == "cpu":  # short sentences: plain matmuls beat the fused CPU kernel's backward
+        if q.device.type == "cpu":  # short sentences: plain matmuls beat the fused CPU kernel's backward
             attended = _attend_unfused(q, keys, values, mask, causal, dropout)  # (B, heads, T, d_head)
         else:
             attended = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, is_causal=causal,
@@ -66,9 +71,11 @@ class MultiHeadAttention(nn.Module):
         return self.out(attended.transpose(1, 2).reshape(batch, length, d_model))  # (B, T, d_model)
 
     def self_attend(self, x: torch.Tensor, keep: torch.Tensor | None = None, causal: bool = False) -> torch.Tensor:
-        """Self-attention over `x` (B, T, d_model)."""
-        keys, values = self.keys_values(x)  # 2 x (B, heads, T, d_head)
-        return self(x, keys, values, keep, causal)
+        """Self-attention over `x` (B, T, d_model), its three projections in one matmul."""
+        weight = torch.cat([self.query.weight, self.key_value.weight])  # (3 d_model, d_model)
+        bias = torch.cat([self.query.bias, self.key_value.bias])  # (3 d_model,)
+        q, keys, values = F.linear(x, weight, bias).chunk(3, dim=-1)  # 3 x (B, T, d_model)
+        return self._attend(*map(self.split_heads, (q, keys, values)), keep, causal)
 
     def cached_step(self, x: torch.Tensor, cache: tuple[torch.Tensor, torch.Tensor] | None
                     ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
