@@ -71,7 +71,12 @@ class MultiHeadAttention(nn.Module):
         return self.out(attended.transpose(1, 2).reshape(batch, length, d_model))  # (B, T, d_model)
 
     def self_attend(self, x: torch.Tensor, keep: torch.Tensor | None = None, causal: bool = False) -> torch.Tensor:
-        """Self-attention over `x` (B, T, d_model), its three projections in one matmul."""
+        """Self-attention over `x` (B, T, d_model).
+
+        The query and key/value weights are concatenated so that the three projections are one
+        matmul forward and one backward. On the CPU Transformer this measured within noise of two
+        matmuls (A/B in both orders, benchmarks/results/transformer_step_qkv*.json).
+        """
         weight = torch.cat([self.query.weight, self.key_value.weight])  # (3 d_model, d_model)
         bias = torch.cat([self.query.bias, self.key_value.bias])  # (3 d_model,)
         q, keys, values = F.linear(x, weight, bias).chunk(3, dim=-1)  # 3 x (B, T, d_model)
