@@ -15,7 +15,8 @@ an A/B that ran it second (which favours it by about 10%: BENCHMARKS.md), and in
 scored test BLEU 42.0 where 3+1 scored 41.3. The feed-forward is 2 x
 d_model wide rather than the paper's 4x: with 2,600 target tokens per step and an 8k vocabulary
 the output layer and attention already carry much of the cost, and halving the FFN gave 1.25x
-the tokens/s (A/B on real fra.txt batches, 2 threads) for more updates in the same minutes.
+the tokens/s (A/B on real fra.txt batches, 2 threads, FFN 512 second: less by the order bias)
+for more updates in the same minutes.
 
 Decoding interface (nlprec.decoding): `encode(src)` returns a state dict whose tensors are
 batch-first; `decode_step(tokens, state, step)` returns log-probabilities of the next token
