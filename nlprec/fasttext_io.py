@@ -74,7 +74,7 @@ class _Reader:
         self.pos = 0
 
     def take(self, size: int) -> bytes:
-        if self.pos + size > len(self.data):
+        if size < 0 or self.pos + size > len(self.data):
             raise NlprecError(f"{self.path} is truncated at byte {self.pos:,}: not a complete fastText .bin model")
         chunk = self.data[self.pos:self.pos + size]
         self.pos += size
@@ -83,10 +83,19 @@ class _Reader:
     def unpack(self, layout: struct.Struct) -> tuple:
         return layout.unpack(self.take(layout.size))
 
+    def remaining(self) -> int:
+        return len(self.data) - self.pos
+
     def matrix(self) -> np.ndarray:
         rows, cols = struct.unpack("<2q", self.take(16))
+        if rows < 0 or cols < 0:
+            raise NlprecError(f"{self.path}: a {rows:,} x {cols:,} matrix declared at byte {self.pos - 16:,}: "
+                              "the file is damaged")
+        if 4 * rows * cols > self.remaining():  # checked before any allocation
+            raise NlprecError(f"{self.path} is truncated: a {rows:,} x {cols:,} matrix declared at byte "
+                              f"{self.pos - 16:,} does not fit in the {self.remaining():,} bytes left")
         start = self.pos
-        self.take(4 * rows * cols)  # bounds check
+        self.take(4 * rows * cols)
         return np.frombuffer(self.data, "<f4", rows * cols, start).reshape(rows, cols)  # (rows, cols)
 
 
@@ -102,7 +111,13 @@ def read_fasttext_bin(path: str | os.PathLike) -> tuple[FastTextArgs, list[str],
     dim, ws, epoch, min_count, neg, word_ngrams, loss, model, bucket, minn, maxn, lr_rate, t = reader.unpack(_ARGS)
     model_name = {code: name for name, code in _MODEL_CODES.items()}.get(model, str(model))
     args = FastTextArgs(dim, ws, epoch, min_count, neg, model_name, bucket, minn, maxn, t, loss, word_ngrams, lr_rate)
+    if dim < 1 or bucket < 0 or minn < 0 or maxn < 0:
+        raise NlprecError(f"{path}: impossible fastText arguments (dim {dim}, bucket {bucket}, minn {minn}, "
+                          f"maxn {maxn}): the file is damaged")
     size, nwords, _, _, prune_size = reader.unpack(_DICT_HEADER)
+    if not 0 <= nwords <= size or 10 * size > reader.remaining():  # an entry takes >= 10 bytes
+        raise NlprecError(f"{path}: the dictionary declares {size:,} entries ({nwords:,} words) at byte 84, more "
+                          f"than the {reader.remaining():,} bytes left can hold: the file is damaged")
     words, counts = _read_entries(reader, size)
     if prune_size > 0:
         raise NlprecError(f"{path}: a pruned (quantised) fastText model; only full unsupervised .bin models are read")
@@ -132,13 +147,17 @@ def _read_entries(reader: _Reader, size: int) -> tuple[list[str], np.ndarray]:
 def load_fasttext_bin(path: str | os.PathLike) -> SubwordVectors:
     """A Facebook fastText `.bin` as `SubwordVectors` (word vectors as fastText computes them)."""
     args, words, counts, input_matrix, _ = read_fasttext_bin(path)
-    spec = SubwordSpec(args.min_n, args.max_n, args.buckets) if args.max_n > 0 else SubwordSpec(0, 0, 0)
-    matrix = np.vstack([_compose(words[start:start + COMPOSE_BLOCK], start, len(words), spec, input_matrix)
-                        for start in range(0, len(words), COMPOSE_BLOCK)])  # (V, d)
-    meta = {"model": "fasttext", "source": "facebook fastText .bin", "args": args.__dict__,
-            "counts_total": int(counts.sum())}
-    ngram_matrix = input_matrix[len(words):] if spec.enabled else np.zeros((0, args.dim), np.float32)
-    return SubwordVectors(words, matrix, ngram_matrix, spec, meta)
+    try:  # the parts are each well-formed; checks across them (words, n-gram settings) name the file
+        spec = SubwordSpec(args.min_n, args.max_n, args.buckets) if args.max_n > 0 else SubwordSpec(0, 0, 0)
+        matrix = np.vstack([_compose(words[start:start + COMPOSE_BLOCK], start, len(words), spec, input_matrix)
+                            for start in range(0, len(words), COMPOSE_BLOCK)]) if words else \
+            np.zeros((0, args.dim), np.float32)  # (V, d)
+        meta = {"model": "fasttext", "source": "facebook fastText .bin", "args": args.__dict__,
+                "counts_total": int(counts.sum())}
+        ngram_matrix = input_matrix[len(words):] if spec.enabled else np.zeros((0, args.dim), np.float32)
+        return SubwordVectors(words, matrix, ngram_matrix, spec, meta)
+    except NlprecError as err:
+        raise NlprecError(f"{path}: {err}") from None
 
 
 def _compose(words: list[str], first_id: int, n_words: int, spec: SubwordSpec,

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import os
 import tempfile
+import zipfile
+import zlib
 from pathlib import Path
 from typing import IO, Any, Iterator
 
@@ -16,21 +19,81 @@ import numpy as np
 def atomic_write(path: str | os.PathLike, mode: str = "wb", encoding: str | None = None) -> Iterator[IO]:
     """Open a temporary file beside `path`; on success fsync it and rename it over `path`.
 
-    A crash or an exception leaves the old file (if any) untouched and no partial file behind.
+    A crash or an exception leaves the old file (if any) untouched and no partial file behind
+    (a SIGKILL can leave the temporary `.<name>.*.tmp`, never a partial `path`). A failing
+    write, flush, fsync or rename (disk full, read-only folder) raises `NlprecError` naming
+    `path`.
     """
+    from nlprec.errors import NlprecError
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as err:
+        raise NlprecError(f"{path}: cannot write ({err.strerror or err})") from None
     try:
         with os.fdopen(fd, mode, encoding=encoding) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp_name, path)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
+        failed = _write_failure(err)
+        if failed is not None:
+            kept = "the previous file is unchanged" if path.exists() else "nothing was written"
+            raise NlprecError(f"{path}: cannot write ({failed.strerror or failed}); {kept}") from None
         raise
+
+
+def _write_failure(err: BaseException) -> OSError | None:
+    """The OSError behind a failed write: `err` itself, or the one torch.save's zip writer wraps
+    in a RuntimeError ("unexpected pos") when the disk fills up half way."""
+    if isinstance(err, OSError):
+        return err
+    if isinstance(err, RuntimeError) and isinstance(err.__context__, OSError):
+        return err.__context__
+    return None
+
+
+# Deflate inflates at most ~1032-fold, so a compressed member cannot honestly hold more than this.
+_MAX_DEFLATE_RATIO = 1032
+# What zipfile, zlib and numpy raise for a damaged archive (zipfile raises NotImplementedError for
+# flags it does not support and RuntimeError for "encrypted" members).
+ARCHIVE_ERRORS = (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile, zlib.error,
+                  NotImplementedError, RuntimeError)
+
+
+def check_npz_sizes(path: str | os.PathLike, what: str = ".npz archive") -> None:
+    """Refuse an `.npz` whose arrays claim more bytes than its members can hold.
+
+    numpy allocates an array from the shape in its header before reading the data, so a damaged
+    header claiming 10^12 rows would ask for terabytes; this reads only the headers. Any problem,
+    a damaged archive included, raises `NlprecError` naming the file.
+    """
+    from nlprec.errors import NlprecError
+
+    try:
+        archive_size = os.path.getsize(path)
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                stored = min(info.compress_size, archive_size)
+                room = min(info.file_size, stored if info.compress_type == zipfile.ZIP_STORED
+                           else stored * _MAX_DEFLATE_RATIO)
+                with archive.open(info) as member:
+                    version = np.lib.format.read_magic(member)
+                    read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                                   else np.lib.format.read_array_header_2_0)
+                    shape, _, dtype = read_header(member)
+                claimed = math.prod(shape) * dtype.itemsize
+                if claimed > room:
+                    raise NlprecError(f"{path}: array {info.filename} claims shape {shape} ({claimed:,} bytes) but "
+                                      f"its member holds at most {room:,} bytes: the file is damaged")
+    except ARCHIVE_ERRORS as err:
+        raise NlprecError(f"{path}: not a readable {what} ({type(err).__name__}: "
+                          f"{' '.join(str(err).split())[:160]})") from None
 
 
 def sha256_file(path: str | os.PathLike, chunk_bytes: int = 1 << 20) -> str:

@@ -25,7 +25,7 @@ import numpy as np
 
 from nlprec.data.subwords import SubwordSpec, ngram_buckets
 from nlprec.errors import NlprecError
-from nlprec.io import atomic_write
+from nlprec.io import ARCHIVE_ERRORS, atomic_write
 from nlprec.vectors import NPZ_FORMAT_VERSION, Vectors, _meta_to_json, format_from_suffix
 
 SUBWORD_FORMAT_VERSION = 1
@@ -169,17 +169,36 @@ def load_vectors(path: str | os.PathLike) -> Vectors:
     """Any vectors file: `SubwordVectors` for an n-gram `.npz` or a fastText `.bin`, else `Vectors`."""
     path = Path(path)
     if path.is_file() and path.suffix.lower() == ".npz":
-        with np.load(path, allow_pickle=False) as archive:
-            if "ngram_matrix" in archive.files:
-                plain = Vectors.load(path)
-                settings = json.loads(str(archive["subwords"]))
-                if settings.get("hash") != HASH_NAME or settings.get("version") != SUBWORD_FORMAT_VERSION:
-                    raise NlprecError(f"{path}: subword format {settings}, this nlprec reads version "
-                                      f"{SUBWORD_FORMAT_VERSION} with hash {HASH_NAME!r}")
-                spec = SubwordSpec(settings["min_n"], settings["max_n"], settings["buckets"])
-                return SubwordVectors(plain.keys, plain.matrix, archive["ngram_matrix"], spec, plain.meta)
+        subword = _load_subword_npz(path)
+        if subword is not None:
+            return subword
     if path.is_file() and is_fasttext_bin(path):
         from nlprec.fasttext_io import load_fasttext_bin
 
         return load_fasttext_bin(path)
     return Vectors.load(path)
+
+
+def _load_subword_npz(path: Path) -> SubwordVectors | None:
+    """The `SubwordVectors` of an n-gram `.npz`, None for a plain one; a damaged file is a one-line error."""
+    plain = Vectors.load(path)  # checks the archive, its sizes and the plain arrays first
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if "ngram_matrix" not in archive.files:
+                return None
+            settings = json.loads(str(archive["subwords"]))
+            ngram_matrix = archive["ngram_matrix"]
+        if not isinstance(settings, dict) or ngram_matrix.dtype.kind not in "fiu":
+            raise NlprecError(f"subword settings {str(settings)[:80]}, n-gram matrix of {ngram_matrix.dtype}")
+        if not np.isfinite(ngram_matrix).all():
+            raise NlprecError("the n-gram matrix has NaN or infinite values: expected finite numbers")
+        if settings.get("hash") != HASH_NAME or settings.get("version") != SUBWORD_FORMAT_VERSION:
+            raise NlprecError(f"subword format {settings}, this nlprec reads version "
+                              f"{SUBWORD_FORMAT_VERSION} with hash {HASH_NAME!r}")
+        spec = SubwordSpec(int(settings["min_n"]), int(settings["max_n"]), int(settings["buckets"]))
+        return SubwordVectors(plain.keys, plain.matrix, ngram_matrix, spec, plain.meta)
+    except NlprecError as err:
+        raise NlprecError(f"{path}: not a readable subword .npz ({err})") from None
+    except ARCHIVE_ERRORS as err:
+        raise NlprecError(f"{path}: not a readable subword .npz ({type(err).__name__}: "
+                          f"{' '.join(str(err).split())[:120]})") from None

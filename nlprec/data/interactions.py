@@ -268,7 +268,7 @@ def _resolve(table: Any, path: Path, wanted: Column, names: Sequence[str], defau
             return columns[position]
         if wanted in columns:
             return wanted
-        listing = ", ".join(map(str, columns)) if has_names else "none: the file has no header"
+        listing = ", ".join(map(_shown, columns)) if has_names else "none: the file has no header"
         raise NlprecError(f"{path}: no {role} column {wanted!r}; columns: {listing}")
     if has_names:
         lowered = {str(c).lower(): c for c in columns}
@@ -276,7 +276,7 @@ def _resolve(table: Any, path: Path, wanted: Column, names: Sequence[str], defau
             if name in lowered:
                 return lowered[name]
         if required:
-            raise NlprecError(f"{path}: no {role} column among {', '.join(map(str, columns))}; "
+            raise NlprecError(f"{path}: no {role} column among {', '.join(map(_shown, columns))}; "
                               f"name one with --{role}-col")
         return None
     if default_position is not None and default_position < len(columns):
@@ -401,6 +401,11 @@ def _times(path: Path, column: Any, lines: np.ndarray) -> np.ndarray:
         raise NlprecError(f"{path} line {lines[row]}: timestamp {text.iloc[row]!r} is not a number or an "
                           f"ISO-8601 date (all timestamps in {_column_name(column)} must be one kind)")
     return (moments - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(dtype=np.float64)
+
+
+def _shown(name: Any) -> str:
+    """A header name on one line: a quoted CSV field may hold newlines."""
+    return " ".join(str(name).split()) or repr(str(name))
 
 
 def _column_name(column: Any) -> str:

@@ -105,6 +105,12 @@ class MF(nn.Module):
         return user_rows, item_rows, self.config.global_mean + self.user_bias(users).squeeze(-1)
 
     @torch.no_grad()
+    def biases(self) -> tuple[float, torch.Tensor, torch.Tensor]:
+        """(mu, b_u (U,), b_i (I,)): the baseline part of every prediction. Scoring a cold user or
+        item falls back on mu plus the known side's bias, as Surprise's SVD does."""
+        return self.config.global_mean, self.user_bias.weight[:, 0].detach(), self.item_bias.weight[:, 0].detach()
+
+    @torch.no_grad()
     def item_embeddings(self) -> torch.Tensor:
         """Item factors q_i for cosine similar-item lookups: (I, dim)."""
         return self.item_factors.weight
