@@ -8,8 +8,6 @@ from typing import List, Optional
 
 import typer
 
-from nlprec.data import corpora
-
 app = typer.Typer(help="Public data sets: list, path, verify.", no_args_is_help=True)
 
 
@@ -28,6 +26,8 @@ def list_command(
     as_json: bool = typer.Option(False, "--json", help="Print every registry field as JSON, plus where found."),
 ) -> None:
     """List the registered data sets: files, size, licence and where they are on this machine."""
+    from nlprec.data import corpora
+
     infos = corpora.list_corpora()
     if as_json:
         rows = [{**dataclasses.asdict(info), "where": corpora.where_found(info.name)} for info in infos]
@@ -50,6 +50,8 @@ def path_command(
     download: bool = typer.Option(True, "--download/--no-download", help="Fetch missing files into the cache."),
 ) -> None:
     """Print the path of a corpus folder or file, downloading it into the cache when missing."""
+    from nlprec.data import corpora
+
     print(corpora.corpus_path(name, file, download=download))
 
 
@@ -59,6 +61,8 @@ def verify_command(
     sizes_only: bool = typer.Option(False, "--sizes-only", help="Check sizes but not sha256."),
 ) -> None:
     """Check each file's size and sha256 where it is found; exit status 1 if any is missing or bad."""
+    from nlprec.data import corpora
+
     checks = [
         check
         for name in names or [info.name for info in corpora.list_corpora()]

@@ -9,17 +9,15 @@ word2vec .bin by its magic number) also answer words outside their vocabulary, f
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
 
 import typer
 
-from nlprec.embeddings import (EmbedOptions, FastTextOptions, GloveOptions, print_neighbours, train_fasttext,
-                               train_glove, train_word2vec)
 from nlprec.errors import NlprecError
-from nlprec.index import AnalogyMethod, analogy as solve_analogy, most_similar
-from nlprec.metrics import _read_pairs, analogy_accuracy, word_similarity
-from nlprec.subword_vectors import SubwordVectors, load_vectors
+
+# The commands import nlprec's numpy/torch/FAISS modules when they run, so `--help` stays instant.
 
 app = typer.Typer(help="Word embeddings: train, similar, analogy, evaluate.", no_args_is_help=True)
 
@@ -28,6 +26,7 @@ VectorsPath = Annotated[Path, typer.Argument(
          "model) or .vec/.txt (word2vec/fastText text).",
     show_default=False)]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+AnalogyMethod = Literal["3cosadd", "3cosmul"]  # nlprec.index.AnalogyMethod, spelled here to keep numpy out
 Method = Annotated[AnalogyMethod, typer.Option(
     "--method", help="3cosadd: cos(x, b - a + c); 3cosmul: Levy & Goldberg 2014, eps 1e-3.")]
 
@@ -67,6 +66,9 @@ def similar(
     --json: for one query word, a list of {"word", "score"}, best first; for several, a list of
     {"query", "results": [{"word", "score"}, ...]} in the order the words were given.
     """
+    from nlprec.index import most_similar
+    from nlprec.subword_vectors import SubwordVectors, load_vectors
+
     loaded = load_vectors(vectors)
     if isinstance(loaded, SubwordVectors):
         results = loaded.most_similar(words, k)
@@ -99,6 +101,9 @@ def analogy(
 
     --json: a list of {"word", "score"}, best first.
     """
+    from nlprec.index import analogy as solve_analogy
+    from nlprec.subword_vectors import SubwordVectors, load_vectors
+
     loaded = load_vectors(vectors)
     if isinstance(loaded, SubwordVectors):
         rows = loaded.analogy(a, b, c, k, method)
@@ -137,6 +142,9 @@ def evaluate(
     """
     if analogies is None and not pairs:
         raise NlprecError("nothing to evaluate: give --analogies FILE and/or --pairs FILE")
+    from nlprec.metrics import _read_pairs, analogy_accuracy, word_similarity
+    from nlprec.subword_vectors import SubwordVectors, load_vectors
+
     loaded = load_vectors(vectors)
     report: dict = {"analogy": None, "pairs": {}}
     if analogies is not None:
@@ -181,6 +189,52 @@ def _print_pairs_report(results: dict) -> None:
     _print_table(["file", "spearman", "pearson", "used", "skipped", "oov"],
                  [[name, corr(r["spearman"]), corr(r["pearson"]), f"{r['used']:,}", f"{r['skipped']:,}",
                    f"{r['oov_ratio']:.1%}"] for name, r in results.items()], "lrrrrr")
+
+
+@app.command("map")
+def word_map(
+    vectors: VectorsPath,
+    words: Annotated[Optional[list[str]], typer.Argument(
+        help="Words to place (also after --words).", show_default=False)] = None,
+    words_option: Annotated[Optional[list[str]], typer.Option(
+        "--words", help="Words to place: --words king queen man woman (the rest follow as arguments).",
+        show_default=False)] = None,
+    top: Annotated[Optional[int], typer.Option(
+        "--top", min=2, help="Also place the N most frequent words (the file's first N).", show_default=False)] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Picture to write: .png, .svg or .pdf.")] = Path("map.png"),
+    method: Annotated[str, typer.Option(help="pca, or tsne (needs scikit-learn).")] = "pca",
+    seed: Annotated[int, typer.Option(help="t-SNE seed.")] = 0,
+) -> None:
+    """A 2-D map of words (PCA of their vectors, or t-SNE), each point labelled, no labels overlapping.
+
+    Words not in the vocabulary are left out with a notice; when none is in it, nothing is written.
+    """
+    if method not in ("pca", "tsne"):
+        raise NlprecError(f"--method must be pca or tsne; got {method!r}")
+    from nlprec import plot
+    from nlprec.subword_vectors import load_vectors
+
+    plot.check_output(out)
+    asked = list(dict.fromkeys([*(words_option or []), *(words or [])]))
+    if not asked and top is None:
+        raise NlprecError("no words to map: give words (--words king queen man woman) or --top N")
+    loaded = load_vectors(vectors)
+    chosen = list(dict.fromkeys([*asked, *loaded.keys[:top or 0]]))
+    known = [word for word in chosen if word in loaded]
+    missing = [word for word in chosen if word not in loaded]
+    if not known:
+        raise NlprecError(f"none of the words {', '.join(missing[:10])} is in the vocabulary of {vectors} "
+                          f"({len(loaded):,} words)")
+    if missing:
+        print(f"notice: not in the vocabulary, left out: {', '.join(missing)}", file=sys.stderr)
+    matrix = loaded.matrix[[loaded.key_to_index[word] for word in known]]  # (W, dim)
+    points = plot.project_2d(matrix, method, seed)  # type: ignore[arg-type]
+    info = plot.describe(loaded.meta)
+    name = "PCA" if method == "pca" else "t-SNE"
+    title = f"{name} map of {len(known)} words: " + plot.run_title(info, vectors.name)
+    axis = "principal component" if method == "pca" else "t-SNE dimension"
+    plot.save(plot.word_map_figure(known, points, title, f"{axis} 1", f"{axis} 2"), out)
+    print(f"wrote {out} ({len(known)} words)")
 
 
 ARCHES = ("skipgram", "cbow", "fasttext", "fasttext-cbow", "glove")
@@ -256,6 +310,9 @@ def train(
         if value is not None and owner != family:
             raise NlprecError(f"{flag} applies to --arch {owner} only; drop it or use --arch {owner}")
     given = {name: value for name, value in specific.items() if value is not None}
+    from nlprec.embeddings import (EmbedOptions, FastTextOptions, GloveOptions, print_neighbours, train_fasttext,
+                                   train_glove, train_word2vec)
+
     common = dict(dim=dim, min_count=min_count, max_vocab=max_vocab, threads=threads, seed=seed,
                   device=device, backend=backend, progress=not quiet)
     if alpha is not None:  # the rate of word2vec/fastText, the weighting exponent of GloVe

@@ -158,33 +158,43 @@ def score(
     model_dir: Annotated[Path, typer.Argument(help="Model folder written by `nlprec rec train`.")],
     pairs: Annotated[Path, typer.Argument(
         help="user<TAB>item per line (a header line allowed; more columns ignored).")],
-    out: Annotated[Path, typer.Option(help="TSV to write: header user, item, score; one row per input row, in order.")],
+    out: Annotated[Path, typer.Option(help="TSV to write: header user, item, score (and known with --unknown-items "
+                                           "baseline); one row per input row, in order.")],
     unknown_items: Annotated[str, typer.Option(
-        help="An item the model does not know: error (one line naming it, nothing written) or nan (score NaN, count "
-             "on stderr).")] = "error",
+        help="An item the model does not know: error (one line naming it, nothing written), nan (score NaN, count "
+             "on stderr) or baseline (cold users and items: global mean + the known side's bias for rating models, "
+             "training popularity for ranking models; a known column says which rows the model scored).")] = "error",
 ) -> None:
     """Score user-item pairs: predicted rating (mf, autorec) or ranking score (neumf).
 
     Unknown users are scored by popularity (the item's mean training rating for rating
-    models, its training interaction count for ranking models), with a notice on stderr.
+    models, its training interaction count for ranking models), with a notice on stderr;
+    with --unknown-items baseline, rows with an unknown user or item get the baseline
+    (mu + b_u + b_i with the unknown side's bias 0, as Surprise does; for ranking models the
+    item's training count, 0 for an unknown item) and known = false.
     """
     from nlprec import recommend
     from nlprec.io import atomic_write
 
-    if unknown_items not in ("error", "nan"):
-        raise NlprecError(f"--unknown-items {unknown_items!r}: expected error or nan")
+    if unknown_items not in ("error", "nan", "baseline"):
+        raise NlprecError(f"--unknown-items {unknown_items!r}: expected error, nan or baseline")
     recommender = recommend.load(model_dir)
     users, items, lines = _read_pairs(pairs)
     result = recommender.score(users, items, unknown_items, lines, str(pairs))  # type: ignore[arg-type]
+    baseline = unknown_items == "baseline"
     with atomic_write(out, "w", encoding="utf-8") as handle:
-        handle.write("user\titem\tscore\n")
-        for user, item, value in zip(users, items, result.scores.tolist()):
-            handle.write(f"{user}\t{item}\t{value:.6g}\n")
-    if len(result.popularity_rows):
+        handle.write("user\titem\tscore\tknown\n" if baseline else "user\titem\tscore\n")
+        for user, item, value, known in zip(users, items, result.scores.tolist(), result.known.tolist()):
+            handle.write(f"{user}\t{item}\t{value:.6g}\t{str(known).lower()}\n" if baseline
+                         else f"{user}\t{item}\t{value:.6g}\n")
+    if baseline and not result.known.all():
+        _notice(f"{int((~result.known).sum())} row(s) with users or items not in the training data were scored by "
+                f"the baseline (known = false)")
+    elif len(result.popularity_rows):
         first = int(result.popularity_rows[0])
         _notice(f"{len(result.popularity_rows)} row(s) with users not in the training data (first: user "
                 f"{users[first]!r}, line {lines[first]}) were scored by popularity")
-    if len(result.unknown_item_rows):
+    if len(result.unknown_item_rows) and not baseline:
         first = int(result.unknown_item_rows[0])
         _notice(f"{len(result.unknown_item_rows)} row(s) with unknown items (first: item {items[first]!r}, "
                 f"line {lines[first]}) were scored nan")
@@ -274,20 +284,54 @@ def evaluate(
         help="Ranking models: sampled (the saved negatives) or full. Default: as trained.")] = None,
     k: Annotated[Optional[int], typer.Option(help="Cut-off of HR@k and NDCG@k. Default: as trained.")] = None,
     threads: Annotated[Optional[int], typer.Option(help="Torch CPU threads.")] = None,
+    plot: Annotated[Optional[Path], typer.Option(
+        "--plot", help="Ranking models: also draw HR@k and NDCG@k for k = 1..--plot-max-k (.png, .svg or .pdf).",
+        show_default=False)] = None,
+    plot_max_k: Annotated[int, typer.Option(help="Largest cut-off on the --plot curve.", min=1)] = 50,
     json_out: Annotated[bool, typer.Option("--json",
         help="Print JSON: model, task, protocol, metrics, seconds.")] = False,
 ) -> None:
     """Evaluate on the saved test split; the protocol is printed with the metrics."""
+    if protocol is not None and protocol not in ("sampled", "full"):
+        raise NlprecError(f"--protocol {protocol!r}: expected sampled or full")
+    if plot is not None:
+        from nlprec.plot import check_output
+
+        check_output(plot)
     import torch
 
     from nlprec import recommend as api
 
-    if protocol is not None and protocol not in ("sampled", "full"):
-        raise NlprecError(f"--protocol {protocol!r}: expected sampled or full")
     if threads is not None:
         torch.set_num_threads(max(1, threads))
-    result = api.load(model_dir).evaluate(protocol, k)  # type: ignore[arg-type]
+    recommender = api.load(model_dir)
+    if plot is not None and recommender.task != "ranking":
+        raise NlprecError(f"--plot draws HR@k and NDCG@k of ranking models (neumf); {model_dir} is a "
+                          f"{recommender.name} rating model (its metrics are RMSE and MAE)")
+    if plot is None:
+        result = recommender.evaluate(protocol, k)  # type: ignore[arg-type]
+    else:
+        result = _plot_ranking(recommender, protocol, k, plot, plot_max_k)
     if json_out:
         print(json.dumps(result, indent=2))
         return
     _print_result(result)
+
+
+def _plot_ranking(recommender, protocol: str | None, k: int | None, out: Path, max_k: int) -> dict[str, Any]:
+    """Draw HR@k and NDCG@k for k = 1..max_k from one scoring of the test split (titled with the
+    protocol); returns the evaluation at the chosen k, as `evaluate` prints it."""
+    from nlprec import plot
+
+    chosen = k or recommender.protocol.k
+    ks = list(range(1, max_k + 1))
+    result = recommender.evaluate(protocol, k, ks=sorted({chosen, *ks}))  # type: ignore[arg-type]
+    metrics = result["metrics"]
+    info = plot.describe(recommender.info | {"model": recommender.name})
+    title = f"{plot.run_title(info, recommender.name)}\n{result['protocol']}"
+    figure = plot.ranking_figure(ks, [metrics[f"hr@{c}"] for c in ks], [metrics[f"ndcg@{c}"] for c in ks], title)
+    plot.save(figure, out)
+    kept = {f"hr@{chosen}", f"ndcg@{chosen}"}
+    result["metrics"] = {key: value for key, value in metrics.items() if "@" not in key or key in kept}
+    print(f"wrote {out}", file=sys.stderr)
+    return result

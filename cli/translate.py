@@ -13,8 +13,8 @@ from typing import Annotated, Any, Optional
 import typer
 
 from nlprec.errors import NlprecError
-from nlprec.metrics import bleu_files
-from nlprec.translate import TranslateOptions, Translator, evaluate as evaluate_pairs, train_translation
+
+# torch, sentencepiece and sacrebleu load inside the commands, so `--help` stays instant.
 
 app = typer.Typer(help="Translation: train, run, evaluate.", no_args_is_help=True)
 
@@ -75,6 +75,8 @@ def train(
     """Train a translation model; validation BLEU picks the best checkpoint."""
     if arch not in ("transformer", "gru-attention"):
         raise NlprecError(f"--arch must be transformer or gru-attention; got {arch!r}")
+    from nlprec.translate import TranslateOptions, train_translation
+
     options = TranslateOptions(arch=arch, vocab_size=vocab_size, joint_vocab=not per_side_vocab, max_len=max_len,
                                valid_size=valid_size, max_tokens=max_tokens, lr=lr, warmup_steps=warmup,
                                epochs=epochs, max_steps=max_steps, max_minutes=max_minutes, patience=patience,
@@ -93,18 +95,38 @@ def run(
     alpha: Alpha = 0.6,
     batch_size: Annotated[int, typer.Option(min=1, help="Sentences decoded together.")] = 64,
     show_attention: Annotated[bool, typer.Option(
-        "--show-attention", help="Print the attention table of the first sentence (gru-attention).")] = False,
+        "--show-attention", help="Print the attention table of the first sentence (greedy decoding; gru-attention: "
+                                 "its additive attention, transformer: decoder cross-attention).")] = False,
+    plot: Annotated[Optional[Path], typer.Option(
+        "--plot", help="With --show-attention: also draw it as a heat map (.png, .svg or .pdf).",
+        show_default=False)] = None,
+    layer: Annotated[Optional[str], typer.Option(
+        "--layer", help="Transformer: decoder layer, 0-based (negative from the end) or mean. Default: the last.",
+        show_default=False)] = None,
+    head: Annotated[str, typer.Option(
+        "--head", help="Transformer: attention head, 0-based, mean (default) or all (--plot: one panel per head).")
+    ] = "mean",
     device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "cpu",
 ) -> None:
     """Translate: one line in, one line out; with --nbest N, N lines `index<TAB>score<TAB>text` per input."""
+    if plot is not None and not show_attention:
+        raise NlprecError("--plot draws the attention: add --show-attention")
+    if show_attention:
+        layer_index, head_index = _index_option("--layer", layer, -1), _index_option("--head", head, None)
+        if plot is not None:
+            from nlprec.plot import check_output
+
+            check_output(plot)
+    from nlprec.translate import Translator
+
     translator = Translator.load(model, device)
     texts = list(sentences) if sentences else sys.stdin.read().split("\n")
     if not sentences and texts and texts[-1] == "":
         texts.pop()
     if show_attention:
-        if not texts:
-            raise NlprecError("--show-attention needs a sentence")
-        _print_attention(*translator.attention(texts[0]))
+        if not texts or not texts[0].strip():
+            raise NlprecError("--show-attention needs a non-empty sentence")
+        _show_attention(translator, texts[0], layer_index, head_index, head == "all", plot)
         return
     for index, hypotheses in enumerate(translator.translate(texts, beam=beam, nbest=nbest, alpha=alpha,
                                                             batch_size=batch_size)):
@@ -114,6 +136,48 @@ def run(
             for hypothesis in hypotheses:
                 print(f"{index}\t{hypothesis.score:.4f}\t{hypothesis.text}")
     sys.stdout.flush()
+
+
+def _index_option(flag: str, text: str | None, default: int | None) -> int | None:
+    """--layer/--head: an integer, "mean" (None: averaged) or, for --head, "all"."""
+    if text is None:
+        return default
+    if text in ("mean", "all"):
+        if text == "all" and flag != "--head":
+            raise NlprecError(f"{flag} all: only --head takes all")
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise NlprecError(f"{flag} {text!r}: expected an integer index or mean") from None
+
+
+def _show_attention(translator, sentence: str, layer: int | None, head: int | None, all_heads: bool,
+                    plot: Path | None) -> None:
+    """Print the (averaged or chosen) attention table; with `plot`, draw it, or every head of the layer."""
+    source, output, weights = translator.attention(sentence, layer=layer, head=head)
+    _print_attention(source, output, weights)
+    if plot is None:
+        return
+    from nlprec import plot as plots
+
+    arch = translator.config["arch"]
+    if arch == "gru-attention":
+        what = "additive attention"
+    else:
+        layers = len(translator.model.decoder)
+        layer_name = "mean over layers" if layer is None else f"decoder layer {layer % layers + 1} of {layers}"
+        what = f"cross-attention, {layer_name}, " + ("mean over heads" if head is None else f"head {head}")
+    title = f"{arch} {what}: " + plots.run_title(plots.describe(translator.config), arch)
+    if all_heads and arch != "gru-attention":
+        _, _, per_head = translator.attention_heads(sentence)  # (layers, heads, T, S)
+        picked = per_head.mean(axis=0) if layer is None else per_head[layer]  # (heads, T, S)
+        title = title.replace("mean over heads", "every head")
+        figure = plots.attention_figure(source, output, picked, title, [f"head {h}" for h in range(len(picked))])
+    else:
+        figure = plots.attention_figure(source, output, weights, title)
+    plots.save(figure, plot)
+    print(f"wrote {plot}", file=sys.stderr)
 
 
 def _print_attention(source: list[str], output: list[str], weights) -> None:
@@ -140,6 +204,8 @@ def evaluate(
     --json: {"bleu", "bleu_signature", "chrf", "chrf_signature", "sentences", "tokenize", "bleu_detail",
     "beam", "alpha", "decode_seconds", "sentences_per_s", "pairs", "data_sha256"}.
     """
+    from nlprec.translate import Translator, evaluate as evaluate_pairs
+
     report = evaluate_pairs(Translator.load(model, device), pairs, beam, alpha, batch_size)
     if as_json:
         print(json.dumps(report, indent=2))
@@ -159,6 +225,8 @@ def bleu(
     as_json: AsJson = False,
 ) -> None:
     """Corpus BLEU and chrF of a hypotheses file against a references file (sacrebleu), with signatures."""
+    from nlprec.metrics import bleu_files
+
     report = bleu_files(hypotheses, references, target_lang, tokenize)
     if as_json:
         print(json.dumps(report, indent=2))

@@ -36,7 +36,8 @@ class Hypothesis:
     tokens: list[int]  # target piece ids, eos excluded
     score: float  # summed log-probability (eos included) / length_penalty(len(tokens) + 1, alpha)
     log_prob: float  # summed log-probability, eos included
-    attention: torch.Tensor | None = field(default=None, repr=False)  # (len(tokens) + 1, S), greedy GRU only
+    # greedy(return_attention=True) only: (len(tokens) + 1, S) GRU; (len(tokens) + 1, layers, heads, S) Transformer
+    attention: torch.Tensor | None = field(default=None, repr=False)
 
 
 def length_penalty(length: int, alpha: float) -> float:
@@ -81,7 +82,9 @@ def greedy(model: Any, src: torch.Tensor, alpha: float = 0.6, max_len_a: float =
     outputs = torch.full((batch, width), PAD_ID, dtype=torch.long, device=src.device)  # (B, T_max)
     totals = torch.zeros(batch, device=src.device)  # (B,) summed log-probabilities
     lengths = torch.zeros(batch, dtype=torch.long, device=src.device)  # (B,) tokens incl. eos, 0 while running
-    attention = torch.zeros(batch, width, src.shape[1]) if return_attention else None  # (B, T_max, S)
+    if return_attention:  # models that keep no weights unless asked (the Transformer) read this flag
+        state = {**state, "return_attention": True}
+    attention = None  # (B, T_max, *weights of one step): (B, T_max, S) GRU, (B, T_max, layers, heads, S) Transformer
     active = torch.arange(batch, device=src.device)  # (A,) rows still decoding
     tokens = torch.full_like(active, BOS_ID)  # (A,)
     step = 0
@@ -92,8 +95,11 @@ def greedy(model: Any, src: torch.Tensor, alpha: float = 0.6, max_len_a: float =
         best, tokens = log_probs.max(dim=-1)  # (A,), (A,)
         totals[active] = totals[active] + best
         outputs[active, step] = tokens
-        if attention is not None:
-            attention[active, step] = state["attention"].float().cpu()
+        if return_attention:
+            weights = state["attention"].float().cpu()  # (A, ...)
+            if attention is None:
+                attention = torch.zeros(batch, width, *weights.shape[1:])
+            attention[active, step] = weights
         step += 1
         ended = tokens == EOS_ID  # (A,)
         lengths[active[ended]] = step

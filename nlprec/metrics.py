@@ -9,11 +9,13 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
-import scipy.sparse as sp
-import torch
+
+if TYPE_CHECKING:  # full_counts imports torch when it runs, so `nlprec bleu` never loads it
+    import scipy.sparse as sp
+    import torch
 
 from nlprec.errors import NlprecError
 from nlprec.index import AnalogyMethod, analogy_top_k
@@ -365,6 +367,8 @@ def full_counts(score_all: Callable[[torch.Tensor], torch.Tensor], users: np.nda
 
     Returns ranks, below, ties and n_candidates, each (N,), in the order of the input pairs.
     """
+    import torch
+
     users, items = np.asarray(users, np.int64), np.asarray(items, np.int64)
     n_items = train_seen.shape[1]
     excluded = ((train_seen + test_seen) > 0).tocsr()  # (U, I) bool-like
@@ -392,4 +396,61 @@ def full_counts(score_all: Callable[[torch.Tensor], torch.Tensor], users: np.nda
     return tuple(out)
 
 
-__all__ = ["rmse", "mae", "ranking_metrics", "sampled_counts", "full_counts"]
+# ----- classification ------------------------------------------------------------------------
+
+
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
+    """(C, C) int64 counts: row = true class, column = predicted class; one bincount."""
+    y_true, y_pred = np.asarray(y_true, np.int64), np.asarray(y_pred, np.int64)
+    if y_true.shape != y_pred.shape:
+        raise NlprecError(f"{len(y_true)} true labels but {len(y_pred)} predictions")
+    return np.bincount(y_true * n_classes + y_pred, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+
+
+def classification_report(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str]) -> dict:
+    """Accuracy, macro-F1, per-class precision/recall/F1/support and the confusion matrix.
+
+    A class never predicted has precision 0, a class absent from `y_true` recall 0 (as
+    scikit-learn's `zero_division=0`); macro-F1 averages over all `classes`.
+    """
+    matrix = confusion_matrix(y_true, y_pred, len(classes))  # (C, C)
+    hits = np.diag(matrix).astype(np.float64)  # (C,)
+    predicted, actual = matrix.sum(0), matrix.sum(1)  # (C,), (C,)
+    precision = np.divide(hits, predicted, out=np.zeros_like(hits), where=predicted > 0)
+    recall = np.divide(hits, actual, out=np.zeros_like(hits), where=actual > 0)
+    denominator = precision + recall
+    f1 = np.divide(2 * precision * recall, denominator, out=np.zeros_like(hits), where=denominator > 0)
+    total = int(matrix.sum())
+    return {"accuracy": float(hits.sum() / total) if total else 0.0, "macro_f1": float(f1.mean()),
+            "examples": total, "classes": list(classes),
+            "per_class": {name: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(n)}
+                          for name, p, r, f, n in zip(classes, precision, recall, f1, actual)},
+            "confusion_matrix": matrix.tolist()}
+
+
+def stratified_kfold(labels: np.ndarray, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """k (train rows, test rows) pairs; each class is shuffled (seeded) and dealt round-robin to
+    the folds, so every fold holds about 1/k of each class and each row is tested once."""
+    labels = np.asarray(labels)
+    if k < 2:
+        raise NlprecError(f"--folds must be >= 2, got {k}")
+    if k > len(labels):
+        raise NlprecError(f"--folds {k} exceeds the {len(labels)} examples")
+    rng = np.random.default_rng(seed)
+    fold_of = np.empty(len(labels), np.int64)
+    start = 0
+    for label in np.unique(labels):
+        rows = rng.permutation(np.flatnonzero(labels == label))
+        fold_of[rows] = (start + np.arange(len(rows))) % k  # continue where the last class stopped
+        start += len(rows)
+    return [(np.flatnonzero(fold_of != fold), np.flatnonzero(fold_of == fold)) for fold in range(k)]
+
+
+def mean_std(values: list[float]) -> dict:
+    """Mean and (population, ddof=0) standard deviation of per-fold scores, with the scores."""
+    array = np.asarray(values, np.float64)
+    return {"mean": float(array.mean()), "std": float(array.std()), "values": [float(v) for v in array]}
+
+
+__all__ = ["rmse", "mae", "ranking_metrics", "sampled_counts", "full_counts", "confusion_matrix",
+           "classification_report", "stratified_kfold", "mean_std"]

@@ -159,17 +159,35 @@ class Translator:
     @classmethod
     def load(cls, folder: str | Path, device: str = "cpu") -> Translator:
         """Load a model folder written by `train_translation`."""
+        from nlprec.train.checkpoint import read_torch_file
+
         folder = Path(folder)
         config = _read_config(folder)
-        entry = get_model(config["arch"])
-        model = entry.model_cls(build_config(entry.config_cls, config["model_config"]))
         try:
-            state = torch.load(folder / "model.pt", map_location="cpu", weights_only=True)
+            entry = get_model(config["arch"])
+            model = entry.model_cls(build_config(entry.config_cls, config["model_config"]))
+            if not isinstance(config["options"], dict):
+                raise TypeError("options is not an object")
+        except NlprecError as err:
+            raise NlprecError(f"{folder / 'config.json'}: {err}") from None
+        except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as err:
+            raise NlprecError(f"{folder / 'config.json'}: not a translation model config ({type(err).__name__}: "
+                              f"{' '.join(str(err).split())[:160]})") from None
+        state = read_torch_file(folder / "model.pt", "translation weights file")  # CRC-checked, weights_only
+        try:
             model.load_state_dict(state)
-        except (OSError, RuntimeError, KeyError) as err:
+        except (RuntimeError, KeyError, TypeError, AttributeError, ValueError) as err:
             raise NlprecError(f"{folder / 'model.pt'}: cannot load the weights ({' '.join(str(err).split())[:200]})"
                               ) from None
-        return cls(model.to(resolve_device(device)), PairsTokenizer.load(folder), config)
+        if not all(bool(torch.isfinite(v).all()) for v in model.state_dict().values() if v.is_floating_point()):
+            raise NlprecError(f"{folder / 'model.pt'}: the weights hold NaN or infinite values")
+        tokenizer = PairsTokenizer.load(folder)
+        sizes = (tokenizer.source.vocab_size, tokenizer.target.vocab_size)
+        expected = (config["model_config"].get("src_vocab"), config["model_config"].get("tgt_vocab"))
+        if sizes != expected:
+            raise NlprecError(f"{folder}: the sentencepiece vocabularies have {sizes[0]:,}/{sizes[1]:,} pieces but the "
+                              f"model was built for {expected[0]}/{expected[1]}: the folder is damaged")
+        return cls(model.to(resolve_device(device)), tokenizer, config)
 
     @property
     def reverse(self) -> bool:
@@ -186,21 +204,42 @@ class Translator:
             raise NlprecError(f"--nbest must be between 1 and --beam ({beam}), got {nbest}")
         return translate_sentences(self.model, self.tokenizer, sentences, beam, nbest, alpha, batch_size)
 
-    def attention(self, sentence: str) -> tuple[list[str], list[str], np.ndarray]:
+    def attention(self, sentence: str, layer: int | None = -1, head: int | None = None
+                  ) -> tuple[list[str], list[str], np.ndarray]:
         """Greedy translation of one sentence with its attention: (source pieces, output pieces
-        with "</s>", weights (len(output), len(source))). Needs an attention model that exposes
-        its weights (gru-attention; the Transformer's fused attention does not)."""
-        if self.config["arch"] != "gru-attention":
-            raise NlprecError(f"attention weights are shown for gru-attention models only; this model is "
-                              f"{self.config['arch']} (fused attention keeps no weights)")
-        ids = self.tokenizer.source.encode([sentence])[0]
+        with "</s>", weights (len(output), len(source))).
+
+        gru-attention: its additive (Bahdanau) weights; `layer` and `head` are ignored. Transformer:
+        the decoder's cross-attention, computed only for this call; `layer` picks a decoder layer
+        (0-based, negative from the end; None: the mean over layers), `head` a head (None: the
+        mean over heads). `attention_heads` gives every layer and head at once.
+        """
+        source, output, weights = self._greedy_attention(sentence)
+        if weights.ndim == 2:  # (T, S): one additive attention
+            return source, output, weights
+        layers, heads = weights.shape[1:3]
+        for name, value, count in (("layer", layer, layers), ("head", head, heads)):
+            if value is not None and not -count <= value < count:
+                raise NlprecError(f"--{name} {value}: this model has {count} decoder {name}s (0..{count - 1})")
+        picked = weights.mean(axis=1) if layer is None else weights[:, layer]  # (T, heads, S)
+        return source, output, picked.mean(axis=1) if head is None else picked[:, head]  # (T, S)
+
+    def attention_heads(self, sentence: str) -> tuple[list[str], list[str], np.ndarray]:
+        """Transformer only: every decoder layer's and head's cross-attention, (layers, heads, T, S)."""
+        source, output, weights = self._greedy_attention(sentence)
+        if weights.ndim == 2:
+            raise NlprecError("per-head attention needs a transformer model; gru-attention has one attention")
+        return source, output, np.ascontiguousarray(weights.transpose(1, 2, 0, 3))  # (layers, heads, T, S)
+
+    def _greedy_attention(self, sentence: str) -> tuple[list[str], list[str], np.ndarray]:
+        ids = self.tokenizer.source.encode([sentence])[0] if sentence.strip() else []
         if not ids:
-            raise NlprecError("cannot show attention for an empty sentence")
+            raise NlprecError("cannot show attention for an empty sentence: give a sentence with at least one word")
         with torch.no_grad():
             hypothesis = greedy(self.model, torch.tensor([ids]), return_attention=True)[0]
         source = [self.tokenizer.source.id_to_piece(i) for i in ids]
         output = [self.tokenizer.target.id_to_piece(i) for i in hypothesis.tokens] + ["</s>"]
-        return source, output, hypothesis.attention.numpy()
+        return source, output, hypothesis.attention.numpy()  # (T, S) or (T, layers, heads, S)
 
 
 def _read_config(folder: Path) -> dict[str, Any]:

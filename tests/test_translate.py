@@ -152,9 +152,10 @@ def test_gru_attention_trains_reversed_per_side_and_shows_attention(tmp_path):
     source, output, weights = translator.attention("RUNS CAT THE")
     assert weights.shape == (len(output), len(source)) and np.allclose(weights.sum(axis=1), 1, atol=1e-5)
     assert evaluate(translator, pairs, beam=1)["sentences"] == 200
-    with pytest.raises(NlprecError, match="gru-attention models only"):
-        Translator.load(tmp_path / "gru").__class__.attention(
-            type("T", (), {"config": {"arch": "transformer"}})(), "x")
+    with pytest.raises(NlprecError, match="empty sentence"):
+        translator.attention("   ")
+    with pytest.raises(NlprecError, match="needs a transformer"):
+        translator.attention_heads("RUNS CAT")
 
 
 def test_unknown_model_override_is_one_line_error(tmp_path):

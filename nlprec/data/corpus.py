@@ -11,14 +11,17 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from nlprec.data.tokenize import RegexTokenizer, iter_token_chunks
 from nlprec.data.vocab import Vocab
 from nlprec.errors import NlprecError
 from nlprec.io import sha256_file
+
+if TYPE_CHECKING:  # pandas loads when a corpus is encoded, not when a model module is imported
+    import pandas as pd
 
 READ_BLOCK_BYTES = 8 << 20  # text per tokenizer block: bounds the memory of Python strings
 
@@ -46,6 +49,8 @@ class _Block:
 
 def _factorized_blocks(path: Path, tokenizer: RegexTokenizer, **read_options) -> list[_Block]:
     """One regex pass over the file; each block's tokens become int codes into its own uniques."""
+    import pandas as pd
+
     blocks = []
     for chunk in iter_token_chunks(path, tokenizer, READ_BLOCK_BYTES, **read_options):
         codes, uniques = pd.factorize(chunk.tokens)
@@ -55,6 +60,8 @@ def _factorized_blocks(path: Path, tokenizer: RegexTokenizer, **read_options) ->
 
 def _count(blocks: list[_Block]) -> pd.Series:
     """Word -> count over all blocks (a group-by over the small per-block vocabularies)."""
+    import pandas as pd
+
     if not blocks:
         return pd.Series(dtype=np.int64)
     words = np.concatenate([block.uniques for block in blocks])

@@ -14,13 +14,15 @@ under torchrun rank r takes chunks r, r + world, ...
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 import torch
 
-from nlprec.data.corpus import EncodedCorpus
 from nlprec.data.embedding_tables import EmbeddingTables, build_tables
+
+if TYPE_CHECKING:  # the corpus module needs pandas: imported where a corpus is encoded
+    from nlprec.data.corpus import EncodedCorpus
 
 
 class EmbeddingData:

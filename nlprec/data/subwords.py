@@ -14,20 +14,18 @@ the rules below follow fastText's `Dictionary::computeSubwords` and `Dictionary:
 - the n-gram's row in the input matrix is n_words + bucket; a vocabulary word's own row is its id.
 
 A word's vector is the mean of its rows. `max_n == 0` turns subwords off (plain word vectors).
-Everything runs in compiled loops over one concatenated byte array, one call per word list.
+Everything runs in compiled loops (nlprec.data.ngram_kernels, imported on first use so that
+loading plain word vectors never loads numba) over one concatenated byte array, one call per word list.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 
 from nlprec.errors import NlprecError
 
-FNV_OFFSET = np.uint32(2166136261)
-FNV_PRIME = np.uint32(16777619)
 BOW, EOW = "<", ">"
 
 
@@ -58,59 +56,9 @@ class SubwordSpec:
 
 def fnv1a(data: bytes) -> int:
     """fastText's hash of a byte string (for tests and single lookups)."""
+    from nlprec.data.ngram_kernels import _hash
+
     return int(_hash(np.frombuffer(data, np.uint8), 0, len(data)))
-
-
-@numba.njit(inline="always")
-def _hash(data, start, end):
-    h = FNV_OFFSET
-    for position in range(start, end):
-        byte = np.int8(data[position])  # fastText: uint32_t(int8_t(c)), sign-extended
-        h = np.uint32(h ^ np.uint32(np.int64(byte) & 0xFFFFFFFF))
-        h = np.uint32(h * FNV_PRIME)
-    return h
-
-
-@numba.njit(cache=True)
-def _count_ngrams(data, starts, ends, min_n, max_n):
-    """(W,) number of n-grams of each wrapped word data[starts[w]:ends[w]]."""
-    counts = np.zeros(len(starts), np.int64)
-    for word in range(len(starts)):
-        start, end = starts[word], ends[word]
-        for i in range(start, end):
-            if (data[i] & 0xC0) == 0x80:
-                continue
-            j = i
-            n = 1
-            while j < end and n <= max_n:
-                j += 1
-                while j < end and (data[j] & 0xC0) == 0x80:
-                    j += 1
-                if n >= min_n and not (n == 1 and (i == start or j == end)):
-                    counts[word] += 1
-                n += 1
-    return counts
-
-
-@numba.njit(cache=True)
-def _fill_ngrams(data, starts, ends, min_n, max_n, buckets, offsets, out):
-    """Bucket of every n-gram, word w's into out[offsets[w]:offsets[w+1]] in fastText's order."""
-    for word in range(len(starts)):
-        start, end = starts[word], ends[word]
-        k = offsets[word]
-        for i in range(start, end):
-            if (data[i] & 0xC0) == 0x80:
-                continue
-            j = i
-            n = 1
-            while j < end and n <= max_n:
-                j += 1
-                while j < end and (data[j] & 0xC0) == 0x80:
-                    j += 1
-                if n >= min_n and not (n == 1 and (i == start or j == end)):
-                    out[k] = np.int64(_hash(data, i, j) % np.uint32(buckets))
-                    k += 1
-                n += 1
 
 
 def ngram_buckets(words: list[str], spec: SubwordSpec) -> tuple[np.ndarray, np.ndarray]:
@@ -126,6 +74,8 @@ def ngram_buckets(words: list[str], spec: SubwordSpec) -> tuple[np.ndarray, np.n
     ends = np.cumsum(lengths)
     starts = ends - lengths
     data = np.frombuffer(b"".join(encoded), np.uint8)
+    from nlprec.data.ngram_kernels import _count_ngrams, _fill_ngrams  # numba loads only when n-grams are hashed
+
     counts = _count_ngrams(data, starts, ends, spec.min_n, spec.max_n)  # (W,)
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     out = np.empty(int(offsets[-1]), np.int64)

@@ -17,13 +17,15 @@ import re
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Iterable, Iterator, Literal, NamedTuple, Sequence
+from typing import IO, TYPE_CHECKING, Iterable, Iterator, Literal, NamedTuple, Sequence
 
 import numpy as np
-import sentencepiece as spm
 
 from nlprec.errors import NlprecError
 from nlprec.io import atomic_write
+
+if TYPE_CHECKING:  # sentencepiece loads with the first SentencePieceTokenizer (word2vec never needs it)
+    import sentencepiece as spm
 
 CHUNK_BYTES = 8 << 20  # default block: same speed as 32 MB, about half the peak memory
 
@@ -248,6 +250,8 @@ class SentencePieceTokenizer:
         sources = [*(iter_lines(p, encoding) for p in paths), sentences]
         reader_errors: list[NlprecError] = []  # sentencepiece turns errors raised while reading into RuntimeError
         buffer = io.BytesIO()
+        import sentencepiece as spm
+
         spm.set_random_generator_seed(seed)
         try:
             spm.SentencePieceTrainer.train(
@@ -278,6 +282,8 @@ class SentencePieceTokenizer:
         """Load a `.model` file written by `train` or by sentencepiece itself."""
         if not Path(path).is_file():
             raise NlprecError(f"{path}: no such sentencepiece model file")
+        import sentencepiece as spm
+
         try:
             return cls(spm.SentencePieceProcessor(model_file=str(path)))
         except RuntimeError as err:

@@ -152,14 +152,26 @@ class Transformer(nn.Module):
 
     def decode_step(self, tokens: torch.Tensor, state: dict[str, Any], step: int
                     ) -> tuple[torch.Tensor, dict[str, Any]]:
-        """tokens (N,) at position `step` -> log-probabilities (N, tgt_vocab) and the extended state."""
+        """tokens (N,) at position `step` -> log-probabilities (N, tgt_vocab) and the extended state.
+
+        When the state holds "return_attention": True (greedy(..., return_attention=True) sets it),
+        the new state also holds "attention": every decoder layer's cross-attention weights of this
+        position, (N, layers, heads, S); otherwise none are computed.
+        """
         x = self._embed(self.tgt_embed, tokens[:, None], offset=step)  # (N, 1, d)
-        caches = []
+        caches, weights = [], []
+        record = bool(state.get("return_attention", False))
         for layer, cache, memory_kv in zip(self.decoder, state["cache"], state["memory_kv"]):
-            x, kv = layer.step(x, cache, memory_kv, state["keep"])  # (N, 1, d), 2 x (N, heads, step + 1, d_head)
+            out = layer.step(x, cache, memory_kv, state["keep"], return_attention=record)
+            x, kv = out[0], out[1]  # (N, 1, d), 2 x (N, heads, step + 1, d_head)
             caches.append(kv)
+            if record:
+                weights.append(out[2][:, :, 0])  # (N, heads, S)
         log_probs = F.log_softmax(self.logits(self.decoder_norm(x[:, 0])).float(), dim=-1)  # (N, V)
-        return log_probs, {**state, "cache": caches}
+        new_state = {**state, "cache": caches}
+        if record:
+            new_state["attention"] = torch.stack(weights, dim=1)  # (N, layers, heads, S)
+        return log_probs, new_state
 
 
 __all__ = ["Transformer", "TransformerConfig"]

@@ -44,13 +44,29 @@ class MultiHeadAttention(nn.Module):
         return self.split_heads(keys), self.split_heads(values)
 
     def forward(self, query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
-                keep: torch.Tensor | None = None, causal: bool = False) -> torch.Tensor:
+                keep: torch.Tensor | None = None, causal: bool = False, return_weights: bool = False
+                ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Attend from `query` (B, T, d_model) over projected `keys`/`values` (B, heads, S, d_head).
 
         keep: (B, S) bool, True at real keys; None attends to all. causal: position t sees keys
-        <= t (needs T == S). Returns (B, T, d_model).
+        <= t (needs T == S). Returns (B, T, d_model); with `return_weights` also the attention
+        weights (B, heads, T, S), computed by the plain-matmul path on every device (the fused
+        kernel keeps none), so asking costs nothing when nobody asks.
         """
-        return self._attend(self.split_heads(self.query(query)), keys, values, keep, causal)
+        q = self.split_heads(self.query(query))  # (B, heads, T, d_head)
+        if return_weights:
+            return self._attend_with_weights(q, keys, values, keep, causal)
+        return self._attend(q, keys, values, keep, causal)
+
+    def _attend_with_weights(self, q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
+                             keep: torch.Tensor | None, causal: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """As `_attend`, also returning the weights (B, heads, T, S); no dropout (inference)."""
+        batch, _, length, _ = q.shape
+        mask = None if keep is None else keep[:, None, None, :]  # (B, 1, 1, S)
+        weights = _attention_weights(q, keys, mask, causal)  # (B, heads, T, S)
+        attended = weights @ values  # (B, heads, T, d_head)
+        output = self.out(attended.transpose(1, 2).reshape(batch, length, self.heads * self.d_head))  # (B, T, d)
+        return output, weights
 
     def _attend(self, q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, keep: torch.Tensor | None,
                 causal: bool) -> torch.Tensor:
@@ -104,6 +120,15 @@ def _attend_unfused(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, m
     kernel, whose backward pass dominated a training step (profiled: 30% of a bf16 step).
     q (B, heads, T, d_head), keys/values (B, heads, S, d_head), mask (B, 1, T or 1, S) bool.
     """
+    weights = _attention_weights(q, keys, mask, causal)  # (B, heads, T, S)
+    if dropout:
+        weights = F.dropout(weights, dropout)
+    return weights @ values  # (B, heads, T, d_head)
+
+
+def _attention_weights(q: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor | None, causal: bool) -> torch.Tensor:
+    """softmax(q k^T / sqrt(d_head)) over the keys `mask` keeps (and, if causal, keys <= the query's
+    position): (B, heads, T, S)."""
     scores = q @ keys.transpose(-2, -1) * q.shape[-1] ** -0.5  # (B, heads, T, S)
     if causal:
         length = q.shape[2]
@@ -111,10 +136,7 @@ def _attend_unfused(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, m
         mask = lower if mask is None else mask & lower
     if mask is not None:
         scores = scores.masked_fill(~mask, float("-inf"))
-    weights = torch.softmax(scores, dim=-1)  # (B, heads, T, S)
-    if dropout:
-        weights = F.dropout(weights, dropout)
-    return weights @ values  # (B, heads, T, d_head)
+    return torch.softmax(scores, dim=-1)  # (B, heads, T, S)
 
 
 class AdditiveAttention(nn.Module):

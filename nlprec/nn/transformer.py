@@ -108,19 +108,29 @@ class DecoderLayer(nn.Module):
         x = self.blocks[1](x, lambda h: self.cross_attention(h, *memory_kv, keep=memory_keep))
         return self.blocks[2](x, self.feed_forward)
 
-    def step(self, x: torch.Tensor, cache: KV | None, memory_kv: KV, memory_keep: torch.Tensor | None
-             ) -> tuple[torch.Tensor, KV]:
-        """One decoding position x (N, 1, d_model) with the self-attention cache; returns (output, new cache)."""
+    def step(self, x: torch.Tensor, cache: KV | None, memory_kv: KV, memory_keep: torch.Tensor | None,
+             return_attention: bool = False) -> tuple[torch.Tensor, KV] | tuple[torch.Tensor, KV, torch.Tensor]:
+        """One decoding position x (N, 1, d_model) with the self-attention cache; returns (output, new cache),
+        and with `return_attention` also the cross-attention weights (N, heads, 1, S)."""
         new_cache: list[KV] = []
+        cross_weights: list[torch.Tensor] = []
 
         def attend_cached(h: torch.Tensor) -> torch.Tensor:
             output, kv = self.self_attention.cached_step(h, cache)
             new_cache.append(kv)
             return output
 
+        def attend_memory(h: torch.Tensor) -> torch.Tensor:
+            if not return_attention:
+                return self.cross_attention(h, *memory_kv, keep=memory_keep)
+            output, weights = self.cross_attention(h, *memory_kv, keep=memory_keep, return_weights=True)
+            cross_weights.append(weights)  # (N, heads, 1, S)
+            return output
+
         x = self.blocks[0](x, attend_cached)
-        x = self.blocks[1](x, lambda h: self.cross_attention(h, *memory_kv, keep=memory_keep))
-        return self.blocks[2](x, self.feed_forward), new_cache[0]
+        x = self.blocks[1](x, attend_memory)
+        x = self.blocks[2](x, self.feed_forward)
+        return (x, new_cache[0], cross_weights[0]) if return_attention else (x, new_cache[0])
 
 
 def final_norm(d_model: int, norm_first: bool) -> nn.Module:

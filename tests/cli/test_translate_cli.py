@@ -103,9 +103,12 @@ def test_evaluate_json_and_bleu(model_dir, capsys, tmp_path):
     assert json.loads(out)["bleu"] == expected
 
 
-def test_show_attention_is_for_gru_models(model_dir, capsys):
-    code, _, err = run(["translate", "run", str(model_dir[0]), "the cat", "--show-attention"], capsys)
-    assert code == 2 and "gru-attention" in err
+def test_show_attention_of_a_transformer(model_dir, capsys):
+    code, out, _ = run(["translate", "run", str(model_dir[0]), "the cat", "--show-attention"], capsys)
+    lines = out.strip("\n").split("\n")
+    assert code == 0 and len(lines) >= 2 and lines[-1].startswith("</s>")
+    code, _, err = run(["translate", "run", str(model_dir[0]), "the cat", "--show-attention", "--layer", "3"], capsys)
+    assert code == 2 and err.startswith("error: --layer 3: this model has 1 decoder layers")
 
 
 def test_gru_show_attention_table(tmp_path, capsys):
