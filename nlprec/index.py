@@ -188,7 +188,7 @@ class VectorIndex:
 
     def matches(self, vectors: Vectors) -> bool:
         """Whether this index was built over the same vocabulary, in the same order."""
-        return len(self.keys) == len(vectors) and self.keys == vectors.keys
+        return self.keys is vectors.keys or (len(self.keys) == len(vectors) and self.keys == vectors.keys)
 
     def save(self, directory: str | os.PathLike) -> Path:
         """Write `index.faiss`, `keys.json` (id -> word) and `index.json` (config) atomically."""
@@ -204,8 +204,9 @@ class VectorIndex:
         return directory
 
     @classmethod
-    def load(cls, directory: str | os.PathLike) -> "VectorIndex":
-        """Read an index written by `save`."""
+    def load(cls, directory: str | os.PathLike, mmap: bool = False) -> "VectorIndex":
+        """Read an index written by `save`; `mmap` maps the stored vectors from the file (FAISS
+        IO_FLAG_MMAP_IFC) instead of copying them, so processes using one file share its pages."""
         directory = Path(directory)
         for name in (_CONFIG_FILE, _KEYS_FILE, _INDEX_FILE):
             if not (directory / name).is_file():
@@ -218,7 +219,11 @@ class VectorIndex:
             raise NlprecError(f"{directory}: unreadable index metadata ({err})") from None
         self = cls.__new__(cls)
         self.config, self.keys, self.dim = config, keys, int(saved["dim"])
-        self._index = _faiss().deserialize_index(np.fromfile(directory / _INDEX_FILE, dtype=np.uint8))
+        faiss = _faiss()
+        if mmap:
+            self._index = faiss.read_index(str(directory / _INDEX_FILE), faiss.IO_FLAG_MMAP_IFC)
+        else:
+            self._index = faiss.deserialize_index(np.fromfile(directory / _INDEX_FILE, dtype=np.uint8))
         if self._index.ntotal != len(keys) or self._index.d != self.dim:
             raise NlprecError(f"{directory}: {_INDEX_FILE} holds {self._index.ntotal:,} vectors of dim "
                               f"{self._index.d} but {_KEYS_FILE} has {len(keys):,} words and dim {self.dim}")
@@ -339,7 +344,7 @@ def most_similar(
     """
     words = [words] if isinstance(words, str) else list(words)
     ids = [vectors.index(word) for word in words]
-    scores, found = _search(vectors, index, vectors.unit_matrix()[ids], k, [[i] for i in ids])
+    scores, found = _search(vectors, index, vectors.unit_rows(ids), k, [[i] for i in ids])
     return _as_words(vectors.keys, scores, found)
 
 
@@ -364,12 +369,11 @@ def batch_analogy(
     if method not in ("3cosadd", "3cosmul"):
         raise NlprecError(f"analogy method {method!r}: expected '3cosadd' or '3cosmul'")
     triples = np.array([[vectors.index(w) for w in q] for q in questions], dtype=np.int64).reshape(-1, 3)  # (Q, 3)
-    unit = vectors.unit_matrix()
     if method == "3cosadd" and index is not None:
-        targets = unit[triples[:, 1]] - unit[triples[:, 0]] + unit[triples[:, 2]]  # (Q, dim)
-        scores, ids = _search(vectors, index, targets, k, triples.tolist())
+        a, b, c = (vectors.unit_rows(triples[:, j]) for j in range(3))  # (Q, dim) each
+        scores, ids = _search(vectors, index, b - a + c, k, triples.tolist())
     else:
-        scores, ids = analogy_top_k(unit, triples, k, method)
+        scores, ids = analogy_top_k(vectors.unit_matrix(), triples, k, method)
     return _as_words(vectors.keys, scores, ids)
 
 

@@ -28,7 +28,9 @@ Unknown users (not in the training data) are answered by popularity (training in
 counts) with a notice: `Recommendations.source == "popularity"`; in `score` their rows are
 the item's mean training rating (rating models) or its training count (ranking models), and
 flagged. Unknown items in `score` raise a one-line error by default, or score NaN and are
-flagged with `unknown_items="nan"`.
+flagged with `unknown_items="nan"`; `unknown_items="baseline"` scores every row with a cold
+user or item by the baseline (`Recommender.baseline_scores`: mu + the known side's bias, or
+popularity for ranking models) and `ScoreResult.known` marks the rows the model scored.
 
 Model folder (every file written atomically; config.json last, so a folder with config.json
 is complete):
@@ -82,7 +84,9 @@ from nlprec.train.trainer import seed_everything
 
 FORMAT = "nlprec-recommender-v1"
 RankingProtocol = Literal["full", "sampled"]
-UnknownItems = Literal["error", "nan"]
+UnknownItems = Literal["error", "nan", "baseline"]
+# Surprise BaselineOnly defaults (ALS): regularisation of the item and user biases, and passes.
+_BASELINE_REG_ITEMS, _BASELINE_REG_USERS, _BASELINE_PASSES = 10.0, 15.0, 10
 # Config fields filled from the data, never from user options.
 _DATA_FIELDS = ("n_users", "n_items", "global_mean", "rating_min", "rating_max")
 # Trainer options a caller may set (the rest is fixed here: out_dir, seed, early stopping).
@@ -170,7 +174,8 @@ class ScoreResult:
 
     scores: np.ndarray  # (N,) float64
     popularity_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # unknown users
-    unknown_item_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # NaN scores
+    unknown_item_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # unknown items
+    known: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # (N,) True: user and item known (model)
 
 
 # --- the trained recommender -------------------------------------------------------------------
@@ -245,11 +250,15 @@ class Recommender:
 
         Unknown users get the popularity answer (the item's mean training rating, or its
         training count for ranking models) and are listed in `popularity_rows`. Unknown items
-        raise a one-line error naming `source` and the line (from `lines`), or with
-        `unknown_items="nan"` score NaN and are listed in `unknown_item_rows`.
+        raise a one-line error naming `source` and the line (from `lines`); with
+        `unknown_items="nan"` they score NaN; with "baseline" every row with an unknown user or
+        item gets the baseline (`baseline_scores`). Both are listed in `unknown_item_rows`;
+        `known` marks the rows the model itself scored.
         """
         if len(users) != len(items):
             raise NlprecError(f"{len(users)} users but {len(items)} items: expected one item per user")
+        if unknown_items not in ("error", "nan", "baseline"):
+            raise NlprecError(f"unknown_items {unknown_items!r}: expected 'error', 'nan' or 'baseline'")
         user_index = np.array([_or(self.train.user_index(u)) for u in users], dtype=np.int64)  # -1: unknown
         item_index = np.array([_or(self.train.item_index(i)) for i in items], dtype=np.int64)
         unknown_item = np.flatnonzero(item_index < 0)
@@ -257,14 +266,38 @@ class Recommender:
             row = int(unknown_item[0])
             where = f"{source} line {lines[row]}: " if lines is not None else ""
             raise NlprecError(f"{where}unknown item {items[row]!r} (the model knows {self.train.n_items:,} items); "
-                              f"use --unknown-items nan to score it NaN instead")
+                              f"use --unknown-items baseline or nan to score it instead")
         scores = np.full(len(users), np.nan)
         known = (user_index >= 0) & (item_index >= 0)
         scores[known] = self.predict(user_index[known], item_index[known])
-        fallback = np.flatnonzero((user_index < 0) & (item_index >= 0))
-        table = self.item_means() if self.task == "rating" else self.popularity().astype(np.float64)
-        scores[fallback] = table[item_index[fallback]]
-        return ScoreResult(scores, np.flatnonzero(user_index < 0), unknown_item)
+        if unknown_items == "baseline":
+            scores[~known] = self.baseline_scores(user_index[~known], item_index[~known])
+        else:
+            fallback = np.flatnonzero((user_index < 0) & (item_index >= 0))
+            table = self.item_means() if self.task == "rating" else self.popularity().astype(np.float64)
+            scores[fallback] = table[item_index[fallback]]
+        return ScoreResult(scores, np.flatnonzero(user_index < 0), unknown_item, known)
+
+    def baseline_scores(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Cold-start scores of internal indices (-1: unknown), (N,) float64.
+
+        Rating models: mu + b_u + b_i, an unknown side's bias taken as 0 (Surprise's rule): the
+        model's own biases when it has them (MF), else Surprise BaselineOnly estimates from the
+        training ratings. Ranking models: the item's training interaction count (0 when unknown).
+        """
+        if self.task != "rating":
+            counts = self.popularity().astype(np.float64)
+            return np.where(items >= 0, counts[np.maximum(items, 0)], 0.0)
+        mu, user_bias, item_bias = self.biases()
+        return (mu + np.where(users >= 0, user_bias[np.maximum(users, 0)], 0.0)
+                + np.where(items >= 0, item_bias[np.maximum(items, 0)], 0.0))
+
+    def biases(self) -> tuple[float, np.ndarray, np.ndarray]:
+        """(mu, b_u (U,), b_i (I,)) of a rating model: its own (`model.biases()`) or estimated."""
+        if hasattr(self.model, "biases"):
+            mu, user_bias, item_bias = self.model.biases()
+            return float(mu), user_bias.double().cpu().numpy(), item_bias.double().cpu().numpy()
+        return baseline_biases(self.train)
 
     # ----- retrieval ----------------------------------------------------------------------
     def _ip_index(self) -> Any:
@@ -284,30 +317,50 @@ class Recommender:
         models by ranking score. MF and AutoRec search a FAISS inner-product index; NeuMF scores
         every item exactly. Unknown users get the `k` most popular items (by training count).
         """
+        return self.recommend_many([user], k, exclude_seen)[0]
+
+    def recommend_many(self, users: Sequence[str], k: int = 10, exclude_seen: bool = True) -> list[Recommendations]:
+        """`recommend` for many users at once, in input order: the known users' rows go through
+        one FAISS search (MF, AutoRec) or one (B, I) scoring call (NeuMF)."""
         if k < 1:
             raise NlprecError(f"k={k}: expected at least 1")
-        index = self.train.user_index(user)
-        if index is None:
-            top = np.argsort(-self.popularity(), kind="stable")[:k]
-            notice = (f"user {user!r} is not in the training data; answering with the {len(top)} most popular "
-                      f"items (training interaction counts)")
-            return Recommendations(str(user), [(self.item_ids[i], float(self.popularity()[i])) for i in top],
-                                   "popularity", notice)
-        seen = self.seen()[index].indices if exclude_seen else np.zeros(0, np.int64)
+        index = [self.train.user_index(user) for user in users]
+        known = [i for i, row in enumerate(index) if row is not None]
+        rows = [index[i] for i in known]
+        answers: list[Recommendations | None] = [None] * len(users)
+        for position, (scores, ids) in zip(known, self._top_items(rows, k, exclude_seen)):
+            keep = (ids >= 0) & np.isfinite(scores)
+            answers[position] = Recommendations(
+                str(users[position]), [(self.item_ids[i], float(s)) for i, s in zip(ids[keep], scores[keep])], "model")
+        top = np.argsort(-self.popularity(), kind="stable")[:k]
+        for position in (i for i, row in enumerate(index) if row is None):
+            notice = (f"user {users[position]!r} is not in the training data; answering with the {len(top)} most "
+                      f"popular items (training interaction counts)")
+            answers[position] = Recommendations(
+                str(users[position]), [(self.item_ids[i], float(self.popularity()[i])) for i in top], "popularity",
+                notice)
+        return answers  # type: ignore[return-value]
+
+    def _top_items(self, rows: list[int], k: int, exclude_seen: bool) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(scores, item ids) of the best `k` items of each internal user row, best first."""
+        if not rows:
+            return []
+        seen = [self.seen()[row].indices if exclude_seen else np.zeros(0, np.int64) for row in rows]
+        users = torch.tensor(rows, device=self.device)  # (B,)
         if hasattr(self.model, "retrieval_vectors"):
             with torch.no_grad():
-                user_rows, _, offset = self.model.retrieval_vectors(torch.tensor([index], device=self.device))
-            scores, ids = self._ip_index().search(user_rows.float().cpu().numpy(), k, [seen.tolist()])
-            scores, ids = scores[0] + float(offset[0]), ids[0]
-        else:
-            with torch.no_grad():
-                row = self.model.score_all(torch.tensor([index], device=self.device))[0].double().cpu().numpy()
-            row[seen] = -np.inf
+                user_rows, _, offset = self.model.retrieval_vectors(users)  # (B, d), (B,)
+            scores, ids = self._ip_index().search(user_rows.float().cpu().numpy(), k, [s.tolist() for s in seen])
+            offsets = offset.double().cpu().numpy() if torch.is_tensor(offset) else np.asarray(offset, np.float64)
+            return [(scores[b] + float(offsets[b]), ids[b]) for b in range(len(rows))]
+        with torch.no_grad():
+            table = self.model.score_all(users).double().cpu().numpy()  # (B, I)
+        out = []
+        for row, excluded in zip(table, seen):
+            row[excluded] = -np.inf
             ids = np.argsort(-row, kind="stable")[:k]
-            scores = row[ids]
-        keep = (ids >= 0) & np.isfinite(scores)
-        return Recommendations(str(user), [(self.item_ids[i], float(s)) for i, s in zip(ids[keep], scores[keep])],
-                               "model")
+            out.append((row[ids], ids))
+        return out
 
     def similar_items(self, item: str, k: int = 10) -> list[tuple[str, float]]:
         """The `k` items whose embeddings are closest to `item`'s by cosine (FAISS), itself excluded."""
@@ -329,13 +382,16 @@ class Recommender:
         return [(self.item_ids[i], float(s)) for s, i in zip(scores[0], ids[0]) if i >= 0]
 
     # ----- evaluation ---------------------------------------------------------------------
-    def evaluate(self, protocol: RankingProtocol | None = None, k: int | None = None) -> dict[str, Any]:
+    def evaluate(self, protocol: RankingProtocol | None = None, k: int | None = None,
+                 ks: Sequence[int] | None = None) -> dict[str, Any]:
         """Metrics on the saved test split, with the protocol text.
 
         Args:
             protocol: ranking models: "sampled" (the saved negatives) or "full" (all items the
                 user has not interacted with in training); default: the one chosen at training.
             k: cut-off of HR@k and NDCG@k; default: the one chosen at training.
+            ks: ranking models: every cut-off to report (e.g. range(1, 51) for a curve), from the
+                same scores; default: just k.
         """
         chosen = dataclasses.replace(self.protocol, **{key: value for key, value in
                                                        (("ranking", protocol), ("k", k)) if value is not None})
@@ -344,7 +400,9 @@ class Recommender:
         if len(self.test) == 0:
             raise NlprecError("this model was trained without a test split (--split none): nothing to evaluate")
         started = time.perf_counter()
-        metrics = evaluate_model(self.model, self.train, self.test, chosen, self.negatives, self.device)
+        if ks is not None and (not ks or min(ks) < 1):
+            raise NlprecError(f"ks={list(ks)}: expected cut-offs of at least 1")
+        metrics = evaluate_model(self.model, self.train, self.test, chosen, self.negatives, self.device, ks)
         return {"model": self.name, "task": self.task, "protocol": chosen.describe(self.task, len(self.test)),
                 "protocol_options": dataclasses.asdict(chosen), "metrics": metrics,
                 "seconds": round(time.perf_counter() - started, 3)}
@@ -384,35 +442,38 @@ class Recommender:
 
 
 def load(directory: str | os.PathLike, device: str = "cpu") -> Recommender:
-    """Read a model folder written by `train` / `Recommender.save`."""
+    """Read a model folder written by `train` / `Recommender.save`.
+
+    Every file is checked before use (JSON types, id lists, index ranges, the weights' CRC and
+    shapes), so a damaged folder is one `NlprecError` line naming the file, never a model that
+    fails later; nothing in the folder can run code (JSON, `weights_only` torch, no-pickle npz).
+    """
     directory = Path(directory)
     if not (directory / "config.json").is_file():
         raise NlprecError(f"{directory}: not a trained recommender folder (no config.json)")
+    config = _read_json(directory / "config.json", dict)
+    if config.get("format") != FORMAT:
+        raise NlprecError(f"{directory}/config.json: format {config.get('format')!r}, expected {FORMAT!r}")
     try:
-        config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
-        if config.get("format") != FORMAT:
-            raise NlprecError(f"{directory}/config.json: format {config.get('format')!r}, expected {FORMAT!r}")
         entry = get_model(config["model"])
         model_config = entry.config_cls(**_typed(entry.config_cls, config["model_config"]))
-        user_ids = json.loads((directory / "users.json").read_text(encoding="utf-8"))
-        item_ids = json.loads((directory / "items.json").read_text(encoding="utf-8"))
-        protocol_options = {k: v for k, v in config["protocol"].items() if k != "description"}
-        protocol = Protocol(**protocol_options)
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        if isinstance(err, NlprecError):
-            raise
-        raise NlprecError(f"{directory}: unreadable model folder ({type(err).__name__}: {err})") from None
-    model = entry.model_cls(model_config)
-    try:
-        state = torch.load(directory / "model.pt", map_location="cpu", weights_only=True)
-        model.load_state_dict(state)
-    except Exception as err:  # torch raises several types for a corrupt or foreign file
-        raise NlprecError(f"{directory}/model.pt: not readable weights for {config['model']} "
-                          f"({str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__})") from None
+        protocol = Protocol(**{k: v for k, v in config["protocol"].items() if k != "description"})
+        model = entry.model_cls(model_config)
+    except NlprecError as err:
+        raise NlprecError(f"{directory}/config.json: {err}") from None
+    except (ValueError, KeyError, TypeError, AttributeError, RuntimeError) as err:
+        raise NlprecError(f"{directory}/config.json: not a recommender config ({type(err).__name__}: "
+                          f"{' '.join(str(err).split())[:160]})") from None
+    user_ids, item_ids = _read_ids(directory / "users.json"), _read_ids(directory / "items.json")
+    sizes = (getattr(model_config, "n_users", len(user_ids)), getattr(model_config, "n_items", len(item_ids)))
+    if sizes != (len(user_ids), len(item_ids)):
+        raise NlprecError(f"{directory}: users.json/items.json hold {len(user_ids):,}/{len(item_ids):,} ids but the "
+                          f"model was built for {sizes[0]:,}/{sizes[1]:,}: the folder is damaged")
+    _load_weights(model, directory / "model.pt", config["model"])
     model.to(device)
-    with np.load(directory / "split.npz", allow_pickle=False) as arrays:
-        parts = {key: arrays[key] for key in arrays.files}
-    source = str(config.get("data", {}).get("path", directory))
+    parts = _read_split(directory / "split.npz", len(user_ids), len(item_ids))
+    source = str(config.get("data", {}).get("path", directory)) if isinstance(config.get("data"), dict) \
+        else str(directory)
     train_part = Interactions(parts["train_users"], parts["train_items"], user_ids, item_ids,
                               parts.get("train_ratings"), None, source)
     test_part = Interactions(parts["test_users"], parts["test_items"], user_ids, item_ids,
@@ -421,8 +482,76 @@ def load(directory: str | os.PathLike, device: str = "cpu") -> Recommender:
     info = {key: value for key, value in config.items() if key not in ("model_config", "protocol")}
     recommender = Recommender(config["model"], model, train_part, test_part, protocol, negatives, info)
     if (directory / "metrics.json").is_file():
-        recommender.metrics = json.loads((directory / "metrics.json").read_text(encoding="utf-8"))
+        recommender.metrics = _read_json(directory / "metrics.json", dict)
     return recommender
+
+
+def _read_json(path: Path, kind: type) -> Any:
+    """A JSON file holding a `kind` (dict or list); anything else is a one-line error."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise NlprecError(f"{path}: missing from the model folder") from None
+    except (OSError, ValueError) as err:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise NlprecError(f"{path}: not valid JSON ({' '.join(str(err).split())[:120]})") from None
+    if not isinstance(value, kind):
+        raise NlprecError(f"{path}: expected a JSON {kind.__name__}, got {type(value).__name__}")
+    return value
+
+
+def _read_ids(path: Path) -> list[str]:
+    ids = _read_json(path, list)
+    if not all(isinstance(one, str) for one in ids) or len(set(ids)) != len(ids):
+        raise NlprecError(f"{path}: expected a list of distinct string ids")
+    return ids
+
+
+def _load_weights(model: nn.Module, path: Path, name: str) -> None:
+    from nlprec.train.checkpoint import read_torch_file
+
+    state = read_torch_file(path, f"{name} weights file")
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError, ValueError) as err:
+        raise NlprecError(f"{path}: not weights for this {name} model "
+                          f"({' '.join(str(err).split())[:160]})") from None
+    if not all(bool(torch.isfinite(value).all()) for value in model.state_dict().values() if value.is_floating_point()):
+        raise NlprecError(f"{path}: the weights hold NaN or infinite values")
+
+
+def _read_split(path: Path, n_users: int, n_items: int) -> dict[str, np.ndarray]:
+    """split.npz's arrays, checked: aligned lengths, indices within the id lists, finite ratings."""
+    from nlprec.io import ARCHIVE_ERRORS, check_npz_sizes
+
+    if not path.is_file():
+        raise NlprecError(f"{path}: missing from the model folder")
+    check_npz_sizes(path, "split file")
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            parts = {key: arrays[key] for key in arrays.files}
+    except ARCHIVE_ERRORS as err:
+        raise NlprecError(f"{path}: not a readable split file ({' '.join(str(err).split())[:120]})") from None
+    for part in ("train", "test"):
+        users, items = parts.get(f"{part}_users"), parts.get(f"{part}_items")
+        ratings = parts.get(f"{part}_ratings")
+        ok = (users is not None and items is not None and users.ndim == items.ndim == 1
+              and len(users) == len(items) and users.dtype.kind in "iu" and items.dtype.kind in "iu"
+              and (len(users) == 0 or (users.min() >= 0 and users.max() < n_users and items.min() >= 0
+                                       and items.max() < n_items))
+              and (ratings is None or (ratings.shape == users.shape and ratings.dtype.kind == "f"
+                                       and bool(np.isfinite(ratings).all()))))
+        if not ok:
+            raise NlprecError(f"{path}: the {part} rows are missing or inconsistent with users.json/items.json")
+    if ("negatives" in parts) != ("negative_users" in parts):
+        raise NlprecError(f"{path}: negatives without their users (or the reverse)")
+    if "negatives" in parts:
+        users, negatives = parts["negative_users"], parts["negatives"]
+        ok = (users.ndim == 1 and negatives.ndim == 2 and len(users) == len(negatives)
+              and users.dtype.kind in "iu" and negatives.dtype.kind in "iu"
+              and (negatives.size == 0 or (negatives.min() >= 0 and negatives.max() < n_items)))
+        if not ok:
+            raise NlprecError(f"{path}: the sampled negatives are inconsistent with items.json")
+    return parts
 
 
 # --- evaluation --------------------------------------------------------------------------------
@@ -430,12 +559,13 @@ def load(directory: str | os.PathLike, device: str = "cpu") -> Recommender:
 
 def evaluate_model(model: nn.Module, train: Interactions, test: Interactions, protocol: Protocol,
                    negatives: tuple[np.ndarray, np.ndarray] | None = None,
-                   device: torch.device | str = "cpu") -> dict[str, float]:
+                   device: torch.device | str = "cpu", ks: Sequence[int] | None = None) -> dict[str, float]:
     """RMSE/MAE (rating models) or HR@k, NDCG@k, AUC (ranking models) of `test` rows.
 
     Sampled ranking needs `negatives` = (test users (T,), items (T, n)); each test row is
-    ranked against its user's row.
+    ranked against its user's row. `ks`: the cut-offs reported (default: protocol.k alone).
     """
+    cutoffs = tuple(ks) if ks is not None else (protocol.k,)
     was_training = model.training
     model.eval()
     try:
@@ -444,7 +574,7 @@ def evaluate_model(model: nn.Module, train: Interactions, test: Interactions, pr
             return {"rmse": rmse(predictions, test.ratings), "mae": mae(predictions, test.ratings), "n": len(test)}
         if protocol.ranking == "full":
             counts = full_counts(model.score_all, test.users, test.items, train.matrix(), test.matrix(), device)
-            return ranking_metrics(*counts, ks=(protocol.k,))
+            return ranking_metrics(*counts, ks=cutoffs)
         if negatives is None:
             raise NlprecError("this model was trained with the full-ranking protocol and has no sampled "
                               "negatives; evaluate with --protocol full")
@@ -455,9 +585,29 @@ def evaluate_model(model: nn.Module, train: Interactions, test: Interactions, pr
         n = neg_items.shape[1]
         positive = _predict(model, test.users, test.items, device)  # (T,)
         negative = _predict(model, np.repeat(test.users, n), neg_items[rows].reshape(-1), device).reshape(-1, n)
-        return ranking_metrics(*sampled_counts(positive, negative), ks=(protocol.k,))
+        return ranking_metrics(*sampled_counts(positive, negative), ks=cutoffs)
     finally:
         model.train(was_training)
+
+
+def baseline_biases(train: Interactions) -> tuple[float, np.ndarray, np.ndarray]:
+    """Surprise's BaselineOnly estimates by alternating least squares: (mu, b_u (U,), b_i (I,)).
+
+    b_i = sum(r - mu - b_u) / (reg_i + n_i) and b_u = sum(r - mu - b_i) / (reg_u + n_u), each
+    pass over all ratings at once (bincount), with Surprise's defaults reg_i 10, reg_u 15 and
+    10 passes; users and items without training ratings keep a bias of 0.
+    """
+    ratings = train.ratings.astype(np.float64)
+    mu = float(ratings.mean())
+    user_bias, item_bias = np.zeros(train.n_users), np.zeros(train.n_items)
+    user_counts = np.bincount(train.users, minlength=train.n_users)
+    item_counts = np.bincount(train.items, minlength=train.n_items)
+    for _ in range(_BASELINE_PASSES):
+        residual = ratings - mu - user_bias[train.users]  # (N,)
+        item_bias = np.bincount(train.items, residual, train.n_items) / (_BASELINE_REG_ITEMS + item_counts)
+        residual = ratings - mu - item_bias[train.items]
+        user_bias = np.bincount(train.users, residual, train.n_users) / (_BASELINE_REG_USERS + user_counts)
+    return mu, user_bias, item_bias
 
 
 def _predict(model: nn.Module, users: np.ndarray, items: np.ndarray, device: torch.device | str) -> np.ndarray:

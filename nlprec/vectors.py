@@ -31,12 +31,12 @@ import os
 import re
 import zipfile
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Callable, Literal, Sequence
 
 import numpy as np
 
 from nlprec.errors import NlprecError
-from nlprec.io import atomic_write
+from nlprec.io import ARCHIVE_ERRORS, atomic_write, check_npz_sizes
 
 VectorFormat = Literal["npz", "bin", "text"]
 UnicodeErrors = Literal["strict", "replace"]
@@ -57,10 +57,13 @@ class Vectors:
         keys: the words, one per matrix row; unique, non-empty, without spaces, tabs or newlines.
         matrix: (n, dim) array of finite numbers; copied to float32.
         meta: JSON-serialisable provenance (config, seed, data checksum, package version).
+        copy: False keeps a read-only, C-contiguous float32 `matrix` as it is (a memory map of
+            the file, shared by every process that maps it); anything else is copied anyway.
     """
 
-    def __init__(self, keys: list[str], matrix: np.ndarray, meta: dict | None = None) -> None:
-        matrix = np.array(matrix, dtype=np.float32, order="C")  # (n, dim), always a private copy
+    def __init__(self, keys: list[str], matrix: np.ndarray, meta: dict | None = None, copy: bool = True) -> None:
+        if copy or matrix.dtype != np.float32 or not matrix.flags.c_contiguous or matrix.flags.writeable:
+            matrix = np.array(matrix, dtype=np.float32, order="C")  # (n, dim), a private copy
         keys = list(keys)
         _check_shape(keys, matrix)
         _check_keys(keys)
@@ -110,6 +113,15 @@ class Vectors:
             self._unit = unit
         return self._unit
 
+    def unit_rows(self, rows: np.ndarray | Sequence[int]) -> np.ndarray:
+        """Rows `rows` scaled to unit L2 norm: the values of `unit_matrix()[rows]`, computed for
+        those rows only (so a memory-mapped matrix is never copied whole)."""
+        if self._unit is not None:
+            return self._unit[rows]
+        picked = self.matrix[rows]  # (Q, dim)
+        norms = np.linalg.norm(picked, axis=-1, keepdims=True)  # (Q, 1)
+        return picked / np.where(norms > 0, norms, 1)
+
     def suggest(self, word: str, n: int = 3) -> list[str]:
         """Up to `n` vocabulary words spelled like `word` (difflib ratio >= 0.6).
 
@@ -156,6 +168,7 @@ class Vectors:
         path: str | os.PathLike,
         format: VectorFormat | None = None,
         unicode_errors: UnicodeErrors = "strict",
+        mmap: bool = False,
     ) -> "Vectors":
         """Read vectors written by nlprec, gensim, word2vec.c or fastText (`.vec`).
 
@@ -164,6 +177,9 @@ class Vectors:
             format: "npz", "bin" or "text".
             unicode_errors: words that are not UTF-8 raise `NlprecError` ("strict") or get
                 U+FFFD in place of the bad bytes ("replace").
+            mmap: map the matrix of an `.npz` read-only from the file instead of reading it, so
+                processes serving the same file share its pages (the word2vec formats interleave
+                words and rows, so they are always read).
         """
         path = Path(path)
         fmt = format or format_from_suffix(path)
@@ -171,7 +187,7 @@ class Vectors:
             raise NlprecError(f"vectors file {str(path)!r} does not exist" if not path.exists()
                               else f"vectors path {str(path)!r} is not a file")
         if fmt == "npz":
-            return _load_npz(path)
+            return _load_npz(path, mmap)
         if fmt == "bin":
             keys, matrix = _read_word2vec_binary(path, unicode_errors)
         elif fmt == "text":
@@ -221,10 +237,10 @@ def _check_finite(keys: list[str], matrix: np.ndarray) -> None:
                           f"({bad_rows.size:,} such rows): expected finite numbers")
 
 
-def _build(path: Path, keys: list[str], matrix: np.ndarray, meta: dict) -> Vectors:
+def _build(path: Path, keys: list[str], matrix: np.ndarray, meta: dict, copy: bool = True) -> Vectors:
     """A `Vectors` from loaded parts; validation errors name the file."""
     try:
-        return Vectors(keys, matrix, meta)
+        return Vectors(keys, matrix, meta, copy)
     except NlprecError as err:
         raise NlprecError(f"{path}: {err}") from None
 
@@ -267,8 +283,9 @@ def _save_npz(path: Path, vectors: Vectors, meta_json: str) -> None:
                  matrix=vectors.matrix, meta=np.array(meta_json))
 
 
-def _load_npz(path: Path) -> Vectors:
+def _load_npz(path: Path, mmap: bool = False) -> Vectors:
     try:
+        check_npz_sizes(path, ".npz vectors file")  # before numpy allocates what a damaged header claims
         with np.load(path, allow_pickle=False) as archive:
             missing = {"format_version", "keys", "matrix", "meta"} - set(archive.files)
             if missing:
@@ -277,16 +294,40 @@ def _load_npz(path: Path) -> Vectors:
             if version != NPZ_FORMAT_VERSION:
                 raise NlprecError(f"{path}: vectors format version {version}, this nlprec reads {NPZ_FORMAT_VERSION}")
             keys_blob = archive["keys"].tobytes().decode("utf-8")
-            matrix = archive["matrix"]
+            matrix = _map_npz_member(path, "matrix") if mmap else None
+            matrix = archive["matrix"] if matrix is None else matrix
+            if matrix.dtype.kind not in "fiu":
+                raise NlprecError(f"{path}: the vector matrix holds {matrix.dtype} values, expected numbers")
             meta = json.loads(str(archive["meta"]))
     except NlprecError:
         raise
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
-        raise NlprecError(f"{path}: not a readable .npz vectors file ({err})") from None
+    except ARCHIVE_ERRORS as err:
+        raise NlprecError(f"{path}: not a readable .npz vectors file ({' '.join(str(err).split())[:160]})") from None
     if not isinstance(meta, dict):
         raise NlprecError(f"{path}: meta must be a JSON object, got {type(meta).__name__}")
     keys = keys_blob.split("\n") if keys_blob else []
-    return _build(path, keys, matrix, meta)
+    return _build(path, keys, matrix, meta, copy=not isinstance(matrix, np.memmap))
+
+
+def _map_npz_member(path: Path, name: str) -> np.memmap | None:
+    """A read-only memory map of the `.npy` member `name` of an uncompressed `.npz` (what
+    `np.savez` writes), or None when it is compressed or not little-endian float32."""
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo(f"{name}.npy")
+    if info.compress_type != zipfile.ZIP_STORED:
+        return None
+    with open(path, "rb") as handle:
+        handle.seek(info.header_offset)
+        local = handle.read(30)  # the zip local file header; name and extra field lengths at 26 and 28
+        handle.seek(info.header_offset + 30 + int.from_bytes(local[26:28], "little")
+                    + int.from_bytes(local[28:30], "little"))
+        version = np.lib.format.read_magic(handle)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(handle)
+        offset = handle.tell()
+    if fortran or dtype != np.dtype("<f4") or len(shape) != 2 or 0 in shape:
+        return None
+    return np.memmap(path, dtype="<f4", mode="r", offset=offset, shape=shape)
 
 
 # --- word2vec text and binary -----------------------------------------------------------------
@@ -405,12 +446,21 @@ def _parse_values(path: Path, values: list[bytes], count: int, dim: int) -> np.n
         frame = pd.read_csv(io.BytesIO(b"\n".join(values)), sep=" ", header=None, dtype=np.float32,
                             quoting=csv.QUOTE_NONE, na_filter=False, engine="c")
         return frame.to_numpy(dtype=np.float32)  # (count, dim)
-    except ValueError:
+    except (ValueError, TypeError):  # a token pandas does not parse: find it, or parse as Python does (nan, inf)
+        rows = []
         for row, line in enumerate(values):
-            for token in line.split(b" "):
-                try:
-                    float(token)
-                except ValueError:
-                    shown = token[:30].decode("utf-8", "replace")
-                    raise NlprecError(f"{path} line {row + 2}: expected a number, got {shown!r}") from None
-        raise
+            try:
+                rows.append([float(token) for token in line.split(b" ")])
+            except ValueError:
+                token = next(t for t in line.split(b" ") if not _is_number(t))
+                shown = token[:30].decode("utf-8", "replace")
+                raise NlprecError(f"{path} line {row + 2}: expected a number, got {shown!r}") from None
+        return np.array(rows, dtype=np.float32)  # (count, dim); NaN/inf rows are reported by the caller
+
+
+def _is_number(token: bytes) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
