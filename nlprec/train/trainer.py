@@ -50,6 +50,7 @@ class TrainerConfig:
     device: str = "auto"  # "auto" (CUDA when present, else CPU), "cpu", "cuda", "cuda:N"
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # auto: bf16 (else fp16) on CUDA, fp32 on CPU
     optimizer: Literal["adamw", "adam", "sgd", "adagrad", "sparse_adam"] = "adamw"
+    fused_optimizer: bool = False  # adamw/adam: torch's fused kernel, one pass over each weight (CPU, CUDA)
     lr: float = 1e-3  # base learning rate, > 0
     weight_decay: float = 0.0  # decoupled (adamw) or L2 (others), >= 0
     betas: tuple[float, float] = (0.9, 0.999)  # Adam betas, each in [0, 1)
@@ -179,12 +180,20 @@ class Trainer:
         return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
 
     def _build_optimizer(self) -> torch.optim.Optimizer:
-        params = [p for p in self.model.parameters() if p.requires_grad]
+        """One group of all trainable parameters, or the model's own `param_groups()`: a list of
+        torch optimizer groups whose optional "lr_scale" multiplies the scheduled rate (fine-tuning
+        an encoder slower than its head) and whose options (e.g. weight_decay=0) override the config."""
+        if hasattr(self.model, "param_groups"):
+            params = self.model.param_groups()
+        else:
+            params = [p for p in self.model.parameters() if p.requires_grad]
         config = self.config
         if config.optimizer == "adamw":
-            return torch.optim.AdamW(params, lr=config.lr, betas=config.betas, weight_decay=config.weight_decay)
+            return torch.optim.AdamW(params, lr=config.lr, betas=config.betas, weight_decay=config.weight_decay,
+                                     fused=config.fused_optimizer or None)
         if config.optimizer == "adam":
-            return torch.optim.Adam(params, lr=config.lr, betas=config.betas, weight_decay=config.weight_decay)
+            return torch.optim.Adam(params, lr=config.lr, betas=config.betas, weight_decay=config.weight_decay,
+                                    fused=config.fused_optimizer or None)
         if config.optimizer == "sparse_adam":
             return torch.optim.SparseAdam(params, lr=config.lr, betas=config.betas)
         if config.optimizer == "adagrad":
@@ -352,7 +361,7 @@ class Trainer:
         if self.manual:
             return self._manual_step(micro_batches, lr)
         for group in self.optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group.get("lr_scale", 1.0)
         totals: dict[str, float] = {}
         for index, batch in enumerate(micro_batches):
             batch = _to_device(batch, self.device)

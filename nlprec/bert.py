@@ -1,0 +1,559 @@
+"""Pretrain, load, probe and evaluate BERT models: the API behind `nlprec bert`.
+
+`pretrain(corpus, out, options)` reads a corpus (formats in nlprec.data.bert_data), holds out a
+seeded share of its documents, trains sentencepiece on the rest, cuts BERT examples and trains
+masked LM (+ next-sentence prediction) through the shared trainer: AdamW with weight decay off
+for biases and LayerNorms, linear warmup then linear decay to zero over the total steps, which
+come from the data and the epochs, capped by --max-steps and by --max-minutes (for a time budget
+the steps that fit are estimated from a timed probe of a few training steps before training, so
+the rate decays to about zero when the time runs out); gradient clipping; bf16 autocast on CPUs
+with bf16 units and on CUDA. After every epoch, and when the time or steps run out, the held-out
+documents are scored (masked once with a fixed seed): MLM and NSP loss and accuracy, logged
+apart; the best held-out loss is the checkpoint that becomes the model. The model folder:
+
+    config.json    format, model config, options, trainer config, seed, data sha256, held-out
+                   scores, nlprec version (written last: its presence marks a model)
+    spm.model      the sentencepiece model ([PAD]=0, [CLS]=4, [SEP]=5, [MASK]=6)
+    model.pt       the weights, a plain state dict (`torch.load(weights_only=True)`)
+    metrics.json   per-epoch records, training tokens/s, held-out scores
+    checkpoints/   the trainer's last.pt and best.pt (resume with `resume=True`)
+
+`PretrainedBert.load(folder)` gives `fill` (top-k pieces for each [MASK]), `evaluate` (held-out
+MLM accuracy and perplexity, NSP accuracy) and `embed` ([CLS] or mean-pooled sentence vectors).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Literal, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from nlprec import __version__
+from nlprec.data.bert_data import (CLS_ID, FIRST_PIECE, MASK_ID, MASK_PIECE, SEP_ID, CorpusFormat, Documents,
+                                   Masking, PretrainingData, check_tokenizer, create_examples, encode_documents,
+                                   fixed_batches, read_documents, split_documents, train_tokenizer)
+from nlprec.data.tokenize import PAD_ID, SentencePieceTokenizer
+from nlprec.errors import NlprecError, require
+from nlprec.io import atomic_write
+from nlprec.models.bert import Bert, BertConfig
+from nlprec.registry import build_config
+from nlprec.train import Trainer, TrainerConfig, load_checkpoint
+from nlprec.train.trainer import cpu_has_bf16_units, resolve_device
+
+FORMAT = "nlprec-bert-v1"
+TOKENIZER_FILE = "spm.model"
+Pooling = Literal["cls", "mean"]
+
+
+@dataclass(frozen=True)
+class PretrainOptions:
+    """Everything `nlprec bert pretrain` sets besides the model config (see BertConfig)."""
+
+    format: CorpusFormat = "auto"  # corpus layout (nlprec.data.bert_data)
+    column: int | None = None  # read only this TAB-separated field of each line (0-based), None: whole lines
+    encoding: str = "utf-8"  # corpus encoding ("latin-1" for single-byte files)
+    vocab_size: int = 8000  # sentencepiece pieces, reserved ones included, >= 16
+    max_len: int = 128  # pieces per example with [CLS] and [SEP]s, >= 8
+    short_seq_prob: float = 0.1  # share of documents cut to a random shorter target, in [0, 1]
+    objectives: Literal["mlm+nsp", "mlm"] = "mlm+nsp"  # masked LM plus next-sentence prediction, or MLM only
+    masking: Literal["dynamic", "static"] = "dynamic"  # new masks every epoch (from the seed) or drawn once
+    mask_prob: float = 0.15  # share of non-special positions predicted, in (0, 1)
+    max_predictions: int = 20  # most predicted positions per example, >= 1
+    batch_size: int = 32  # examples per step, >= 1
+    lr: float = 5e-4  # peak learning rate, > 0
+    warmup_fraction: float = 0.1  # linear warmup as a share of the total steps, in [0, 1)
+    weight_decay: float = 0.01  # AdamW decoupled decay on weight matrices, >= 0
+    epochs: int = 40  # passes over the examples (BERT's 40); --max-minutes usually stops first, >= 1
+    max_steps: int | None = None  # stop after this many steps
+    max_minutes: float | None = None  # training time budget
+    grad_clip: float = 1.0  # global gradient-norm clip, > 0
+    heldout_fraction: float = 0.02  # share of documents held out (at least 2, at most a fifth), in [0, 0.5]
+    heldout_examples: int = 512  # held-out examples scored after each epoch, >= 1
+    masking_seed: int = 12345  # seed of the held-out examples and masks
+    threads: int = 2  # CPU threads for torch, >= 1
+    device: str = "auto"  # "auto", "cpu", "cuda"
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # auto: see _precision
+    seed: int = 1  # seeds the split, sentencepiece, examples, masks and initialisation
+    progress: bool = True  # progress line on stderr
+
+    def __post_init__(self) -> None:
+        require([
+            (self.vocab_size >= 16, f"--vocab-size must be >= 16, got {self.vocab_size}"),
+            (self.max_len >= 8, f"--max-len must be >= 8 ([CLS] A [SEP] B [SEP] needs room), got {self.max_len}"),
+            (0 <= self.short_seq_prob <= 1, f"short_seq_prob must be in [0, 1], got {self.short_seq_prob}"),
+            (0 < self.mask_prob < 1, f"--mask-prob must be in (0, 1), got {self.mask_prob}"),
+            (self.max_predictions >= 1, f"--max-predictions must be >= 1, got {self.max_predictions}"),
+            (self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}"),
+            (self.lr > 0, f"--lr must be > 0, got {self.lr}"),
+            (0 <= self.warmup_fraction < 1, f"--warmup-fraction must be in [0, 1), got {self.warmup_fraction}"),
+            (self.epochs >= 1, f"--epochs must be >= 1, got {self.epochs}"),
+            (self.max_steps is None or self.max_steps >= 1, f"--max-steps must be >= 1, got {self.max_steps}"),
+            (self.max_minutes is None or self.max_minutes > 0, f"--max-minutes must be > 0, got {self.max_minutes}"),
+            (0 <= self.heldout_fraction <= 0.5, f"--heldout-fraction must be in [0, 0.5], got {self.heldout_fraction}"),
+            (self.heldout_examples >= 1, f"heldout_examples must be >= 1, got {self.heldout_examples}"),
+            (self.threads >= 1, f"--threads must be >= 1, got {self.threads}"),
+            (self.precision in ("auto", "fp32", "bf16", "fp16"),
+             f"--precision must be auto, fp32, bf16 or fp16, got {self.precision!r}"),
+            (self.objectives in ("mlm+nsp", "mlm"), f"objectives must be 'mlm+nsp' or 'mlm', got {self.objectives!r}"),
+            (self.masking in ("dynamic", "static"), f"masking must be 'dynamic' or 'static', got {self.masking!r}"),
+        ])
+
+    @property
+    def next_sentence(self) -> bool:
+        return self.objectives == "mlm+nsp"
+
+    def masking_rule(self, vocab_size: int) -> Masking:
+        return Masking(vocab_size, self.mask_prob, self.max_predictions)
+
+
+# ----- scoring ---------------------------------------------------------------------------------
+def evaluate_batches(model: Bert, batches: Sequence[dict[str, Any]], autocast: torch.dtype | None = None
+                     ) -> dict[str, float]:
+    """MLM and NSP loss and accuracy of `model` over fixed batches (sums over positions/examples).
+
+    mlm_perplexity = exp(mean MLM cross-entropy). NSP entries are None when the batches carry no
+    nsp_labels or the model has no NSP head.
+    """
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    sums = {"mlm_loss": 0.0, "mlm_correct": 0.0, "positions": 0, "nsp_loss": 0.0, "nsp_correct": 0.0, "pairs": 0}
+    examples = 0
+    context = torch.autocast(device.type, dtype=autocast) if autocast else contextlib.nullcontext()
+    with torch.no_grad(), context:
+        for batch in batches:
+            hidden = model(batch["input_ids"].to(device), batch["segment_ids"].to(device))  # (B, T, d)
+            states = hidden.reshape(-1, hidden.shape[-1])[batch["mlm_positions"].to(device)]  # (M, d)
+            logits = model.mlm_logits(states).float()  # (M, V)
+            labels = batch["mlm_labels"].to(device)  # (M,)
+            sums["mlm_loss"] += float(nn.functional.cross_entropy(logits, labels, reduction="sum"))
+            sums["mlm_correct"] += float((logits.argmax(-1) == labels).sum())
+            sums["positions"] += len(labels)
+            examples += len(batch["input_ids"])
+            if model.nsp is not None and "nsp_labels" in batch:
+                nsp_logits = model.nsp_logits(hidden).float()  # (B, 2)
+                nsp_labels = batch["nsp_labels"].to(device)  # (B,)
+                sums["nsp_loss"] += float(nn.functional.cross_entropy(nsp_logits, nsp_labels, reduction="sum"))
+                sums["nsp_correct"] += float((nsp_logits.argmax(-1) == nsp_labels).sum())
+                sums["pairs"] += len(nsp_labels)
+    model.train(was_training)
+    mlm_loss = sums["mlm_loss"] / max(sums["positions"], 1)
+    has_nsp = sums["pairs"] > 0
+    return {"mlm_accuracy": sums["mlm_correct"] / max(sums["positions"], 1), "mlm_loss": mlm_loss,
+            "mlm_perplexity": math.exp(min(mlm_loss, 50.0)),
+            "nsp_accuracy": sums["nsp_correct"] / sums["pairs"] if has_nsp else None,
+            "nsp_loss": sums["nsp_loss"] / sums["pairs"] if has_nsp else None,
+            "examples": examples, "masked_positions": sums["positions"]}
+
+
+def heldout_batches(documents: Documents, tokenizer: SentencePieceTokenizer, max_len: int, masking: Masking,
+                    masking_seed: int, next_sentence: bool, batch_size: int = 64,
+                    max_examples: int | None = None) -> list[dict[str, Any]]:
+    """Examples of `documents` cut and masked with `masking_seed` only: the same for every model
+    with this tokenizer. NSP pairs need two documents; with one, MLM-only examples."""
+    corpus = encode_documents(tokenizer, documents)
+    next_sentence = next_sentence and corpus.n_docs >= 2
+    examples = create_examples(corpus, max_len, np.random.default_rng(masking_seed), next_sentence)
+    if max_examples is not None and len(examples) > max_examples:
+        keep = np.sort(np.random.default_rng(masking_seed).permutation(len(examples))[:max_examples])
+        examples = type(examples)(*(getattr(examples, f.name)[keep] for f in dataclasses.fields(examples)))
+    return fixed_batches(corpus, examples, masking, masking_seed, batch_size, next_sentence)
+
+
+# ----- the trained model -----------------------------------------------------------------------
+@dataclass
+class MaskGuess:
+    """One candidate for one [MASK]."""
+
+    piece: str  # the sentencepiece piece ("▁" marks a word start)
+    token_id: int  # its id
+    probability: float  # softmax probability at that position
+
+
+class PretrainedBert:
+    """A pretrained BERT with its tokenizer and provenance."""
+
+    def __init__(self, model: Bert, tokenizer: SentencePieceTokenizer, config: dict[str, Any]):
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.config = config  # the folder's config.json
+
+    @classmethod
+    def load(cls, folder: str | Path, device: str = "cpu") -> PretrainedBert:
+        """Load a model folder written by `pretrain`; anything else is a one-line NlprecError."""
+        folder = Path(folder)
+        config = read_config(folder)
+        model = Bert(build_config(BertConfig, config["model_config"]))
+        try:
+            model.load_state_dict(torch.load(folder / "model.pt", map_location="cpu", weights_only=True))
+        except (OSError, RuntimeError, KeyError) as err:
+            raise NlprecError(f"{folder / 'model.pt'}: cannot load the weights ({' '.join(str(err).split())[:200]})"
+                              ) from None
+        tokenizer = SentencePieceTokenizer.load(folder / TOKENIZER_FILE)
+        check_tokenizer(tokenizer, str(folder / TOKENIZER_FILE))
+        return cls(model.to(resolve_device(device)), tokenizer, config)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def encode(self, text: str) -> list[int]:
+        """[CLS] pieces [SEP] of a text; each "[MASK]" becomes the mask piece alone, the text
+        between masks is encoded as separate words (as a masked word looks in training)."""
+        parts = text.split(MASK_PIECE)
+        ids: list[int] = [CLS_ID]
+        for index, piece_ids in enumerate(self.tokenizer.encode(parts)):
+            ids.extend(piece_ids)
+            if index < len(parts) - 1:
+                ids.append(MASK_ID)
+        limit = self.model.config.max_positions - 1
+        if len(ids) > limit:
+            raise NlprecError(f"text of {len(ids) + 1} pieces exceeds the model's {limit + 1}: {text[:60]!r}")
+        return ids + [SEP_ID]
+
+    def fill(self, texts: Sequence[str], k: int = 5) -> list[list[list[MaskGuess]]]:
+        """The k most probable learned pieces for every [MASK] of every text (text, mask, rank)."""
+        if k < 1:
+            raise NlprecError(f"--k must be >= 1, got {k}")
+        results = []
+        for text in texts:
+            ids = self.encode(text)
+            positions = [i for i, piece in enumerate(ids) if piece == MASK_ID]
+            if not positions:
+                raise NlprecError(f"no {MASK_PIECE} in {text[:80]!r}; write {MASK_PIECE} where a piece is to be guessed")
+            with torch.no_grad():
+                hidden = self.model(torch.tensor([ids], device=self.device))  # (1, T, d)
+                logits = self.model.mlm_logits(hidden[0, positions]).float()  # (masks, V)
+            logits[:, :FIRST_PIECE] = float("-inf")  # never propose a reserved piece
+            probabilities = torch.softmax(logits, dim=-1)
+            top = probabilities.topk(min(k, probabilities.shape[1] - FIRST_PIECE), dim=-1)
+            results.append([[MaskGuess(self.tokenizer.id_to_piece(int(i)), int(i), float(p))
+                             for p, i in zip(values.tolist(), indices.tolist())]
+                            for values, indices in zip(top.values, top.indices)])
+        return results
+
+    def filled_text(self, text: str, guesses: list[list[MaskGuess]]) -> str:
+        """The text with each [MASK] replaced by its best guess, decoded."""
+        ids = self.encode(text)[1:-1]
+        best = iter(g[0].token_id for g in guesses)
+        return self.tokenizer.decode([[next(best) if i == MASK_ID else i for i in ids]])[0]
+
+    def evaluate(self, path: str | Path, format: CorpusFormat = "auto", column: int | None = None,
+                 encoding: str = "utf-8", masking_seed: int | None = None, batch_size: int = 64) -> dict[str, Any]:
+        """Held-out scores on a corpus file: {"mlm_accuracy", "mlm_perplexity", "nsp_accuracy",
+        "examples", "masking_seed", ...}; examples cut and masked with `masking_seed` (default:
+        the model's), the masking rule and max length of pretraining."""
+        options = self.config["options"]
+        seed = options["masking_seed"] if masking_seed is None else masking_seed
+        documents = read_documents(path, format, encoding, column)
+        masking = Masking(self.tokenizer.vocab_size, options["mask_prob"], options["max_predictions"])
+        batches = heldout_batches(documents, self.tokenizer, options["max_len"], masking, seed,
+                                  self.model.nsp is not None, batch_size)
+        report = evaluate_batches(self.model, batches)
+        return {**report, "masking_seed": seed, "corpus": str(path), "data_sha256": documents.sha256,
+                "documents": len(documents)}
+
+    def embed(self, sentences: Sequence[str], pooling: Pooling = "cls", batch_size: int = 64) -> np.ndarray:
+        """(N, hidden) float32 sentence vectors: the last layer at [CLS], or the mean over the
+        real pieces ([CLS] and [SEP] included); texts longer than the model are cut."""
+        if pooling not in ("cls", "mean"):
+            raise NlprecError(f"--pooling must be cls or mean, got {pooling!r}")
+        limit = self.model.config.max_positions - 2
+        encoded = [[CLS_ID, *ids[:limit], SEP_ID] for ids in self.tokenizer.encode(list(sentences))]
+        vectors = np.zeros((len(encoded), self.model.config.hidden), dtype=np.float32)
+        order = np.argsort([len(ids) for ids in encoded], kind="stable")
+        for start in range(0, len(order), batch_size):
+            rows = order[start:start + batch_size]
+            width = max(len(encoded[i]) for i in rows)
+            ids = torch.full((len(rows), width), PAD_ID, dtype=torch.long)  # (B, T)
+            for r, i in enumerate(rows):
+                ids[r, :len(encoded[i])] = torch.tensor(encoded[i])
+            with torch.no_grad():
+                hidden = self.model(ids.to(self.device)).float()  # (B, T, d)
+                if pooling == "cls":
+                    pooled = hidden[:, 0]  # (B, d)
+                else:
+                    keep = (ids != PAD_ID).to(hidden.device, hidden.dtype)[..., None]  # (B, T, 1)
+                    pooled = (hidden * keep).sum(1) / keep.sum(1)  # (B, d)
+            vectors[rows] = pooled.cpu().numpy()
+        return vectors
+
+
+# ----- fine-tuning through nlprec.classify (`nlprec classify train --model bert --init DIR`) --------
+class PieceEncoder:
+    """Texts -> [CLS] pieces [SEP] with a pretrained BERT's sentencepiece model: the encoder
+    interface of nlprec.classify (`kind`, `vocab_size`, `pad_id`, `encode`, `save`, `load`)."""
+
+    kind = "bert-pieces"
+    pad_id = PAD_ID
+
+    def __init__(self, tokenizer: SentencePieceTokenizer, model_file: bytes, max_len: int):
+        self.tokenizer = tokenizer
+        self.model_file = model_file  # the sentencepiece model's bytes, copied into the classifier folder
+        self.max_len = max_len  # pieces per text with [CLS] and [SEP], >= 3
+
+    @classmethod
+    def from_file(cls, path: Path, max_len: int) -> PieceEncoder:
+        tokenizer = SentencePieceTokenizer.load(path)
+        check_tokenizer(tokenizer, str(path))
+        return cls(tokenizer, path.read_bytes(), max_len)
+
+    @property
+    def vocab_size(self) -> int:
+        return self.tokenizer.vocab_size
+
+    def encode(self, texts: Sequence[str]):
+        """Encoded ids: [CLS], the first max_len - 2 pieces, [SEP] for each text."""
+        from nlprec.data.classification import Encoded
+
+        rows = self.tokenizer.encode(list(texts))
+        lengths = np.fromiter((min(len(row), self.max_len - 2) + 2 for row in rows), dtype=np.int64, count=len(rows))
+        ids = np.fromiter((i for row in rows for i in (CLS_ID, *row[:self.max_len - 2], SEP_ID)), dtype=np.int64,
+                          count=int(lengths.sum()))
+        return Encoded(ids, np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
+
+    def save(self, folder: Path) -> dict[str, Any]:
+        """Write the sentencepiece model as folder/spm.model; the entry kept in config.json."""
+        with atomic_write(Path(folder) / TOKENIZER_FILE) as handle:
+            handle.write(self.model_file)
+        return {"kind": self.kind, "file": TOKENIZER_FILE, "max_len": self.max_len, "vocab_size": self.vocab_size}
+
+    @classmethod
+    def load(cls, entry: dict[str, Any], folder: Path) -> PieceEncoder:
+        return cls.from_file(Path(folder) / entry["file"], int(entry["max_len"]))
+
+
+def prepare_fine_tuning(options: Any, log) -> PretrainedBert:
+    """The pretrained folder named by `options.init` (the classify kind's context)."""
+    if not getattr(options, "init", None):
+        raise NlprecError("--model bert fine-tunes a pretrained BERT: pass --init DIR (a folder written by "
+                          "`nlprec bert pretrain`)")
+    bert = PretrainedBert.load(options.init)
+    log(f"pretrained BERT {options.init}: {bert.model.config.layers} layers x {bert.model.config.hidden}, "
+        f"vocabulary {bert.tokenizer.vocab_size:,}, data sha256 {bert.config['data_sha256'][:12]}")
+    return bert
+
+
+def fit_piece_encoder(texts: Sequence[str], options: Any, bert: PretrainedBert) -> PieceEncoder:
+    """The pretrained tokenizer (nothing is fitted), texts cut to the model's positions and --max-len."""
+    limit = bert.model.config.max_positions
+    max_len = min(limit, options.max_len) if getattr(options, "max_len", None) else limit
+    if max_len < 3:
+        raise NlprecError(f"--max-len {max_len} leaves no room for a piece between [CLS] and [SEP]; use >= 3")
+    return PieceEncoder.from_file(Path(options.init) / TOKENIZER_FILE, max_len)
+
+
+def build_classifier(encoder: PieceEncoder, n_classes: int, options: Any, overrides: dict[str, Any],
+                     bert: PretrainedBert, log) -> tuple[nn.Module, dict[str, Any]]:
+    """A BertClassifier with the pretrained encoder's weights (a fresh head), and what to record."""
+    from nlprec.models.bert_classifier import BertClassifier, BertClassifierConfig
+
+    sizes = {"n_classes", "classifier_dropout", "encoder_lr_scale", "pooling", "dropout", "attention_dropout"}
+    unknown = set(overrides) - sizes
+    if unknown:
+        raise NlprecError(f"--set {sorted(unknown)[0]}: a fine-tuned BERT keeps the pretrained sizes; settable: "
+                          f"{', '.join(sorted(sizes - {'n_classes'}))}")
+    config = BertClassifierConfig.from_pretrained(bert.config["model_config"], n_classes=n_classes, **overrides)
+    torch.manual_seed(options.seed)
+    model = BertClassifier(config)
+    model.load_pretrained(bert.model.state_dict())
+    return model, {"init": str(options.init), "init_data_sha256": bert.config["data_sha256"],
+                   "init_seed": bert.config["seed"], "init_heldout": bert.config.get("heldout")}
+
+
+def read_config(folder: Path) -> dict[str, Any]:
+    """The config.json of a BERT folder; a one-line error for anything else."""
+    path = folder / "config.json"
+    if not folder.is_dir():
+        raise NlprecError(f"{folder}: no such model folder")
+    if not path.is_file():
+        raise NlprecError(f"{folder}: not a BERT model folder (no config.json); pretrain one with `nlprec bert pretrain`")
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise NlprecError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise NlprecError(f"{path}: not a BERT model config (expected format {FORMAT!r}); pretrain one with "
+                          "`nlprec bert pretrain`")
+    return config
+
+
+# ----- pretraining -----------------------------------------------------------------------------
+def pretrain(corpus: str | Path, out: str | Path, options: PretrainOptions = PretrainOptions(),
+             overrides: dict[str, Any] | None = None, resume: bool = False, log=print) -> PretrainedBert:
+    """Pretrain BERT on a corpus and write the model folder `out` (see the module docstring).
+
+    Every input check runs before anything is written.
+    """
+    out = Path(out)
+    checkpoints = out / "checkpoints"
+    if resume and not (checkpoints / "last.pt").is_file():
+        raise NlprecError(f"--resume: no checkpoint at {checkpoints / 'last.pt'}; start without --resume")
+    if not resume and (checkpoints.exists() or (out / "config.json").exists()):
+        raise NlprecError(f"{out} already holds a model or a training run; pass --resume to continue it or choose "
+                          "another --out")
+    torch.set_num_threads(options.threads)
+    documents = read_documents(corpus, options.format, options.encoding, options.column)
+    if options.next_sentence and len(documents) < 2:
+        raise NlprecError(f"{corpus}: one document ({documents.format} format); next-sentence prediction needs at "
+                          "least two: separate documents (see --format) or pass --no-nsp for masked LM only")
+    model_config = build_config(BertConfig, {"max_positions": options.max_len, "objectives": options.objectives,
+                                             **(overrides or {})})
+    train_docs, held_docs = split_documents(len(documents), options.heldout_fraction,
+                                            2 if options.next_sentence else 1, options.seed)
+    train_documents, held_documents = documents.select(train_docs), documents.select(held_docs)
+    out.mkdir(parents=True, exist_ok=True)
+    if resume:
+        tokenizer = SentencePieceTokenizer.load(out / TOKENIZER_FILE)
+    else:
+        tokenizer = train_tokenizer(out / TOKENIZER_FILE, train_documents, options.vocab_size, options.seed)
+    model_config = dataclasses.replace(model_config, vocab_size=tokenizer.vocab_size)
+    encoded = encode_documents(tokenizer, train_documents)
+    examples = create_examples(encoded, options.max_len, np.random.default_rng(options.seed), options.next_sentence,
+                               options.short_seq_prob)
+    masking = options.masking_rule(tokenizer.vocab_size)
+    data = PretrainingData(encoded, examples, masking, options.batch_size, options.seed, options.next_sentence,
+                           options.masking == "static")
+    held = heldout_batches(held_documents, tokenizer, options.max_len, masking, options.masking_seed,
+                           options.next_sentence, max_examples=options.heldout_examples) if len(held_docs) else []
+    log(f"corpus {corpus} ({documents.format}): {len(documents):,} documents, {len(documents.sentences):,} sentences; "
+        f"{len(train_docs):,} for training -> {len(examples):,} examples of <= {options.max_len} pieces "
+        f"({int(encoded.tokens.size):,} pieces), {len(held_docs):,} held out; vocabulary {tokenizer.vocab_size:,}")
+    total = total_steps(options, data, lambda: Bert(model_config), out, resume)
+    config = trainer_config(options, out, total, validate=bool(held))
+    torch.manual_seed(options.seed)
+    model = Bert(model_config)
+    trainer = Trainer(model, data, config, evaluator=evaluator(held),
+                      meta={"data_sha256": documents.sha256, "options": dataclasses.asdict(options)})
+    if resume:
+        checkpoint = load_checkpoint(checkpoints / "last.pt")
+        if checkpoint["meta"].get("data_sha256") != documents.sha256:
+            raise NlprecError(f"--resume: {corpus} differs from the corpus of the run in {out}; start a new --out")
+        trainer.restore(checkpoint)
+        log(f"resuming from {checkpoints / 'last.pt'} at step {trainer.state.step}")
+    started = time.perf_counter()
+    history = trainer.fit()
+    seconds = time.perf_counter() - started
+    if (checkpoints / "best.pt").is_file():
+        model.load_state_dict(load_checkpoint(checkpoints / "best.pt")["model"])
+    model = model.cpu()
+    heldout = evaluate_batches(model, held) if held else None
+    _write_folder(out, model, options, config, documents, history, heldout, seconds, len(examples))
+    log(f"wrote {out}" + (f" (held-out MLM accuracy {heldout['mlm_accuracy']:.3f}" +
+                          (f", NSP accuracy {heldout['nsp_accuracy']:.3f})" if heldout["nsp_accuracy"] is not None
+                           else ")") if heldout else " (no held-out documents)"))
+    return PretrainedBert.load(out)
+
+
+def _precision(options: PretrainOptions) -> str:
+    """"auto" is bf16 autocast on CPUs with bf16 units (AVX512-BF16, AMX), fp32 on other CPUs;
+    on CUDA the trainer picks bf16 or fp16."""
+    if options.precision != "auto" or resolve_device(options.device).type != "cpu":
+        return options.precision
+    return "bf16" if cpu_has_bf16_units() else "fp32"
+
+
+def total_steps(options: PretrainOptions, data: PretrainingData, make_model: Callable[[], nn.Module],
+                out: Path | None = None, resume: bool = False) -> int:
+    """Steps of the whole run: epochs x steps per epoch, capped by --max-steps and by the steps
+    that fit in --max-minutes (estimated by `steps_in_minutes`); a resumed run keeps its first
+    run's total, so its schedule continues where it stopped."""
+    if resume and out is not None:
+        return int(load_checkpoint(out / "checkpoints" / "last.pt")["trainer_config"]["max_steps"])
+    total = data.steps_per_epoch() * options.epochs
+    if options.max_steps:
+        total = min(total, options.max_steps)
+    if options.max_minutes:
+        total = min(total, steps_in_minutes(options, data, make_model))
+    return total
+
+
+def trainer_config(options: PretrainOptions, out: Path | None, total: int, validate: bool) -> TrainerConfig:
+    """AdamW (torch's fused kernel: the per-weight loop of the default implementation was a fifth
+    of a CPU step, torch.profiler), linear warmup (a share of `total`), linear decay to zero."""
+    return TrainerConfig(device=options.device, precision=_precision(options), optimizer="adamw",
+                         fused_optimizer=True, lr=options.lr,
+                         weight_decay=options.weight_decay, betas=(0.9, 0.999), schedule="linear",
+                         warmup_steps=int(options.warmup_fraction * total), epochs=options.epochs, max_steps=total,
+                         max_minutes=options.max_minutes, grad_clip=options.grad_clip, seed=options.seed,
+                         out_dir=str(out) if out is not None else None, progress=options.progress,
+                         early_stopping_metric="val_loss" if validate else None, early_stopping_mode="min",
+                         patience=max(options.epochs, 1), throughput_unit="tokens", log_every_steps=50)
+
+
+def steps_in_minutes(options: PretrainOptions, data: PretrainingData, make_model: Callable[[], nn.Module],
+                     probe_steps: int = 4) -> int:
+    """Steps that fit in --max-minutes: a throwaway model from `make_model` times forward and
+    backward on the first batches (the first untimed: warm-up), plus a tenth for the optimizer."""
+    device = resolve_device(options.device)
+    probe = make_model().to(device)
+    precision = _precision(options)
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    if device.type == "cuda" and precision == "auto":
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    context = (lambda: torch.autocast(device.type, dtype=dtype)) if dtype else contextlib.nullcontext
+    seconds = []
+    for index, batch in zip(range(probe_steps), data.train_dataloader(0)):
+        batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        started = time.perf_counter()
+        with context():
+            loss = probe.loss(batch)["loss"]
+        loss.backward()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        if index:
+            seconds.append(time.perf_counter() - started)
+    per_step = 1.1 * float(np.mean(seconds)) if seconds else 1.0
+    return max(int(options.max_minutes * 60.0 / per_step), 1)
+
+
+def evaluator(held: list[dict[str, Any]]) -> Callable[[nn.Module], dict[str, float]]:
+    """The trainer's per-epoch held-out scoring: val_loss (mlm + nsp) and the parts apart."""
+    def evaluate_held(model: nn.Module) -> dict[str, float]:
+        if not held:
+            return {}
+        report = evaluate_batches(model, held)
+        metrics = {"val_loss": report["mlm_loss"] + (report["nsp_loss"] or 0.0), "val_mlm": report["mlm_loss"],
+                   "val_mlm_accuracy": report["mlm_accuracy"], "val_mlm_perplexity": report["mlm_perplexity"]}
+        if report["nsp_accuracy"] is not None:
+            metrics.update(val_nsp=report["nsp_loss"], val_nsp_accuracy=report["nsp_accuracy"])
+        return metrics
+    return evaluate_held
+
+
+def _write_folder(out: Path, model: Bert, options: PretrainOptions, training: TrainerConfig,
+                  documents: Documents, history: list[dict[str, Any]], heldout: dict[str, Any] | None,
+                  seconds: float, n_examples: int) -> None:
+    """Weights and metrics first, config.json last (atomically): a folder without it is no model."""
+    with atomic_write(out / "model.pt") as handle:
+        torch.save(model.state_dict(), handle)
+    tokens = sum(record.get("tokens_per_s", 0.0) * record.get("seconds", 0.0) for record in history)
+    train_seconds = sum(record.get("seconds", 0.0) for record in history)
+    metrics = {"heldout": heldout, "epochs": history, "train_seconds": seconds,
+               "train_tokens_per_s": tokens / train_seconds if train_seconds else None}
+    with atomic_write(out / "metrics.json", "w", encoding="utf-8") as handle:
+        handle.write(json.dumps(metrics, indent=2))
+    config = {"format": FORMAT, "model_config": dataclasses.asdict(model.config), "options": dataclasses.asdict(options),
+              "trainer_config": json.loads(json.dumps(dataclasses.asdict(training))), "seed": options.seed,
+              "data_sha256": documents.sha256, "corpus": documents.path, "corpus_format": documents.format,
+              "documents": len(documents), "train_examples": n_examples, "heldout": heldout,
+              "tokenizer": TOKENIZER_FILE, "nlprec_version": __version__}
+    with atomic_write(out / "config.json", "w", encoding="utf-8") as handle:
+        handle.write(json.dumps(config, indent=2))
+
+
+__all__ = ["PretrainOptions", "PretrainedBert", "MaskGuess", "pretrain", "evaluate_batches", "heldout_batches",
+           "total_steps", "trainer_config", "steps_in_minutes", "evaluator", "read_config", "PieceEncoder",
+           "prepare_fine_tuning", "fit_piece_encoder", "build_classifier", "FORMAT",
+           "TOKENIZER_FILE"]
