@@ -1,0 +1,646 @@
+"""One small adapter per servable model kind, over the Python API the CLI calls.
+
+An adapter says which paths it serves (a vectors file, or a folder whose config.json has one of
+its `formats`), loads and warms a model, reports its provenance, and lists its operations. An
+operation pairs the pydantic request and response models of one route with three functions:
+
+- `prepare(model, request) -> (batch key, items)`: checks the request against the model with
+  cheap lookups, on the event loop (an unknown word, user or item raises `UnknownKey`; a bad
+  value `NlprecError`);
+- `run(model, key, items) -> answers`: ONE batched call of the Python API over the items of
+  many requests (one FAISS search, one matrix product, one beam search);
+- `respond(model, request, answers) -> dict`: the JSON of one request, the objects the CLI's
+  --json prints.
+
+Adding a kind is one class here with `@adapter`; the app builds its routes, batcher, limits and
+metrics from it. No model logic lives here: every answer comes from nlprec's public functions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Hashable, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from nlprec import __version__
+from nlprec.errors import NlprecError
+from nlprec.serve.settings import ModelSpec, ServeSettings
+
+VECTOR_SUFFIXES = (".npz", ".bin", ".vec", ".txt")
+
+
+class UnknownKey(NlprecError):
+    """A word, user or item the model does not know (answered 404, with suggestions when any).
+
+    `describe()` gives the message; `prepare` runs on the event loop, so a message that costs
+    time (close spellings over a large vocabulary) is passed as a function, run on a thread."""
+
+    def __init__(self, message: str = "", describe: Callable[[], str] | None = None) -> None:
+        super().__init__(message)
+        self._describe = describe
+
+    def describe(self) -> str:
+        return self._describe() if self._describe is not None else str(self)
+
+
+class Request(BaseModel):
+    """Every request body: unknown fields are an error, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One route of a kind: POST {adapter.prefix}/{name}{path}."""
+
+    name: str  # metrics label and route name, e.g. "similar"
+    path: str  # after the model name, e.g. "/similar"; "" for a kind's only route
+    request: type[BaseModel]
+    response: type[BaseModel]
+    items_field: str  # the request's list field, checked against --max-items
+    prepare: Callable[[Any, Any], tuple[Hashable, list]]
+    run: Callable[[Any, Hashable, list], list]
+    respond: Callable[[Any, Any, list], dict]
+    summary: str = ""  # one line for the OpenAPI docs
+
+
+class Adapter:
+    """Base of the kind adapters (see the module docstring)."""
+
+    kind: str = ""  # name in /v1/models
+    prefix: str = ""  # route prefix before the model name, e.g. "/v1/embeddings"
+    formats: tuple[str, ...] = ()  # config.json "format" values of the folders it serves
+    operations: tuple[Operation, ...] = ()
+
+    def accepts_file(self, path: Path) -> bool:
+        return False
+
+    def load(self, spec: ModelSpec, settings: ServeSettings) -> Any:
+        raise NotImplementedError
+
+    def warmup(self, model: Any) -> list[tuple[Operation, dict]]:
+        """Requests answered before the model is ready (builds indexes, touches pages)."""
+        return []
+
+    def provenance(self, model: Any) -> dict:
+        raise NotImplementedError
+
+
+ADAPTERS: list[Adapter] = []
+
+
+def adapter(cls: type[Adapter]) -> type[Adapter]:
+    """Register a kind: the one place a new model kind is added."""
+    ADAPTERS.append(cls())
+    return cls
+
+
+def detect(path: str) -> Adapter:
+    """The adapter for what `path` holds; a one-line `NlprecError` when it is no servable model."""
+    where = Path(path)
+    if not where.exists():
+        raise NlprecError(f"--model path {path!r} does not exist")
+    if where.is_dir():
+        return _detect_folder(where)
+    for candidate in ADAPTERS:
+        if candidate.accepts_file(where):
+            return candidate
+    raise NlprecError(f"{path}: cannot tell what it holds: expected a vectors file ({', '.join(VECTOR_SUFFIXES)}) "
+                      "or a model folder with a config.json")
+
+
+def _detect_folder(folder: Path) -> Adapter:
+    config = folder / "config.json"
+    if not config.is_file():
+        raise NlprecError(f"{folder}: a folder without config.json is not a model folder (train one with nlprec "
+                          "rec train, nlprec translate train, ...)")
+    try:
+        fmt = json.loads(config.read_text(encoding="utf-8")).get("format")
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError) as err:
+        raise NlprecError(f"{config}: not a readable JSON object ({err.__class__.__name__})") from None
+    for candidate in ADAPTERS:
+        if fmt in candidate.formats:
+            return candidate
+    known = ", ".join(f for candidate in ADAPTERS for f in candidate.formats)
+    raise NlprecError(f"{config}: format {fmt!r} is not a model nlprec serve knows (known: {known})")
+
+
+def _config_json(folder: str) -> dict:
+    return json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
+
+
+# --- word vectors ------------------------------------------------------------------------------
+
+
+class Scored(BaseModel):
+    word: str
+    score: float
+
+
+class SimilarRequest(Request):
+    words: list[str] = Field(min_length=1, description="Query words; one result list per word, in order.")
+    k: int = Field(10, ge=1, description="Neighbours per word.")
+
+
+class SimilarResponse(BaseModel):
+    results: list[list[Scored]]
+
+
+class AnalogyRequest(Request):
+    a: str
+    b: str
+    c: str
+    k: int = Field(5, ge=1)
+    method: Literal["3cosadd", "3cosmul"] = "3cosadd"
+
+
+class AnalogyResponse(BaseModel):
+    results: list[Scored]
+
+
+@dataclass
+class ServedVectors:
+    """Vectors with the index their plain lookups search (None for subword vectors)."""
+
+    vectors: Any  # nlprec.vectors.Vectors or SubwordVectors
+    index: Any  # nlprec.index.VectorIndex or None
+    path: str
+    index_info: dict
+
+
+def _check_words(vectors: Any, words: list[str]) -> None:
+    """Every word must be answerable: in the vocabulary, or composable from n-grams (the message
+    with close spellings is the one `Vectors.index` / `SubwordVectors.vectors_for` raise)."""
+    from nlprec.subword_vectors import SubwordVectors
+
+    missing = [w for w in words if w not in vectors.key_to_index]
+    if not missing:
+        return
+    if isinstance(vectors, SubwordVectors):
+        from nlprec.data.subwords import ngram_buckets
+
+        offsets, _ = ngram_buckets(missing, vectors.spec) if vectors.spec.enabled else (None, None)
+        if offsets is not None and (np.diff(offsets) > 0).all():
+            return  # every unseen word has n-grams
+    raise UnknownKey(describe=lambda: _lookup_message(vectors, missing))
+
+
+def _lookup_message(vectors: Any, words: list[str]) -> str:
+    from nlprec.subword_vectors import SubwordVectors
+
+    try:
+        vectors.vectors_for(words) if isinstance(vectors, SubwordVectors) else [vectors.index(w) for w in words]
+    except NlprecError as err:
+        return str(err)
+    return f"unknown word {words[0]!r}"
+
+
+def _prepare_similar(model: ServedVectors, request: SimilarRequest) -> tuple[Hashable, list]:
+    _check_words(model.vectors, request.words)
+    return ("similar", request.k), list(request.words)
+
+
+def _run_similar(model: ServedVectors, key: Hashable, words: list) -> list:
+    from nlprec.index import most_similar
+    from nlprec.subword_vectors import SubwordVectors
+
+    k = key[1]
+    if isinstance(model.vectors, SubwordVectors):
+        return model.vectors.most_similar(words, k)
+    return most_similar(model.vectors, words, k, model.index)
+
+
+def _prepare_analogy(model: ServedVectors, request: AnalogyRequest) -> tuple[Hashable, list]:
+    _check_words(model.vectors, [request.a, request.b, request.c])
+    return ("analogy", request.k, request.method), [(request.a, request.b, request.c)]
+
+
+def _run_analogy(model: ServedVectors, key: Hashable, questions: list) -> list:
+    from nlprec.index import batch_analogy
+    from nlprec.subword_vectors import SubwordVectors
+
+    _, k, method = key
+    if isinstance(model.vectors, SubwordVectors):  # its analogy answers one question per call
+        return [model.vectors.analogy(a, b, c, k, method) for a, b, c in questions]
+    return batch_analogy(model.vectors, questions, k, method, model.index if method == "3cosadd" else None)
+
+
+def _scored(rows: list[tuple[str, float]]) -> list[dict]:
+    return [{"word": word, "score": score} for word, score in rows]
+
+
+@adapter
+class EmbeddingsAdapter(Adapter):
+    """Word vectors (.npz, word2vec .bin/.vec/.txt, fastText .bin): /similar and /analogy.
+
+    Plain vectors in an .npz are memory-mapped, and their FAISS index is built once per host in
+    the cache folder and memory-mapped too, so uvicorn workers share both.
+    """
+
+    kind = "embeddings"
+    prefix = "/v1/embeddings"
+    operations = (
+        Operation("similar", "/similar", SimilarRequest, SimilarResponse, "words", _prepare_similar, _run_similar,
+                  lambda model, request, answers: {"results": [_scored(rows) for rows in answers]},
+                  "The k nearest words by cosine to each query word (itself excluded)."),
+        Operation("analogy", "/analogy", AnalogyRequest, AnalogyResponse, "", _prepare_analogy, _run_analogy,
+                  lambda model, request, answers: {"results": _scored(answers[0])},
+                  "Answers to a : b :: c : ?, best first, the three words excluded."),
+    )
+
+    def accepts_file(self, path: Path) -> bool:
+        from nlprec.subword_vectors import is_fasttext_bin
+
+        return path.suffix.lower() in VECTOR_SUFFIXES or is_fasttext_bin(path)
+
+    def load(self, spec: ModelSpec, settings: ServeSettings) -> ServedVectors:
+        import numpy as np
+
+        from nlprec.subword_vectors import SubwordVectors, load_vectors
+        from nlprec.vectors import Vectors
+
+        path = Path(spec.path)
+        plain_npz = False
+        if path.suffix.lower() == ".npz":
+            try:
+                with np.load(path, allow_pickle=False) as archive:
+                    plain_npz = "ngram_matrix" not in archive.files
+            except (OSError, ValueError) as err:
+                raise NlprecError(f"{path}: not a readable .npz vectors file ({err})") from None
+        if plain_npz:
+            _read_through(path)  # the page cache holds the mapped matrix before the first query
+        vectors = Vectors.load(path, mmap=True) if plain_npz else load_vectors(path)
+        if isinstance(vectors, SubwordVectors):
+            if spec.index != "flat":
+                raise NlprecError(f"--index {spec.name}={spec.index}: subword vectors are searched exactly "
+                                  "(their own matrix product); --index is for plain vectors")
+            return ServedVectors(vectors, None, str(path), {"kind": "exact", "memory_mapped": False})
+        index, info = _served_index(vectors, path, spec.index, settings.index_cache())
+        return ServedVectors(vectors, index, str(path), {**info, "vectors_memory_mapped": isinstance(vectors.matrix,
+                                                                                                      np.memmap)})
+
+    def warmup(self, model: ServedVectors) -> list[tuple[Operation, dict]]:
+        words = model.vectors.keys[:3] if len(model.vectors) >= 3 else []
+        calls = [(self.operations[0], {"words": model.vectors.keys[:1], "k": 1})]
+        if words:
+            calls.append((self.operations[1], {"a": words[0], "b": words[1], "c": words[2], "k": 1}))
+        return calls
+
+    def provenance(self, model: ServedVectors) -> dict:
+        vectors = model.vectors
+        return {"file": model.path, "words": len(vectors), "dim": vectors.dim,
+                "subwords": type(vectors).__name__ == "SubwordVectors", "index": model.index_info,
+                "meta": vectors.meta}
+
+
+def _served_index(vectors: Any, path: Path, index: str, cache: Path) -> tuple[Any, dict]:
+    """The FAISS index `index` ("KIND[:options]") of `vectors`, built once into `cache` (keyed by the
+    file's path, size, mtime and the index text) and memory-mapped from there; built in memory when
+    the cache is not writable. Returns it with a description for the provenance."""
+    import time
+
+    from nlprec.index import VectorIndex
+    from nlprec.serve.settings import index_options
+
+    kind, options = index_options(index)
+    # One FAISS thread unless asked: each model already has its own thread, and the event loop
+    # needs a core; on a small, shared machine OpenMP's spinning threads cost more than they give.
+    options.setdefault("threads", 1)
+    stat = path.stat()
+    tag = hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{index}|{__version__}".encode())
+    folder = cache / f"{path.stem}-{kind}-{tag.hexdigest()[:16]}"
+    info: dict[str, Any] = {"kind": kind, "options": options, "memory_mapped": False, "build_seconds": None}
+    for attempt in ("cached", "built"):
+        if (folder / "index.json").is_file():
+            try:
+                loaded = VectorIndex.load(folder, mmap=True)
+            except (NlprecError, RuntimeError):
+                loaded = None
+            if loaded is not None and loaded.matches(vectors):
+                loaded.keys = vectors.keys  # one list per process, and `matches` is then an identity check
+                _read_through(folder / "index.faiss")
+                return loaded, {**info, "memory_mapped": True, "file": str(folder)}
+        if attempt == "built":
+            break
+        started = time.perf_counter()
+        built = VectorIndex(vectors, kind=kind, metric="cosine", **options)
+        info["build_seconds"] = round(time.perf_counter() - started, 3)
+        try:
+            built.save(folder)
+        except OSError:
+            return built, info
+    return built, info
+
+
+def _read_through(path: Path, chunk: int = 1 << 24) -> None:
+    """Read a memory-mapped file once, in order, so its pages are in the page cache before the
+    first query: a graph index (HNSW) touches them at random, one disk read per page fault."""
+    with open(path, "rb", buffering=0) as handle:
+        while handle.read(chunk):
+            pass
+
+
+# --- recommenders ------------------------------------------------------------------------------
+
+
+class RecommendRequest(Request):
+    users: list[str] = Field(min_length=1, description="User ids; one answer per user, in order. Unknown users "
+                                                        "get the most popular items.")
+    k: int = Field(10, ge=1)
+    exclude_seen: bool = Field(True, description="Leave out items the user interacted with in the data.")
+
+
+class ItemScore(BaseModel):
+    item: str
+    score: float
+
+
+class Recommendation(BaseModel):
+    user: str
+    source: Literal["model", "popularity"]
+    notice: str | None
+    items: list[ItemScore]
+
+
+class RecommendResponse(BaseModel):
+    results: list[Recommendation]
+
+
+class ScoreRequest(Request):
+    pairs: list[tuple[str, str]] = Field(min_length=1, description="[user, item] pairs; one score per pair, in order.")
+    unknown_items: Literal["error", "nan"] = Field(
+        "error", description="An item the model does not know: error (404) or a null score.")
+
+
+class PairScore(BaseModel):
+    user: str
+    item: str
+    score: float | None  # null for an unknown item with unknown_items "nan"
+    source: Literal["model", "popularity", "unknown_item"]
+
+
+class ScoreResponse(BaseModel):
+    results: list[PairScore]
+
+
+def _prepare_recommend(model: Any, request: RecommendRequest) -> tuple[Hashable, list]:
+    return ("recommend", request.k, request.exclude_seen), list(request.users)
+
+
+def _run_recommend(model: Any, key: Hashable, users: list) -> list:
+    _, k, exclude_seen = key
+    return [answer.to_dict() for answer in model.recommend_many(users, k, exclude_seen)]
+
+
+def _prepare_score(model: Any, request: ScoreRequest) -> tuple[Hashable, list]:
+    if request.unknown_items == "error":
+        for user, item in request.pairs:
+            if model.train.item_index(item) is None:
+                raise UnknownKey(f"unknown item {item!r} (the model knows {model.train.n_items:,} items); send "
+                                 '"unknown_items": "nan" to score it null instead')
+    return ("score",), [tuple(pair) for pair in request.pairs]
+
+
+def _run_score(model: Any, key: Hashable, pairs: list) -> list:
+    users, items = [p[0] for p in pairs], [p[1] for p in pairs]
+    result = model.score(users, items, unknown_items="nan")
+    source = ["model"] * len(pairs)
+    for row in result.popularity_rows.tolist():
+        source[row] = "popularity"
+    for row in result.unknown_item_rows.tolist():
+        source[row] = "unknown_item"
+    return [{"user": u, "item": i, "score": None if s != s else s, "source": src}
+            for u, i, s, src in zip(users, items, result.scores.tolist(), source)]
+
+
+@adapter
+class RecommenderAdapter(Adapter):
+    """A folder from `nlprec rec train` (mf, autorec, neumf): /recommend and /score."""
+
+    kind = "recommender"
+    prefix = "/v1/rec"
+    formats = ("nlprec-recommender-v1",)
+    operations = (
+        Operation("recommend", "/recommend", RecommendRequest, RecommendResponse, "users", _prepare_recommend,
+                  _run_recommend, lambda model, request, answers: {"results": answers},
+                  "The k best unseen items per user (popularity for unknown users)."),
+        Operation("score", "/score", ScoreRequest, ScoreResponse, "pairs", _prepare_score, _run_score,
+                  lambda model, request, answers: {"results": answers},
+                  "Scores of user-item pairs: predicted rating or ranking score."),
+    )
+
+    def load(self, spec: ModelSpec, settings: ServeSettings) -> Any:
+        from nlprec import recommend
+
+        return recommend.load(spec.path)
+
+    def warmup(self, model: Any) -> list[tuple[Operation, dict]]:
+        user, item = model.user_ids[0], model.item_ids[0]
+        return [(self.operations[0], {"users": [user], "k": 1}), (self.operations[1], {"pairs": [[user, item]]})]
+
+    def provenance(self, model: Any) -> dict:
+        return {"model": model.name, "task": model.task, "users": model.train.n_users, "items": model.train.n_items,
+                "config": {key: value for key, value in model.info.items()}, "metrics": _top_metrics(model.metrics)}
+
+
+def _top_metrics(metrics: dict | None) -> dict | None:
+    if not metrics:
+        return None
+    return {key: value for key, value in metrics.items() if key in ("protocol", "metrics")}
+
+
+# --- translation -------------------------------------------------------------------------------
+
+
+class TranslateRequest(Request):
+    texts: list[str] = Field(min_length=1, description="Sentences; one n-best list per sentence, in order.")
+    beam: int = Field(5, ge=1, le=16, description="Beam width (1: greedy).")
+    nbest: int = Field(1, ge=1, le=16, description="Hypotheses per sentence, <= beam.")
+    alpha: float = Field(0.6, ge=0, le=5, allow_inf_nan=False, description="GNMT length-penalty exponent.")
+
+
+class Hypothesis(BaseModel):
+    text: str
+    score: float
+
+
+class TranslateResponse(BaseModel):
+    results: list[list[Hypothesis]]
+
+
+def _prepare_translate(model: Any, request: TranslateRequest) -> tuple[Hashable, list]:
+    if request.nbest > request.beam:
+        raise NlprecError(f"nbest: {request.nbest} is more than beam ({request.beam}); expected nbest <= beam")
+    return ("translate", request.beam, request.nbest, request.alpha), list(request.texts)
+
+
+def _run_translate(model: Any, key: Hashable, texts: list) -> list:
+    _, beam, nbest, alpha = key
+    nbests = model.translate(texts, beam=beam, nbest=nbest, alpha=alpha, batch_size=max(1, len(texts)))
+    return [[{"text": h.text, "score": h.score} for h in hypotheses] for hypotheses in nbests]
+
+
+@adapter
+class TranslationAdapter(Adapter):
+    """A folder from `nlprec translate train`: POST /v1/translate/{name}."""
+
+    kind = "translation"
+    prefix = "/v1/translate"
+    formats = ("nlprec-translation-v1",)
+    operations = (
+        Operation("translate", "", TranslateRequest, TranslateResponse, "texts", _prepare_translate, _run_translate,
+                  lambda model, request, answers: {"results": answers},
+                  "n-best translations of each sentence (one batched beam search per batch)."),
+    )
+
+    def load(self, spec: ModelSpec, settings: ServeSettings) -> Any:
+        from nlprec.translate import Translator
+
+        return Translator.load(spec.path)
+
+    def warmup(self, model: Any) -> list[tuple[Operation, dict]]:
+        return [(self.operations[0], {"texts": ["warm up"], "beam": 2})]
+
+    def provenance(self, model: Any) -> dict:
+        config = model.config
+        return {key: config.get(key) for key in ("arch", "model_config", "seed", "data_sha256", "pairs",
+                                                 "nlprec_version", "train_pairs")}
+
+
+# --- text classifiers --------------------------------------------------------------------------
+
+
+class ClassifyRequest(Request):
+    texts: list[str] = Field(min_length=1, description="Texts; one prediction per text, in order.")
+
+
+class Prediction(BaseModel):
+    label: str
+    probability: float
+    probabilities: dict[str, float]
+
+
+class ClassifyResponse(BaseModel):
+    classes: list[str]
+    predictions: list[Prediction]
+
+
+def _prepare_classify(model: Any, request: ClassifyRequest) -> tuple[Hashable, list]:
+    """The batch key holds the request's longest encoded text: a CNN's max-pool sees the padding,
+    so a text's probabilities depend on how far its batch is padded. Requests merge only with
+    others padded to the same length, and each answer is the one it gets alone."""
+    for position, text in enumerate(request.texts):
+        if not text.strip():
+            raise NlprecError(f"texts.{position}: the text is empty; expected words to classify")
+    padded = int(model.encoder.encode(list(request.texts)).lengths.max())
+    return ("classify", padded), list(request.texts)
+
+
+def _run_classify(model: Any, key: Hashable, texts: list) -> list:
+    proba = model.predict_proba(texts, batch_size=max(1, len(texts)))  # (N, C)
+    classes = model.classes
+    return [{"label": classes[int(row.argmax())], "probability": float(row.max()),
+             "probabilities": {name: float(p) for name, p in zip(classes, row)}} for row in proba]
+
+
+@adapter
+class ClassifierAdapter(Adapter):
+    """A folder from `nlprec classify train` (textcnn, birnn): POST /v1/classify/{name}."""
+
+    kind = "classifier"
+    prefix = "/v1/classify"
+    formats = ("nlprec-classifier-v1",)
+    operations = (
+        Operation("classify", "", ClassifyRequest, ClassifyResponse, "texts", _prepare_classify, _run_classify,
+                  lambda model, request, answers: {"classes": model.classes, "predictions": answers},
+                  "The most probable class of each text, with every class's probability."),
+    )
+
+    def load(self, spec: ModelSpec, settings: ServeSettings) -> Any:
+        from nlprec.classify import Classifier
+
+        return Classifier.load(spec.path)
+
+    def warmup(self, model: Any) -> list[tuple[Operation, dict]]:
+        return [(self.operations[0], {"texts": ["warm up"]})]
+
+    def provenance(self, model: Any) -> dict:
+        config = model.config
+        return {"classes": model.classes, **{key: config.get(key) for key in (
+            "model", "registry_name", "model_config", "seed", "data_sha256", "nlprec_version")}}
+
+
+# --- BERT fill-mask ----------------------------------------------------------------------------
+
+
+class FillMaskRequest(Request):
+    texts: list[str] = Field(min_length=1, description="Texts with [MASK] where a piece is to be guessed.")
+    k: int = Field(5, ge=1, description="Guesses per [MASK].")
+
+
+class MaskGuess(BaseModel):
+    piece: str
+    id: int
+    probability: float
+
+
+class Filled(BaseModel):
+    text: str
+    filled: str
+    masks: list[list[MaskGuess]]
+
+
+class FillMaskResponse(BaseModel):
+    results: list[Filled]
+
+
+def _prepare_fill(model: Any, request: FillMaskRequest) -> tuple[Hashable, list]:
+    from nlprec.data.bert_data import MASK_ID, MASK_PIECE
+
+    for position, text in enumerate(request.texts):
+        try:
+            ids = model.encode(text)
+        except NlprecError as err:
+            raise NlprecError(f"texts.{position}: {err}") from None
+        if MASK_ID not in ids:
+            raise NlprecError(f"texts.{position}: no {MASK_PIECE}; write {MASK_PIECE} where a piece is to be guessed")
+    return ("fill", request.k), list(request.texts)
+
+
+def _run_fill(model: Any, key: Hashable, texts: list) -> list:
+    guesses = model.fill(texts, key[1])
+    return [{"text": text, "filled": model.filled_text(text, masks),
+             "masks": [[{"piece": g.piece, "id": g.token_id, "probability": g.probability} for g in mask]
+                       for mask in masks]} for text, masks in zip(texts, guesses)]
+
+
+@adapter
+class FillMaskAdapter(Adapter):
+    """A folder from `nlprec bert pretrain`: POST /v1/fill-mask/{name}."""
+
+    kind = "bert"
+    prefix = "/v1/fill-mask"
+    formats = ("nlprec-bert-v1",)
+    operations = (
+        Operation("fill", "", FillMaskRequest, FillMaskResponse, "texts", _prepare_fill, _run_fill,
+                  lambda model, request, answers: {"results": answers},
+                  "The k most probable pieces for every [MASK] of each text."),
+    )
+
+    def load(self, spec: ModelSpec, settings: ServeSettings) -> Any:
+        from nlprec.bert import PretrainedBert
+
+        return PretrainedBert.load(spec.path)
+
+    def warmup(self, model: Any) -> list[tuple[Operation, dict]]:
+        return [(self.operations[0], {"texts": ["a [MASK] b"], "k": 1})]
+
+    def provenance(self, model: Any) -> dict:
+        config = model.config
+        return {key: config.get(key) for key in ("model_config", "seed", "data_sha256", "heldout", "nlprec_version")}
