@@ -23,6 +23,10 @@ from nlprec.errors import NlprecError  # noqa: E402
 from nlprec_cli import corpora, embed  # noqa: E402
 from nlprec_cli import translate  # noqa: E402
 from nlprec_cli import rec  # noqa: E402
+from nlprec_cli import plot  # noqa: E402
+from nlprec_cli import serve  # noqa: E402
+from nlprec_cli import classify  # noqa: E402
+from nlprec_cli import bert  # noqa: E402
 
 app = typer.Typer(
     name="nlprec",
@@ -34,7 +38,11 @@ app = typer.Typer(
 app.add_typer(embed.app, name="embed")
 app.add_typer(translate.app, name="translate")
 app.add_typer(rec.app, name="rec")
+app.add_typer(plot.app, name="plot")
+app.add_typer(classify.app, name="classify")
+app.add_typer(bert.app, name="bert")
 app.command("bleu")(translate.bleu)
+app.command("serve")(serve.serve)
 
 
 @app.command("list")
@@ -67,6 +75,9 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(2) from None
     except click_errors.UsageError as err:
         fail(err.format_message())
+    except OSError as err:  # disk full, read-only folder, permissions: one line naming the path
+        where = f"{err.filename}: " if err.filename else ""
+        fail(f"{where}{err.strerror or err}")
     except (typer.Abort, KeyboardInterrupt):
         print("interrupted", file=sys.stderr)
         raise SystemExit(130) from None
