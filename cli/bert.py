@@ -9,11 +9,12 @@ import io
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
 
 from nlprec.errors import NlprecError
+from nlprec_cli.options import parse_overrides
 
 app = typer.Typer(help="BERT: pretrain (masked LM + next-sentence prediction), fill-mask, evaluate, embed.",
                   no_args_is_help=True)
@@ -24,20 +25,6 @@ Format = Annotated[str, typer.Option("--format", help="auto, sentences (blank li
                                                        "(one per line) or wikitext (= Heading = lines).")]
 Column = Annotated[Optional[int], typer.Option(help="Read only this TAB-separated field (0-based), e.g. 1 for "
                                                     "label<TAB>text files.")]
-
-
-def _parse_overrides(items: list[str]) -> dict[str, Any]:
-    """--set key=value items; values are JSON (numbers, true/false) or else plain strings."""
-    overrides: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise NlprecError(f"--set expects key=value, got {item!r}")
-        try:
-            overrides[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            overrides[key.strip()] = value
-    return overrides
 
 
 @app.command()
@@ -81,7 +68,7 @@ def pretrain(
                               threads=threads, device=device, precision=precision, seed=seed,  # type: ignore[arg-type]
                               progress=not quiet)
     log = (lambda message: None) if quiet else (lambda message: print(message, file=sys.stderr))
-    run_pretraining(corpus, out, options, _parse_overrides(set_ or []), resume=resume, log=log)
+    run_pretraining(corpus, out, options, parse_overrides(set_ or []), resume=resume, log=log)
 
 
 @app.command()

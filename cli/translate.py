@@ -8,11 +8,12 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
 
 from nlprec.errors import NlprecError
+from nlprec_cli.options import parse_overrides
 
 # torch, sentencepiece and sacrebleu load inside the commands, so `--help` stays instant.
 
@@ -24,20 +25,6 @@ Beam = Annotated[int, typer.Option("--beam", min=1, help="Beam size (1: greedy).
 Alpha = Annotated[float, typer.Option("--alpha", min=0.0,
                                       help="GNMT length penalty ((5+len)/6)^alpha; 0 disables it.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
-
-
-def _parse_overrides(items: list[str]) -> dict[str, Any]:
-    """--set key=value items; values are JSON (numbers, true/false) or else plain strings."""
-    overrides: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise NlprecError(f"--set expects key=value, got {item!r}")
-        try:
-            overrides[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            overrides[key.strip()] = value
-    return overrides
 
 
 @app.command()
@@ -82,7 +69,7 @@ def train(
                                epochs=epochs, max_steps=max_steps, max_minutes=max_minutes, patience=patience,
                                reverse=reverse, target_lang=target_lang, threads=threads, device=device,
                                precision=precision, seed=seed, progress=not quiet)  # type: ignore[arg-type]
-    train_translation(pairs, out, options, _parse_overrides(set_ or []), resume=resume)
+    train_translation(pairs, out, options, parse_overrides(set_ or []), resume=resume)
 
 
 @app.command()
