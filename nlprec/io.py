@@ -30,6 +30,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", encoding: str | None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.fchmod(fd, _file_mode(path))  # mkstemp makes 0600; give what open() would have given
     except OSError as err:
         raise NlprecError(f"{path}: cannot write ({err.strerror or err})") from None
     try:
@@ -94,6 +95,16 @@ def check_npz_sizes(path: str | os.PathLike, what: str = ".npz archive") -> None
     except ARCHIVE_ERRORS as err:
         raise NlprecError(f"{path}: not a readable {what} ({type(err).__name__}: "
                           f"{' '.join(str(err).split())[:160]})") from None
+
+
+def _file_mode(path: Path) -> int:
+    """The mode of the file being replaced, or 0666 less the umask for a new one (as open() does)."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def sha256_file(path: str | os.PathLike, chunk_bytes: int = 1 << 20) -> str:
