@@ -13,6 +13,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from nlprec_cli.options import parse_overrides
+
 app = typer.Typer(help="Text classification: TextCNN and BiRNN on pretrained vectors.", no_args_is_help=True)
 
 ModelDir = Annotated[Path, typer.Argument(help="Model folder written by `nlprec classify train`.",
@@ -31,22 +33,6 @@ Delimiter = Annotated[Optional[str], typer.Option(
 Encoding = Annotated[str, typer.Option("--encoding", help="Text encoding of the files, e.g. utf-8 or latin-1.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 Threads = Annotated[int, typer.Option("--threads", help="CPU threads.")]
-
-
-def _parse_overrides(items: list[str]) -> dict[str, Any]:
-    """--set key=value items; values are JSON (numbers, true/false, lists) or else plain strings."""
-    from nlprec.errors import NlprecError
-
-    overrides: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise NlprecError(f"--set expects key=value, got {item!r}")
-        try:
-            overrides[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            overrides[key.strip()] = value
-    return overrides
 
 
 def _read(data: Optional[Path], class_files: Optional[list[str]], label_col: str, text_col: str,
@@ -138,7 +124,7 @@ def train(
 
     options = _training_options(model, embeddings, embedding_mode, max_len, min_count, valid_fraction, batch_size, lr,
                                 epochs, patience, max_minutes, threads, device, precision, seed, quiet, init)
-    overrides = _parse_overrides(set_ or [])
+    overrides = parse_overrides(set_ or [])
     labelled = _read(data, class_file, label_col, text_col, header, delimiter, encoding)
     train_classifier(labelled, out, options, overrides, resume=resume, log=lambda line: print(line, file=sys.stderr))
     print(f"model written to {out}")
@@ -196,6 +182,8 @@ def evaluate(
     device: Annotated[str, typer.Option("--device", help="cpu, cuda or auto.")] = "cpu",
     precision: Precision = "auto",
     as_json: AsJson = False,
+    plot: Annotated[Optional[Path], typer.Option(
+        "--plot", help="Also draw the confusion matrix (.png, .svg or .pdf).", show_default=False)] = None,
 ) -> None:
     """Accuracy, macro-F1, per-class precision/recall and the confusion matrix on a labelled file.
 
@@ -207,10 +195,16 @@ def evaluate(
 
     from nlprec.classify import Classifier, evaluate as evaluate_classifier
 
+    if plot is not None:
+        from nlprec.plot import check_output
+
+        check_output(plot)  # a bad suffix costs nothing
     torch.set_num_threads(threads)
     classifier = Classifier.load(model, device)
     labelled = _read(data, class_file, label_col, text_col, header, delimiter, encoding)
     report = evaluate_classifier(classifier, labelled, batch_size, precision)
+    if plot is not None:
+        _plot_confusion(classifier, report, plot)
     if as_json:
         print(json.dumps(report, indent=2))
         return
@@ -223,6 +217,17 @@ def evaluate(
     print("confusion matrix (rows: true, columns: predicted):")
     for name, row in zip(report["classes"], report["confusion_matrix"]):
         print(f"{name:<{width}}  " + " ".join(f"{v:>7}" for v in row))
+
+
+def _plot_confusion(classifier: Any, report: dict[str, Any], out: Path) -> None:
+    """The confusion matrix of `report`, titled with the model's provenance and the data file."""
+    from nlprec import plot
+
+    info = plot.describe(classifier.config)
+    title = (f"Confusion matrix: {plot.run_title(info, 'classifier')}\n"
+             f"{Path(str(report['data'])).name}, accuracy {report['accuracy']:.3f}")
+    plot.save(plot.confusion_figure(report["classes"], report["confusion_matrix"], title=title), out)
+    print(f"wrote {out}", file=sys.stderr)
 
 
 @app.command()
@@ -261,7 +266,7 @@ def cv(
 
     options = _training_options(model, embeddings, embedding_mode, max_len, min_count, valid_fraction, batch_size, lr,
                                 epochs, patience, max_minutes, threads, device, precision, seed, quiet, init)
-    overrides = _parse_overrides(set_ or [])
+    overrides = parse_overrides(set_ or [])
     labelled = _read(data, class_file, label_col, text_col, header, delimiter, encoding)
     report = cross_validate(labelled, folds, options, overrides, log=lambda line: print(line, file=sys.stderr))
     if as_json:

@@ -9,11 +9,11 @@ from nlprec.errors import NlprecError
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
-    """--set key=value items; values are JSON (numbers, true/false) or else plain strings."""
+    """--set key=value items; values are JSON (numbers, true/false, lists) or else plain strings."""
     overrides: dict[str, Any] = {}
     for item in items:
         key, sep, value = item.partition("=")
-        if not sep or not key:
+        if not sep or not key.strip():
             raise NlprecError(f"--set expects key=value, got {item!r}")
         try:
             overrides[key.strip()] = json.loads(value)

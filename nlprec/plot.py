@@ -81,9 +81,6 @@ def save(figure: Figure, path: str | os.PathLike) -> Path:
     path = Path(path)
     with atomic_write(path, "wb") as handle:
         figure.savefig(handle, format=fmt, dpi=DPI)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)  # a picture is for sharing: the usual file mode, not the temp file's 0600
     return path
 
 

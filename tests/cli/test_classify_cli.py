@@ -90,6 +90,27 @@ def test_evaluate_json_and_text(files, capsys):
     assert code == 0 and out.startswith("accuracy ") and "confusion matrix" in out
 
 
+def test_evaluate_plot_draws_the_reported_confusion_matrix(files, tmp_path, capsys, monkeypatch):
+    import numpy as np
+    from matplotlib.image import imread
+
+    from nlprec import plot
+
+    saved = []
+    real_save = plot.save
+    monkeypatch.setattr(plot, "save", lambda figure, path: saved.append(figure) or real_save(figure, path))
+    out = tmp_path / "confusion.png"
+    code, stdout, _ = run(["classify", "evaluate", files / "clf", files / "test.tsv", "--json", "--plot", out], capsys)
+    report = json.loads(stdout)
+    assert code == 0 and len(saved) == 1 and imread(out)[..., :3].var() > 1e-3
+    ax = saved[0].axes[0]
+    assert np.array_equal(ax.images[0].get_array(), np.array(report["confusion_matrix"], float))
+    assert [t.get_text() for t in ax.get_yticklabels()] == report["classes"]
+    code, _, err = run(["classify", "evaluate", files / "clf", files / "test.tsv", "--plot", tmp_path / "c.gif"],
+                       capsys)
+    assert code == 2 and "expected .png, .svg or .pdf" in err and not (tmp_path / "c.gif").exists()
+
+
 def test_same_seed_same_predictions(files, tmp_path, capsys):
     code, _, err = run(["classify", "train", files / "train.tsv", "--out", tmp_path / "again", "--seed", "1", *TINY],
                        capsys)

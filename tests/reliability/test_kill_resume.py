@@ -79,6 +79,15 @@ FAMILIES = {
                            "--set", "maps=4", "--threads", 1, "--seed", 3, "--device", "cpu", "-q"],
         lambda out: out / "model" / "checkpoints" / "last.pt",
         _model_pt),
+    "bert": Family(
+        "bert", 3,
+        lambda data, out: ["bert", "pretrain", write_corpus(data / "corpus.txt"), "--out", out / "model",
+                           "--format", "sentences", "--no-nsp", "--vocab-size", 60, "--max-len", 16,
+                           "--batch-size", 16, "--epochs", 3, "--heldout-fraction", 0, "--set", "hidden=16",
+                           "--set", "layers=1", "--set", "heads=2", "--set", "d_ff=32", "--threads", 1,
+                           "--seed", 3, "--device", "cpu", "--precision", "fp32", "-q"],
+        lambda out: out / "model" / "checkpoints" / "last.pt",
+        _model_pt),
 }
 
 
