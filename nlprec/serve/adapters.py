@@ -18,6 +18,7 @@ metrics from it. No model logic lives here: every answer comes from nlprec's pub
 
 from __future__ import annotations
 
+import abc
 import hashlib
 import json
 from dataclasses import dataclass
@@ -69,8 +70,8 @@ class Operation:
     summary: str = ""  # one line for the OpenAPI docs
 
 
-class Adapter:
-    """Base of the kind adapters (see the module docstring)."""
+class Adapter(abc.ABC):
+    """Base of the kind adapters (see the module docstring): each kind implements load and provenance."""
 
     kind: str = ""  # name in /v1/models
     prefix: str = ""  # route prefix before the model name, e.g. "/v1/embeddings"
@@ -80,15 +81,17 @@ class Adapter:
     def accepts_file(self, path: Path) -> bool:
         return False
 
+    @abc.abstractmethod
     def load(self, spec: ModelSpec, settings: ServeSettings) -> Any:
-        raise NotImplementedError
+        """The model object the operations call, loaded from `spec.path`."""
 
     def warmup(self, model: Any) -> list[tuple[Operation, dict]]:
         """Requests answered before the model is ready (builds indexes, touches pages)."""
         return []
 
+    @abc.abstractmethod
     def provenance(self, model: Any) -> dict:
-        raise NotImplementedError
+        """Config, seed, data sha256 and version of `model`, for /v1/models."""
 
 
 ADAPTERS: list[Adapter] = []
