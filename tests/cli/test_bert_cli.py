@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from cli_support import run
 from nlprec_cli.main import main
 
 TINY = ["--set", "hidden=32", "--set", "layers=1", "--set", "heads=2", "--set", "d_ff=64"]
@@ -23,19 +24,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-def run(argv, capsys, stdin: str | None = None, monkeypatch=None):
-    """Run the CLI; returns (exit code, stdout, stderr)."""
-    if stdin is not None:
-        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin.encode()), encoding="utf-8"))
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def write_reviews(path, n: int = 60):

@@ -3,15 +3,14 @@ issue 12 as one `error:` line with exit status 2 and nothing written."""
 
 from __future__ import annotations
 
-import io
 import json
-import sys
 
 import numpy as np
 import pytest
 import torch
 
 from nlprec.vectors import Vectors
+from cli_support import run
 from nlprec_cli.main import main
 
 POS = "good great fine superb lovely".split()
@@ -27,19 +26,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-def run(argv, capsys, stdin: str | None = None, monkeypatch=None):
-    """Run the CLI; returns (exit code, stdout, stderr)."""
-    if stdin is not None:
-        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
-    try:
-        main([str(a) for a in argv])
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def lines(n: int = 160, seed: int = 0) -> list[str]:

@@ -7,18 +7,7 @@ import json
 import pytest
 
 from nlprec.vectors import Vectors
-from nlprec_cli.main import main
-
-
-def run(argv, capsys):
-    """Run the CLI; returns (exit code, stdout, stderr)."""
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+from cli_support import run
 
 
 def test_demo_corpus_trains_and_prints_neighbours(tmp_path, capsys):

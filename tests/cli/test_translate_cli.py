@@ -3,15 +3,14 @@ each bad input as a one-line error with exit status 2."""
 
 from __future__ import annotations
 
-import io
 import json
-import sys
 
 import numpy as np
 import pytest
 import sacrebleu
 import torch
 
+from cli_support import run
 from nlprec_cli.main import main
 
 WORDS = "cat dog bird fish runs sleeps eats small big red blue the a".split()
@@ -23,19 +22,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-def run(argv, capsys, stdin: str | None = None, monkeypatch=None):
-    """Run the CLI; returns (exit code, stdout, stderr)."""
-    if stdin is not None:
-        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def write_pairs(path, n: int = 200):
