@@ -121,40 +121,50 @@ def run_fasttext(train_texts, train_y, threads: int, epochs: int):
     return seconds, predict
 
 
-def nlprec_options(name: str, vectors: Path | None, args: argparse.Namespace, part: str):
+def nlprec_options(name: str, vectors: Path | None, args: argparse.Namespace, part: str, max_len: int):
     from nlprec.classify import ClassifyOptions
 
     model, _, mode = name.partition("-")
     mode = mode or ("non-static" if vectors else "rand")
     return ClassifyOptions(model=model, embeddings=str(vectors) if mode != "rand" else None, embedding_mode=mode,
-                           max_len=args.max_len, epochs=args.epochs, threads=args.threads, seed=0,
+                           max_len=max_len or None, min_count=args.min_count, epochs=args.epochs,
+                           threads=args.threads, seed=0,
                            max_minutes=args.max_minutes.get(model) if part == "imdb" else None,
                            progress=not args.quiet)
 
 
-def run_nlprec(name: str, train_data, vectors: Path | None, args, part: str, scratch: Path):
+def run_nlprec(name: str, train_data, vectors: Path | None, args, part: str, folder: Path, max_len: int):
     from nlprec.classify import train
 
-    options = nlprec_options(name, vectors, args, part)
+    options = nlprec_options(name, vectors, args, part, max_len)
     started = time.perf_counter()
-    classifier = train(train_data, scratch / name, options, log=lambda line: print("  " + line, flush=True))
+    classifier = train(train_data, folder, options, log=lambda line: print("  " + line, flush=True))
     seconds = time.perf_counter() - started
     return seconds, classifier
 
 
-def evaluate_system(name, train_data, test_data, classes, vectors, args, part, scratch) -> dict[str, Any]:
-    """Train one system on train_data, score it on test_data."""
+def evaluate_system(name, train_data, test_data, classes, vectors, args, part, scratch,
+                    max_len: int | None = None) -> dict[str, Any]:
+    """Train one system on train_data, score it on test_data (nlprec models: keeping `max_len` tokens,
+    default the first of --max-len)."""
     from nlprec.data.classification import label_ids
 
     train_y = label_ids(train_data.labels, classes, "train")
     test_y = label_ids(test_data.labels, classes, "test")
     if name.startswith(("textcnn", "birnn")):
-        seconds, classifier = run_nlprec(name, train_data, vectors, args, part, scratch)
+        max_len = args.max_len[0] if max_len is None else max_len
+        seconds, classifier = run_nlprec(name, train_data, vectors, args, part, scratch / f"{name}-{max_len}", max_len)
         started = time.perf_counter()
         predicted = classifier.predict_proba(test_data.texts).argmax(1)
         predict_seconds = time.perf_counter() - started
-        history = json.loads((scratch / name / "metrics.json").read_text())["epochs"]
-        extra = {"coverage": classifier.config.get("coverage"), "model_config": classifier.config["model_config"],
+        fp32 = {}
+        if part == "imdb":  # the speed on CPUs without bf16 units too
+            started = time.perf_counter()
+            classifier.predict_proba(test_data.texts, precision="fp32")
+            fp32 = {"predict_texts_per_s_fp32": len(test_data) / (time.perf_counter() - started)}
+        history = json.loads((scratch / f"{name}-{max_len}" / "metrics.json").read_text())["epochs"]
+        extra = {**fp32, "max_len": max_len, "coverage": classifier.config.get("coverage"),
+                 "model_config": classifier.config["model_config"],
                  "epochs_run": len(history), "val_accuracy": [record.get("val_accuracy") for record in history]}
     else:
         if name == "tfidf-lr":
@@ -180,8 +190,12 @@ def part_imdb(args, corpora: Path, vectors: Path | None, scratch: Path) -> dict[
     classes = check_classes(train_data.labels, "imdb")
     results = {}
     for name in args.models:
-        print(f"imdb {name}", flush=True)
-        results[name] = evaluate_system(name, train_data, test_data, classes, vectors, args, "imdb", scratch)
+        sweep = args.max_len if name.startswith(("textcnn", "birnn")) else [None]
+        for max_len in sweep:  # one row per --max-len value: the speed/accuracy trade-off
+            row = name if len(sweep) == 1 else f"{name}, max-len {max_len or 'all'}"
+            print(f"imdb {row}", flush=True)
+            results[row] = evaluate_system(name, train_data, test_data, classes, vectors, args, "imdb", scratch,
+                                           max_len)
     return {"train": len(train_data), "test": len(test_data), "systems": results}
 
 
@@ -210,11 +224,12 @@ def markdown(results: dict[str, Any]) -> str:
     """The BENCHMARKS.md tables of whatever parts `results` holds."""
     lines = []
     if "imdb" in results:
-        lines += ["| IMDb (train 25k -> test 25k) | accuracy | training s | prediction texts/s | epochs |",
-                  "| --- | ---: | ---: | ---: | ---: |"]
+        lines += ["| IMDb (train 25k -> test 25k) | accuracy | training s | prediction texts/s | same, fp32 | epochs |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: |"]
         for name, row in results["imdb"]["systems"].items():
+            fp32 = f"{row['predict_texts_per_s_fp32']:,.0f}" if "predict_texts_per_s_fp32" in row else ""
             lines.append(f"| {name} | {row['accuracy']:.4f} | {row['train_seconds']:.0f} | "
-                         f"{row['predict_texts_per_s']:,.0f} | {row.get('epochs_run', '')} |")
+                         f"{row['predict_texts_per_s']:,.0f} | {fp32} | {row.get('epochs_run', '')} |")
         lines.append("")
     if "rt" in results:
         folds = results["rt"]["folds"]
@@ -235,7 +250,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--vectors", type=Path, default=None, help="use these vectors instead of training them")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=10, help="nlprec models: maximum epochs (early stopping)")
-    parser.add_argument("--max-len", type=int, default=400)
+    parser.add_argument("--max-len", default="400",
+                        help="tokens kept per text (0: all); comma-separated for a sweep (imdb: one row each)")
+    parser.add_argument("--min-count", type=int, default=1, help="nlprec models: vocabulary min-count")
     parser.add_argument("--max-minutes-textcnn", type=float, default=None, help="imdb: TextCNN time limit")
     parser.add_argument("--max-minutes-birnn", type=float, default=None, help="imdb: BiRNN time limit")
     parser.add_argument("--fasttext-epochs", type=int, default=20)
@@ -247,6 +264,7 @@ def parse_args() -> argparse.Namespace:
     args = parser.parse_args()
     args.parts = [p for p in args.parts.split(",") if p]
     args.models = [m for m in args.models.split(",") if m]
+    args.max_len = [int(value) for value in args.max_len.split(",") if value]
     for model in args.models:
         if model not in MODELS:
             parser.error(f"unknown model {model!r}; choose from {', '.join(MODELS)}")
