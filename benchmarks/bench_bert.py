@@ -5,14 +5,20 @@ rule of nlprec.data.bert_data) plus WikiText-2 valid (`= Heading =` documents). 
 WikiText-2 test plus 2,000 IMDb test reviews (a seeded choice), cut into examples and masked once
 with a fixed seed and saved (work/heldout.npz): both tools score exactly these batches.
 
-Both tools get the same sentencepiece model, the same examples, the same batches in the same
-order with the same dynamic masks (one nlprec PretrainingData), the same sizes (4 layers x 256,
+Both tools get the same sentencepiece model, the same examples with the same masks (drawn once
+per example with one seed: in 30 minutes neither tool sees an example twice, so static masks
+are dynamic ones here), the same sizes (4 layers x 256,
 4 heads, FFN 1,024, 128 positions, attention dropout 0 and hidden dropout 0.1 for both), the
 same optimizer (AdamW, weight decay 0.01 off for biases/LayerNorms, linear warmup 10% + decay,
 clip 1.0) and the same trainer (nlprec.train.Trainer), each for --minutes of training; the
 total steps of each tool's schedule come from a timed probe of its own speed. The peer is
 transformers' BertForPreTraining from scratch (dense MLM head over every position, sdpa
-attention, its default). nlprec runs first (a second run tends to be measured ~10% faster on
+attention, its default). Batches (--peer-batches): "padded" (the default) gives each tool its own
+loader, nlprec its length-bucketed batches and the peer random batches of 32 padded to the
+longest (as transformers' Trainer with DataCollatorForLanguageModeling batches, and as the
+issue's reference measurement of 32 x 128); "same" gives the peer nlprec's bucketed batches, in
+the same order, which compares the two implementations alone. Tokens/s counts real
+(non-padding) pieces for both. nlprec runs first (a second run tends to be measured ~10% faster on
 this machine: BENCHMARKS.md), so the order does not favour it.
 
 Fine-tuning (each pretrained model, same batches and schedule for both, encoder at a fifth of the
@@ -45,7 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import REPO, corpora_dir, write_json  # noqa: E402
 
 from nlprec.bert import PretrainOptions, evaluate_batches, total_steps, trainer_config  # noqa: E402
-from nlprec.data.bert_data import (CLS_ID, SEP_ID, Documents, Masking, PretrainingData, create_examples,  # noqa: E402
+from nlprec.data.bert_data import (CLS_ID, SEP_ID, Documents, PretrainingData, create_examples,  # noqa: E402
                                    encode_documents, fixed_batches, length_batches, read_documents, save_batches,
                                    split_sentences, train_tokenizer)
 from nlprec.data.tokenize import PAD_ID  # noqa: E402
@@ -257,11 +263,34 @@ def pretrain_one(name: str, model: nn.Module, make_model, data: PretrainingData,
     return result
 
 
-def interleaved_speed(makers: dict[str, Any], data: PretrainingData, precision: str, steps: int, seed: int
-                      ) -> dict[str, Any]:
-    """Training-step tokens/s of each tool on the same batches, steps alternating between the
-    tools (AdamW + clipping + autocast as the trainer does), so that both see the same load on a
-    shared machine; the first 3 steps of each are warm-up. Median and mean over the rest."""
+def padding_share(data: PretrainingData) -> float:
+    """Share of the (B, T) grid that is padding over one epoch of `data`'s batches (T: each batch's longest)."""
+    lengths = data.examples.lengths
+    grid = real = 0
+    for rows in data._batches(0):
+        grid += len(rows) * int(lengths[rows].max())
+        real += int(lengths[rows].sum())
+    return 1.0 - real / grid
+
+
+def timed_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: dict[str, Any], context) -> float:
+    """Seconds of one training step as the trainer takes it: loss (in `context()`), backward,
+    clipping at 1.0, optimizer step."""
+    started = time.perf_counter()
+    with context():
+        loss = model.loss(batch)["loss"]
+    loss.backward()
+    nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return time.perf_counter() - started
+
+
+def interleaved_speed(makers: dict[str, Any], datas: dict[str, PretrainingData], precision: str, steps: int,
+                      seed: int) -> dict[str, Any]:
+    """Training-step tokens/s of each tool on its own loader's batches (`datas`), steps alternating
+    between the tools (AdamW + clipping + autocast as the trainer does), so that both see the same
+    load on a shared machine; the first 3 steps of each are warm-up. Median and mean over the rest."""
     import contextlib
 
     torch.manual_seed(seed)
@@ -270,24 +299,18 @@ def interleaved_speed(makers: dict[str, Any], data: PretrainingData, precision: 
                   for name, model in models.items()}
     context = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if precision == "bf16" else contextlib.nullcontext
     seconds: dict[str, list[float]] = {name: [] for name in models}
-    tokens = []
-    for index, batch in zip(range(steps + 3), data.train_dataloader(99)):
-        tokens.append(batch["n_tokens"])
+    tokens: dict[str, list[int]] = {name: [] for name in models}
+    loaders = {name: iter(datas[name].train_dataloader(99)) for name in models}
+    for index in range(steps + 3):
         for name in (list(models) if index % 2 == 0 else list(models)[::-1]):  # alternate who goes first
-            model, optimizer = models[name], optimizers[name]
-            started = time.perf_counter()
-            with context():
-                loss = model.loss(batch)["loss"]
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            seconds[name].append(time.perf_counter() - started)
+            model, optimizer, batch = models[name], optimizers[name], next(loaders[name])
+            tokens[name].append(batch["n_tokens"])
+            seconds[name].append(timed_step(model, optimizer, batch, context))
     report = {}
     for name, times in seconds.items():
-        rates = np.array(tokens[3:]) / np.array(times[3:])
+        rates = np.array(tokens[name][3:]) / np.array(times[3:])
         report[name] = {"median_tokens_per_s": float(np.median(rates)), "mean_tokens_per_s":
-                        float(sum(tokens[3:]) / sum(times[3:])), "steps": len(rates)}
+                        float(sum(tokens[name][3:]) / sum(times[3:])), "steps": len(rates)}
     if len(report) == 2:
         ours, peer = report.get("nlprec"), report.get("transformers")
         report["speedup_median"] = ours["median_tokens_per_s"] / peer["median_tokens_per_s"]
@@ -299,13 +322,13 @@ def markdown(summary: dict[str, Any]) -> str:
     results = summary["results"]
     tools = [t for t in ("nlprec", "transformers") if t in results and "pretraining" in results[t]]
     tasks = sorted({task for t in tools for task in results[t].get("fine_tuning", {})})
-    head = ["tool", "train tokens/s", "A/B tokens/s (median)", "steps", "held-out MLM acc", "MLM ppl",
+    head = ["tool", "padding", "train tokens/s", "A/B tokens/s (median)", "steps", "held-out MLM acc", "MLM ppl",
             "NSP acc", *tasks]
     lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
     for tool in tools:
         pre = results[tool]["pretraining"]
         ab = results.get("interleaved", {}).get(tool, {}).get("median_tokens_per_s")
-        row = [tool, f"{pre['train_tokens_per_s']:,.0f}", f"{ab:,.0f}" if ab else "n/a", f"{pre['steps']:,}",
+        row = [tool, f"{summary['padding_share'][tool]:.0%}", f"{pre['train_tokens_per_s']:,.0f}", f"{ab:,.0f}" if ab else "n/a", f"{pre['steps']:,}",
                f"{pre['heldout']['mlm_accuracy']:.4f}", f"{pre['heldout']['mlm_perplexity']:.1f}",
                f"{pre['heldout']['nsp_accuracy']:.4f}"]
         row += [f"{results[tool]['fine_tuning'][task]['accuracy']:.4f}" if task in results[tool].get("fine_tuning", {})
@@ -332,6 +355,8 @@ def main() -> None:
     parser.add_argument("--skip-finetune", action="store_true")
     parser.add_argument("--ab-steps", type=int, default=30, help="interleaved timing steps per tool (0: off)")
     parser.add_argument("--skip-pretrain", action="store_true", help="only the interleaved timing")
+    parser.add_argument("--peer-batches", default="padded", choices=["padded", "same"],
+                        help="the peer's batches: random and padded (its usual loader) or nlprec's own")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--work", default="/tmp/nlprec-bert-bench")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "bert.json"))
@@ -358,7 +383,10 @@ def main() -> None:
                               progress=False)
     examples = create_examples(encoded, options.max_len, np.random.default_rng(options.seed))
     masking = options.masking_rule(tokenizer.vocab_size)
-    data = PretrainingData(encoded, examples, masking, options.batch_size, options.seed)
+    data = PretrainingData(encoded, examples, masking, options.batch_size, options.seed, static_masking=True)
+    peer_data = data if args.peer_batches == "same" else PretrainingData(
+        encoded, examples, masking, options.batch_size, options.seed, static_masking=True, bucket_batches=1)
+    datas = {"nlprec": data, "transformers": peer_data}
     held_corpus = encode_documents(tokenizer, held_docs)
     held_examples = create_examples(held_corpus, options.max_len, np.random.default_rng(options.masking_seed))
     if args.heldout_examples and args.heldout_examples < len(held_examples):
@@ -380,14 +408,14 @@ def main() -> None:
     results: dict[str, Any] = {}
     train_precision = trainer_config(options, None, 1, False).precision
     if args.ab_steps:
-        results["interleaved"] = interleaved_speed({t: makers[t] for t in tools}, data, train_precision,
+        results["interleaved"] = interleaved_speed({t: makers[t] for t in tools}, datas, train_precision,
                                                    args.ab_steps, args.seed)
         print(f"interleaved A/B: {results['interleaved']}", file=sys.stderr, flush=True)
     models: dict[str, nn.Module] = {}
     for tool in tools if not args.skip_pretrain else []:
         torch.manual_seed(args.seed)
         models[tool] = makers[tool]()
-        results[tool] = {"pretraining": pretrain_one(tool, models[tool], makers[tool], data, options, held)}
+        results[tool] = {"pretraining": pretrain_one(tool, models[tool], makers[tool], datas[tool], options, held)}
 
     if not args.skip_finetune and not args.skip_pretrain:
         precision = "bf16" if (args.precision == "bf16" or (args.precision == "auto" and cpu_has_bf16_units())) \
@@ -423,6 +451,7 @@ def main() -> None:
         "aten_cpu_capability": os.environ.get("ATEN_CPU_CAPABILITY"), "cpu_has_bf16_units": cpu_has_bf16_units(),
         "threads": args.threads, "minutes": args.minutes, "finetune_minutes": args.finetune_minutes,
         "sizes": SIZES, "vocab_size": tokenizer.vocab_size, "batch_size": options.batch_size,
+        "peer_batches": args.peer_batches, "padding_share": {tool: padding_share(datas[tool]) for tool in tools},
         "max_len": options.max_len, "lr": options.lr, "train_examples": len(examples),
         "train_pieces": int(encoded.tokens.size), "heldout_examples": len(held_examples),
         "masking_seed": options.masking_seed, "prep_seconds": prep_seconds, "results": results,

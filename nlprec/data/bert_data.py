@@ -453,7 +453,10 @@ class PretrainingData:
     the seed, or with masks drawn once (`static_masking`)."""
 
     def __init__(self, corpus: EncodedCorpus, examples: Examples, masking: Masking, batch_size: int, seed: int,
-                 next_sentence: bool = True, static_masking: bool = False):
+                 next_sentence: bool = True, static_masking: bool = False, bucket_batches: int = 50):
+        if bucket_batches < 1:
+            raise ValueError(f"bucket_batches must be >= 1, got {bucket_batches}")
+        self.bucket_batches = bucket_batches  # batches per length-sorted bucket; 1: random batches, no sorting
         self.corpus = corpus
         self.examples = examples
         self.masking = masking
@@ -463,7 +466,8 @@ class PretrainingData:
         self.static = StaticMasks.draw(corpus, examples, masking, seed) if static_masking else None
 
     def _batches(self, epoch: int) -> list[np.ndarray]:
-        return length_batches(self.examples.lengths, self.batch_size, np.random.default_rng([self.seed, epoch]))
+        return length_batches(self.examples.lengths, self.batch_size, np.random.default_rng([self.seed, epoch]),
+                              self.bucket_batches)
 
     def train_dataloader(self, epoch: int, rank: int = 0, world_size: int = 1) -> Batches:
         """This rank's batches of `epoch`: the same for the same seed and epoch (masks included)."""
@@ -476,6 +480,7 @@ class PretrainingData:
 
     def state_dict(self) -> dict[str, Any]:
         return {"examples": len(self.examples), "batch_size": self.batch_size, "seed": self.seed,
+                "bucket_batches": self.bucket_batches,
                 "masking": dataclasses.asdict(self.masking), "static_masking": self.static is not None}
 
 

@@ -89,10 +89,11 @@ class BertClassifier(nn.Module):
     def forward(self, batch: dict[str, Any]) -> torch.Tensor:
         """Class logits (B, n_classes)."""
         tokens = batch["tokens"]  # (B, T)
-        hidden = self.encoder(tokens)  # (B, T, d)
-        if self.config.pooling == "cls":
-            pooled = self.encoder.pool(hidden)  # (B, d)
+        if self.config.pooling == "cls":  # only [CLS] is read: the last layer runs there alone
+            cls_column = torch.zeros(tokens.shape[0], 1, dtype=torch.int64, device=tokens.device)  # (B, 1)
+            pooled = self.encoder.pool(self.encoder(tokens, columns=cls_column))  # (B, d)
         else:
+            hidden = self.encoder(tokens)  # (B, T, d)
             keep = (tokens != 0).to(hidden.dtype)[..., None]  # (B, T, 1)
             pooled = (hidden * keep).sum(1) / keep.sum(1).clamp(min=1)  # (B, d)
         return self.classifier(self.dropout(pooled))  # (B, C)

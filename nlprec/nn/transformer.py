@@ -89,6 +89,20 @@ class EncoderLayer(nn.Module):
         x = self.attention_block(x, lambda h: self.attention.self_attend(h, keep))
         return self.feed_forward_block(x, self.feed_forward)
 
+    def forward_at(self, x: torch.Tensor, columns: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+        """The layer's output at some positions only: x (B, S, d_model), columns (B, Q) int64 -> (B, Q, d_model).
+
+        Equal to `forward(x, keep)` gathered at `columns`: an output position depends on its own
+        input and on every position's keys and values, so those are computed for all S positions
+        and the query, attention output and feed-forward for the Q asked for only. A last layer
+        whose loss reads a few positions (BERT's masked ones) saves most of its work this way.
+        """
+        picked = x.gather(1, columns[..., None].expand(-1, -1, x.shape[-1]))  # (B, Q, d_model)
+        block = self.attention_block
+        memory = self.attention.keys_values(block.norm(x) if block.norm_first else x)  # 2 x (B, heads, S, d_head)
+        y = block(picked, lambda h: self.attention(h, *memory, keep=keep))  # (B, Q, d_model)
+        return self.feed_forward_block(y, self.feed_forward)  # (B, Q, d_model)
+
 
 class DecoderLayer(nn.Module):
     """Causal self-attention, cross-attention over the encoder output, feed-forward (dropouts as

@@ -206,6 +206,12 @@ def test_batches_cover_every_example_once_with_little_padding():
     real = sum(batch["n_tokens"] for batch in data.train_dataloader(0))
     padded = sum(batch["input_ids"].numel() for batch in data.train_dataloader(0))
     assert real / padded > 0.9 and data.steps_per_epoch() == len(data.train_dataloader(0))
+    unsorted = PretrainingData(corpus, examples, Masking(VOCAB), 16, seed=0, bucket_batches=1)  # random batches
+    assert sorted(np.concatenate(unsorted._batches(0)).tolist()) == list(range(len(examples)))
+    padded_random = sum(batch["input_ids"].numel() for batch in unsorted.train_dataloader(0))
+    assert padded_random > padded
+    with pytest.raises(ValueError, match="bucket_batches"):
+        PretrainingData(corpus, examples, Masking(VOCAB), 16, seed=0, bucket_batches=0)
 
 
 def test_fixed_batches_round_trip_through_npz(tmp_path):

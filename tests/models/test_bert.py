@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from contract import ModelContract
 from nlprec.data.bert_data import FIRST_PIECE, EncodedCorpus, Masking, create_examples, make_batch
 from nlprec.errors import NlprecError
-from nlprec.models.bert import Bert, BertConfig
+from nlprec.models.bert import Bert, BertConfig, query_columns
 
 VOCAB = 40
 
@@ -71,6 +71,29 @@ def test_sparse_head_equals_the_dense_head_at_the_masked_positions():
     nsp = F.cross_entropy(model.nsp_logits(hidden), batch["nsp_labels"])
     assert torch.allclose(parts["loss"], expected + nsp, atol=1e-5)
     assert set(parts) == {"loss", "mlm", "nsp", "mlm_accuracy", "nsp_accuracy"}
+
+
+def test_query_columns_put_cls_first_then_each_rows_masks():
+    positions = torch.tensor([1, 5, 6, 13, 26, 27])  # (M,) into a (3, 12) grid: row 0 three masks, row 2 two
+    columns, slots = query_columns(positions, 3, 12)
+    assert columns.tolist() == [[0, 1, 5, 6], [0, 1, 0, 0], [0, 2, 3, 0]]
+    assert torch.equal(columns.reshape(-1)[slots], positions % 12)
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_last_layer_at_the_read_positions_gives_the_full_loss_and_gradients(norm_first):
+    batch = tiny_batch()
+    sparse_model, full_model = tiny_bert(norm_first=norm_first).eval(), tiny_bert(norm_first=norm_first).eval()
+    sparse = sparse_model.loss(batch)["loss"]
+    hidden = full_model(batch["input_ids"], batch["segment_ids"])  # (B, T, d): every position, every layer
+    logits = full_model.mlm_logits(hidden.reshape(-1, 32)[batch["mlm_positions"]])
+    full = F.cross_entropy(logits, batch["mlm_labels"]) + F.cross_entropy(full_model.nsp_logits(hidden),
+                                                                          batch["nsp_labels"])
+    assert torch.allclose(sparse, full, atol=1e-5)
+    sparse.backward()
+    full.backward()
+    for (name, a), (_, b) in zip(sparse_model.named_parameters(), full_model.named_parameters()):
+        assert torch.allclose(a.grad, b.grad, atol=1e-5), name
 
 
 def test_padding_does_not_change_the_real_positions():

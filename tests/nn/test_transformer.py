@@ -49,3 +49,15 @@ def test_dropout_only_in_training():
     x = torch.randn(2, 3, 8)
     assert not torch.allclose(layer.train()(x), layer(x))
     assert torch.equal(layer.eval()(x), layer(x))
+
+
+@pytest.mark.parametrize("norm_first", [True, False])
+def test_forward_at_equals_forward_gathered(norm_first):
+    torch.manual_seed(0)
+    layer = EncoderLayer(16, 4, 32, dropout=0.1, norm_first=norm_first).eval()
+    x = torch.randn(2, 6, 16)
+    keep = torch.tensor([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0]], dtype=torch.bool)
+    columns = torch.tensor([[0, 4, 5], [0, 2, 0]])  # repeats are allowed
+    full = layer(x, keep)  # (2, 6, 16)
+    expected = full.gather(1, columns[..., None].expand(-1, -1, 16))
+    assert torch.allclose(layer.forward_at(x, columns, keep), expected, atol=1e-5)
