@@ -1,7 +1,7 @@
 """A text corpus encoded once into one int32 array of word ids plus sentence boundaries.
 
-One regex pass over the file; each block of lines is factorized (pandas' hash table) into int
-codes and its distinct tokens, so counting and mapping to ids work on the small per-block
+One pass over the file; each block of lines is factorized (pandas' hash table, or a compiled byte
+scan for ASCII text and the default tokenizer) into int codes and its distinct tokens, so counting and mapping to ids work on the small per-block
 vocabularies, never with a Python loop per token. Words below
 min-count are dropped from the sequence, as word2vec.c and gensim do, so windows span them.
 """
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from nlprec.data.tokenize import RegexTokenizer, iter_token_chunks
+from nlprec.data.tokenize import RegexTokenizer, block_text, check_encoding, iter_raw_blocks, token_chunk
 from nlprec.data.vocab import Vocab
 from nlprec.errors import NlprecError
 from nlprec.io import sha256_file
@@ -47,14 +47,29 @@ class _Block:
     line_lengths: np.ndarray  # (lines,) int64 tokens per line
 
 
-def _factorized_blocks(path: Path, tokenizer: RegexTokenizer, **read_options) -> list[_Block]:
-    """One regex pass over the file; each block's tokens become int codes into its own uniques."""
+def _factorized_blocks(path: Path, tokenizer: RegexTokenizer, encoding: str = "utf-8", column: int | None = None,
+                       maxsplit: int = -1, delimiter: str = "\t") -> list[_Block]:
+    """One pass over the file; each block's tokens become int codes into its own uniques.
+
+    Pure-ASCII blocks read with the default tokenizer go through the compiled byte scan of
+    nlprec.data.ascii_kernels (same result, no Python string per token); other blocks through
+    the regex and pandas' factorize.
+    """
     import pandas as pd
 
+    check_encoding(encoding)
+    byte_scan = tokenizer == RegexTokenizer() and column is None
     blocks = []
-    for chunk in iter_token_chunks(path, tokenizer, READ_BLOCK_BYTES, **read_options):
-        codes, uniques = pd.factorize(chunk.tokens)
-        blocks.append(_Block(codes.astype(np.int32), np.asarray(uniques, dtype=object), chunk.line_lengths))
+    for raw in iter_raw_blocks(path, READ_BLOCK_BYTES):
+        if byte_scan and raw.data.isascii():
+            from nlprec.data.ascii_kernels import factorize_ascii
+
+            codes, uniques, line_lengths = factorize_ascii(raw.data)
+        else:
+            chunk = token_chunk(block_text(raw, path, encoding, column, maxsplit, delimiter), tokenizer)
+            codes, uniques = pd.factorize(chunk.tokens)
+            codes, uniques, line_lengths = codes.astype(np.int32), np.asarray(uniques, dtype=object), chunk.line_lengths
+        blocks.append(_Block(codes, uniques, line_lengths))
     return blocks
 
 

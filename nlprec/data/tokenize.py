@@ -89,11 +89,16 @@ def iter_token_chunks(
     line. `encoding`, `column`, `maxsplit` and `delimiter` are as in `iter_text_chunks`.
     """
     for text in iter_text_chunks(path, chunk_bytes, encoding, column, maxsplit, delimiter):
-        tokens = np.array(tokenizer.tokenize_lines(text), dtype=object)  # (n_tokens + n_lines,)
-        is_newline = tokens == "\n"
-        line_ends = np.flatnonzero(is_newline)  # (n_lines,) index of each line's "\n"
-        line_lengths = np.diff(line_ends, prepend=-1).astype(np.int64) - 1
-        yield TokenChunk(tokens[~is_newline], line_lengths)
+        yield token_chunk(text, tokenizer)
+
+
+def token_chunk(text: str, tokenizer: RegexTokenizer) -> TokenChunk:
+    """The tokens of `text` (whole lines, ending in "\n") and each line's token count."""
+    tokens = np.array(tokenizer.tokenize_lines(text), dtype=object)  # (n_tokens + n_lines,)
+    is_newline = tokens == "\n"
+    line_ends = np.flatnonzero(is_newline)  # (n_lines,) index of each line's "\n"
+    line_lengths = np.diff(line_ends, prepend=-1).astype(np.int64) - 1
+    return TokenChunk(tokens[~is_newline], line_lengths)
 
 
 def iter_lines(
@@ -125,19 +130,41 @@ def iter_text_chunks(
     A last line without "\\n" is still a line.
     """
     path = Path(path)
-    _check_encoding(encoding)
+    check_encoding(encoding)
+    for block in iter_raw_blocks(path, chunk_bytes):
+        yield block_text(block, path, encoding, column, maxsplit, delimiter)
+
+
+class RawBlock(NamedTuple):
+    """Undecoded bytes of whole lines and where they sit in the file (for error messages)."""
+
+    data: bytes
+    offset: int  # bytes before the block
+    line_no: int  # lines before the block
+    unit: str  # "byte", or "uncompressed byte" in a gzip file
+
+
+def iter_raw_blocks(path: str | os.PathLike, chunk_bytes: int = CHUNK_BYTES) -> Iterator[RawBlock]:
+    """A file (gzip or plain) in undecoded blocks of about `chunk_bytes` of whole lines."""
+    path = Path(path)
     offset, line_no = 0, 0  # bytes and lines before the current block
     with _open_bytes(path) as handle:
         unit = "uncompressed byte" if isinstance(handle, gzip.GzipFile) else "byte"
         while block := _read_block(handle, path, chunk_bytes, offset):
-            text = _decode(block, path, encoding, unit, offset, line_no)
-            text = text if text.endswith("\n") else text + "\n"
-            yield text if column is None else _select_column(text, path, line_no, column, maxsplit, delimiter)
+            yield RawBlock(block, offset, line_no, unit)
             offset += len(block)
             line_no += block.count(b"\n")
 
 
-def _check_encoding(encoding: str) -> None:
+def block_text(block: RawBlock, path: Path, encoding: str = "utf-8", column: int | None = None,
+               maxsplit: int = -1, delimiter: str = "\t") -> str:
+    """The decoded text of `block` (of `path`), ending in "\n"; arguments as in `iter_text_chunks`."""
+    text = _decode(block.data, path, encoding, block.unit, block.offset, block.line_no)
+    text = text if text.endswith("\n") else text + "\n"
+    return text if column is None else _select_column(text, path, block.line_no, column, maxsplit, delimiter)
+
+
+def check_encoding(encoding: str) -> None:
     """Reject unknown encodings and those (UTF-16, UTF-32) where "\\n" is not the byte 0x0a."""
     try:
         codecs.lookup(encoding)
