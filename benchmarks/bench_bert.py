@@ -6,8 +6,9 @@ WikiText-2 test plus 2,000 IMDb test reviews (a seeded choice), cut into example
 with a fixed seed and saved (work/heldout.npz): both tools score exactly these batches.
 
 Both tools get the same sentencepiece model, the same examples with the same masks (drawn once
-per example with one seed: in 30 minutes neither tool sees an example twice, so static masks
-are dynamic ones here), the same sizes (4 layers x 256,
+per example with one seed, BERT's original static masking, so that the masks do not depend on
+how each tool batches; a second epoch repeats them, where `nlprec bert pretrain` would draw
+new ones), the same sizes (4 layers x 256,
 4 heads, FFN 1,024, 128 positions, attention dropout 0 and hidden dropout 0.1 for both), the
 same optimizer (AdamW, weight decay 0.01 off for biases/LayerNorms, linear warmup 10% + decay,
 clip 1.0) and the same trainer (nlprec.train.Trainer), each for --minutes of training; the

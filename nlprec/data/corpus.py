@@ -57,14 +57,14 @@ def _factorized_blocks(path: Path, tokenizer: RegexTokenizer, encoding: str = "u
     """
     import pandas as pd
 
+    from nlprec.data import ascii_kernels  # numba loads here, when a corpus is encoded
+
     check_encoding(encoding)
     byte_scan = tokenizer == RegexTokenizer() and column is None
     blocks = []
     for raw in iter_raw_blocks(path, READ_BLOCK_BYTES):
         if byte_scan and raw.data.isascii():
-            from nlprec.data.ascii_kernels import factorize_ascii
-
-            codes, uniques, line_lengths = factorize_ascii(raw.data)
+            codes, uniques, line_lengths = ascii_kernels.factorize_ascii(raw.data)
         else:
             chunk = token_chunk(block_text(raw, path, encoding, column, maxsplit, delimiter), tokenizer)
             codes, uniques = pd.factorize(chunk.tokens)
