@@ -72,26 +72,6 @@ class TokenChunk(NamedTuple):
     line_lengths: np.ndarray  # (n_lines,) int64 tokens per line; 0 for a line without tokens
 
 
-def iter_token_chunks(
-    path: str | os.PathLike,
-    tokenizer: RegexTokenizer,
-    chunk_bytes: int = CHUNK_BYTES,
-    encoding: str = "utf-8",
-    column: int | None = None,
-    maxsplit: int = -1,
-    delimiter: str = "\t",
-) -> Iterator[TokenChunk]:
-    """Tokenize a whole file, one block of about `chunk_bytes` of whole lines at a time.
-
-    One regex pass and a few numpy operations per block, no Python loop per token: this is the
-    path the embedding trainer reads corpora through. `line_lengths.sum() == len(tokens)`, and
-    splitting `tokens` at `np.cumsum(line_lengths)` gives `tokenizer.tokenize(line)` for each
-    line. `encoding`, `column`, `maxsplit` and `delimiter` are as in `iter_text_chunks`.
-    """
-    for text in iter_text_chunks(path, chunk_bytes, encoding, column, maxsplit, delimiter):
-        yield token_chunk(text, tokenizer)
-
-
 def token_chunk(text: str, tokenizer: RegexTokenizer) -> TokenChunk:
     """The tokens of `text` (whole lines, ending in "\n") and each line's token count."""
     tokens = np.array(tokenizer.tokenize_lines(text), dtype=object)  # (n_tokens + n_lines,)

@@ -16,14 +16,16 @@ from nlprec.data.tokenize import (
     RegexTokenizer,
     SentencePieceTokenizer,
     iter_lines,
-    iter_token_chunks,
+    iter_text_chunks,
+    token_chunk,
 )
 from nlprec.errors import NlprecError
 
 
 def _read_chunks(path: Path, tokenizer: RegexTokenizer, **options) -> tuple[list[str], list[int]]:
     tokens, lengths = [], []
-    for chunk in iter_token_chunks(path, tokenizer, **options):
+    for text in iter_text_chunks(path, **options):
+        chunk = token_chunk(text, tokenizer)
         assert chunk.line_lengths.dtype == np.int64 and chunk.line_lengths.sum() == len(chunk.tokens)
         tokens += chunk.tokens.tolist()
         lengths += chunk.line_lengths.tolist()
@@ -97,12 +99,12 @@ def test_undecodable_bytes_name_file_line_and_offset(tmp_path: Path) -> None:
     path = tmp_path / "bad.txt"
     path.write_bytes(b"fine line\nbad \xff byte\n")
     with pytest.raises(NlprecError, match=r"bad.txt: line 2 \(byte 14\) is not valid utf-8: b'\\xff by'"):
-        list(iter_token_chunks(path, RegexTokenizer()))
+        list(iter_text_chunks(path))
     assert _read_chunks(path, RegexTokenizer(), encoding="latin-1") == (["fine", "line", "bad", "byte"], [2, 2])
     packed = tmp_path / "bad.txt.gz"
     packed.write_bytes(gzip.compress(path.read_bytes()))
     with pytest.raises(NlprecError, match=r"line 2 \(uncompressed byte 14\)"):
-        list(iter_token_chunks(packed, RegexTokenizer(), chunk_bytes=4))
+        list(iter_text_chunks(packed, chunk_bytes=4))
 
 
 def test_unreadable_inputs(tmp_path: Path) -> None:
