@@ -96,7 +96,7 @@ def _predict(hidden, out, target, label, lr, grad_hidden, sigmoid, log_sigmoid, 
 
 @numba.njit(inline="always")
 def _learn(hidden, word, out_neg, out_hs, negative_table, negative, points, codes, code_lengths,
-           use_negative, lr, grad_hidden, state, sigmoid, log_sigmoid):
+           use_negative, lr, grad_hidden, logits, state, sigmoid, log_sigmoid):
     """Predict `word` from `hidden` by negative sampling or by its Huffman path.
 
     Returns (loss, number of predictions, new random state).
@@ -114,11 +114,42 @@ def _learn(hidden, word, out_neg, out_hs, negative_table, negative, points, code
             loss += _predict(hidden, out_neg, target, 0.0, lr, grad_hidden, sigmoid, log_sigmoid, False)
             terms += 1
     else:
-        for depth in range(code_lengths[word]):
-            label = 1.0 - codes[word, depth]
-            loss += _predict(hidden, out_hs, points[word, depth], label, lr, grad_hidden, sigmoid, log_sigmoid, True)
-            terms += 1
+        loss, terms = _huffman_path(hidden, word, out_hs, points, codes, code_lengths, lr, grad_hidden, logits,
+                                    sigmoid, log_sigmoid)
     return loss, terms, state
+
+
+@numba.njit(inline="always", fastmath=True)
+def _huffman_path(hidden, word, out, points, codes, code_lengths, lr, grad_hidden, logits, sigmoid, log_sigmoid):
+    """Predict `word`'s Huffman code from `hidden`: all the path's logits first, then the updates.
+
+    The inner nodes of one path are distinct rows, so this equals word2vec.c's node-by-node order
+    while the dot products do not wait on the previous node's update. A logit beyond +-MAX_EXP
+    makes no update (word2vec.c, gensim). Returns (loss, predictions).
+    """
+    dim = hidden.shape[0]
+    length = code_lengths[word]
+    for depth in range(length):  # logits (L,)
+        node = points[word, depth]
+        f = np.float32(0.0)
+        for k in range(dim):
+            f += hidden[k] * out[node, k]
+        logits[depth] = f
+    loss = 0.0
+    for depth in range(length):
+        f = logits[depth]
+        label = 1.0 - codes[word, depth]  # word2vec.c predicts 1 - code
+        if f >= MAX_EXP or f <= -MAX_EXP:
+            loss += MAX_EXP if (f > 0) != (label > 0.5) else 0.0
+            continue
+        index = _table_index(f)
+        g = np.float32((label - sigmoid[index]) * lr)
+        loss += -log_sigmoid[index] if label > 0.5 else -log_sigmoid[TABLE_SIZE - 1 - index]
+        node = points[word, depth]
+        for k in range(dim):
+            grad_hidden[k] += g * out[node, k]
+            out[node, k] += g * hidden[k]
+    return loss, length
 
 
 @numba.njit(inline="always")
@@ -209,6 +240,7 @@ def _train_run(syn0, out_neg, out_hs, ids, sentence_ends, first, last, keep_prob
     inputs = np.zeros((2 * window, dim), np.float32)  # (C, d) context rows of one centre word
     outputs = np.zeros((max_targets, dim), np.float32)  # (T, d) its target rows
     scores = np.zeros((2 * window, max_targets), np.float32)  # (C, T) lr * (label - sigmoid)
+    logits = np.zeros(points.shape[1], np.float32)  # (L,) one Huffman path's logits
     state = np.uint64(seed)
     loss = 0.0
     terms = 0
@@ -258,8 +290,8 @@ def _train_run(syn0, out_neg, out_hs, ids, sentence_ends, first, last, keep_prob
                         hidden[k] *= inverse
                 grad_hidden[:] = 0.0
                 part, count, state = _learn(hidden, word, out_neg, out_hs, negative_table, negative, points,
-                                            codes, code_lengths, use_negative, lr, grad_hidden, state, sigmoid,
-                                            log_sigmoid)
+                                            codes, code_lengths, use_negative, lr, grad_hidden, logits, state,
+                                            sigmoid, log_sigmoid)
                 loss += part
                 terms += count
                 for other in range(low, high):

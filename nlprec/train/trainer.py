@@ -163,6 +163,7 @@ class Trainer:
         self.optimizer = None if self.manual else self._build_optimizer()
         self.loss_module = self._wrap_for_ddp()
         self.state = TrainState()
+        self._saved_state: tuple | None = None  # the state the last checkpoint holds
         self.out_dir = Path(config.out_dir) if config.out_dir else None
         self.history: list[dict[str, Any]] = []
         self._total_steps: int | None = None  # memo of total_steps()
@@ -253,6 +254,7 @@ class Trainer:
             return None
         path = self.out_dir / "checkpoints" / name
         save_checkpoint(path, self.checkpoint_state())
+        self._saved_state = dataclasses.astuple(self.state)
         return path
 
     def restore(self, checkpoint: dict[str, Any] | str | Path) -> None:
@@ -292,7 +294,8 @@ class Trainer:
             raise
         finally:
             progress.close()
-        self.save("last.pt")
+        if self._saved_state != dataclasses.astuple(self.state):  # each epoch ends with a save
+            self.save("last.pt")
         distributed.barrier()
         return self.history
 
