@@ -58,8 +58,10 @@ from nlprec.data.bert_data import (CLS_ID, SEP_ID, Documents, PretrainingData, c
 from nlprec.data.tokenize import PAD_ID  # noqa: E402
 from nlprec.models.bert import Bert, BertConfig, decay_groups  # noqa: E402
 from nlprec.models.bert_classifier import BertClassifier, BertClassifierConfig  # noqa: E402
+from nlprec.registry import build_config  # noqa: E402
 from nlprec.train import Trainer, TrainerConfig  # noqa: E402
 from nlprec.train.trainer import cpu_has_bf16_units  # noqa: E402
+from nlprec_cli.options import parse_overrides  # noqa: E402
 
 SIZES = {"hidden": 256, "layers": 4, "heads": 4, "d_ff": 1024}
 
@@ -349,6 +351,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--vocab-size", type=int, default=8000)
     parser.add_argument("--lr", type=float, default=5e-4)
+    parser.add_argument("--warmup-fraction", type=float, default=0.1)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="nlprec BertConfig override, repeatable (e.g. norm_first=true); the peer keeps its own")
     parser.add_argument("--heldout-examples", type=int, default=None, help="score a seeded subset (default: all)")
     parser.add_argument("--imdb-docs", type=int, default=None, help="use only this many IMDb train reviews (smoke)")
     parser.add_argument("--imdb-test", type=int, default=2000, help="IMDb test reviews scored after fine-tuning")
@@ -379,7 +384,8 @@ def main() -> None:
                       as_documents([test_texts[i] for i in held_reviews], "imdb_test_2000"))
     tokenizer = train_tokenizer(work / "spm.model", corpus, args.vocab_size, args.seed)
     encoded = encode_documents(tokenizer, corpus)
-    options = PretrainOptions(vocab_size=args.vocab_size, lr=args.lr, max_minutes=args.minutes,
+    options = PretrainOptions(vocab_size=args.vocab_size, lr=args.lr, warmup_fraction=args.warmup_fraction,
+                              max_minutes=args.minutes,
                               precision=args.precision, threads=args.threads, seed=args.seed, device="cpu",
                               progress=False)
     examples = create_examples(encoded, options.max_len, np.random.default_rng(options.seed))
@@ -402,7 +408,8 @@ def main() -> None:
           f"held-out {len(held_examples):,} examples; vocabulary {tokenizer.vocab_size:,} ({prep_seconds:.0f} s)",
           file=sys.stderr, flush=True)
 
-    model_config = BertConfig(vocab_size=tokenizer.vocab_size, max_positions=options.max_len, **SIZES)
+    model_config = build_config(BertConfig, {"vocab_size": tokenizer.vocab_size, "max_positions": options.max_len,
+                                             **SIZES, **parse_overrides(args.set)})
     makers = {"nlprec": lambda: Bert(model_config),
               "transformers": lambda: PeerBert(tokenizer.vocab_size, options.max_len)}
     tools = [t for t in args.tools.split(",") if t]
@@ -451,9 +458,10 @@ def main() -> None:
         "command": " ".join(["python", "benchmarks/bench_bert.py", *sys.argv[1:]]),
         "aten_cpu_capability": os.environ.get("ATEN_CPU_CAPABILITY"), "cpu_has_bf16_units": cpu_has_bf16_units(),
         "threads": args.threads, "minutes": args.minutes, "finetune_minutes": args.finetune_minutes,
-        "sizes": SIZES, "vocab_size": tokenizer.vocab_size, "batch_size": options.batch_size,
-        "peer_batches": args.peer_batches, "padding_share": {tool: padding_share(datas[tool]) for tool in tools},
-        "max_len": options.max_len, "lr": options.lr, "train_examples": len(examples),
+        "sizes": SIZES, "nlprec_config": dataclasses.asdict(model_config), "vocab_size": tokenizer.vocab_size,
+        "batch_size": options.batch_size, "peer_batches": args.peer_batches,
+        "padding_share": {tool: padding_share(datas[tool]) for tool in tools}, "max_len": options.max_len,
+        "lr": options.lr, "warmup_fraction": options.warmup_fraction, "train_examples": len(examples),
         "train_pieces": int(encoded.tokens.size), "heldout_examples": len(held_examples),
         "masking_seed": options.masking_seed, "prep_seconds": prep_seconds, "results": results,
         "wall_seconds": time.perf_counter() - started}

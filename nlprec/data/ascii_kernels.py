@@ -74,7 +74,7 @@ def _scan(data, word, n_lines):
         codes[n_tokens] = code
         n_tokens += 1
         line_lengths[line] += 1
-    return codes[:n_tokens], line_lengths, starts[:n_distinct], lengths[:n_distinct]
+    return codes[:n_tokens].copy(), line_lengths, starts[:n_distinct], lengths[:n_distinct]
 
 
 @numba.njit(cache=True, inline="always")

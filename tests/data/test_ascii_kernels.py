@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 from hypothesis import given, settings
@@ -40,14 +43,25 @@ def test_many_distinct_tokens_grow_the_table():
     assert np.array_equal(codes, expected_codes) and np.array_equal(line_lengths, expected_lines)
 
 
+def test_encoding_an_ascii_corpus_does_not_import_pandas(tmp_path):
+    path = tmp_path / "corpus.txt"
+    path.write_text("The cat sat on the mat.\nthe dog sat\n" * 20, encoding="ascii")
+    code = ("import sys; from nlprec.data.corpus import encode_corpus; "
+            f"corpus = encode_corpus({str(path)!r}, min_count=1); "
+            "assert 'pandas' not in sys.modules, 'pandas was imported'; print(len(corpus.vocab))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["6"]
+
+
 def test_corpus_encodes_the_same_through_the_scan_and_the_regex(tmp_path, monkeypatch):
     import nlprec.data.ascii_kernels as kernels
     import nlprec.data.corpus as corpus_module
 
     scanned_blocks = []
     monkeypatch.setattr(corpus_module, "READ_BLOCK_BYTES", 256)  # many blocks: ASCII ones and two that are not
-    monkeypatch.setattr(kernels, "factorize_ascii",
-                        lambda block, scan=kernels.factorize_ascii: scanned_blocks.append(block) or scan(block))
+    scan = kernels.factorize_ascii
+    monkeypatch.setattr(kernels, "factorize_ascii", lambda block: scanned_blocks.append(block) or scan(block))
     path = tmp_path / "corpus.txt"
     ascii_lines = ["The cat sat on the mat.", "", "Don't STOP, 2 cats!", "the cat's mat"] * 50
     path.write_text("\n".join(ascii_lines + ["café naïve cat", "Straße the"] + ascii_lines) + "\n", encoding="utf-8")

@@ -110,12 +110,12 @@ def baselines(tmp_path_factory):
 def kill_point(seed: int, total_steps: int, epochs: int) -> tuple:
     """Where to kill, drawn from `seed`, always after the first epoch's checkpoint exists:
     ("step", n) before optimizer step n, or ("checkpoint", n, fraction) while writing the n-th
-    last.pt (one per epoch end, then the final one)."""
+    last.pt (one per epoch end; the last of them is the final checkpoint)."""
     rng = random.Random(seed)
     steps_per_epoch = math.ceil(total_steps / epochs)
     if rng.random() < 0.5:
         return "step", rng.randint(steps_per_epoch + 1, total_steps)
-    return "checkpoint", rng.randint(2, epochs + 1), rng.choice([0.0, 0.05, 0.5, 0.999])
+    return "checkpoint", rng.randint(2, epochs), rng.choice([0.0, 0.05, 0.5, 0.999])
 
 
 def _kill_and_resume(family: Family, seed: int, baselines, tmp_path: Path) -> None:
