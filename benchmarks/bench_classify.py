@@ -128,7 +128,7 @@ def nlprec_options(name: str, vectors: Path | None, args: argparse.Namespace, pa
     mode = mode or ("non-static" if vectors else "rand")
     return ClassifyOptions(model=model, embeddings=str(vectors) if mode != "rand" else None, embedding_mode=mode,
                            max_len=max_len or None, min_count=args.min_count, epochs=args.epochs,
-                           threads=args.threads, seed=0,
+                           threads=args.threads, seed=0, lr=args.lr, batch_size=args.batch_size,
                            max_minutes=args.max_minutes.get(model) if part == "imdb" else None,
                            progress=not args.quiet)
 
@@ -254,6 +254,8 @@ def parse_args() -> argparse.Namespace:
                         help="tokens kept per text (0: all); comma-separated for a sweep (imdb: one row each)")
     parser.add_argument("--min-count", type=int, default=1, help="nlprec models: vocabulary min-count")
     parser.add_argument("--max-minutes-textcnn", type=float, default=None, help="imdb: TextCNN time limit")
+    parser.add_argument("--lr", type=float, default=None, help="nlprec models: Adam rate (default: the kind's, 1e-3)")
+    parser.add_argument("--batch-size", type=int, default=None, help="nlprec models: examples per batch (default 50)")
     parser.add_argument("--max-minutes-birnn", type=float, default=None, help="imdb: BiRNN time limit")
     parser.add_argument("--fasttext-epochs", type=int, default=20)
     parser.add_argument("--folds", type=int, default=10)
