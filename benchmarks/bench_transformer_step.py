@@ -1,4 +1,4 @@
-"""Transformer training-step speed, A/B: configurations take turns step by step in one process.
+"""Translation training-step speed, A/B: configurations take turns step by step in one process.
 
     python benchmarks/bench_transformer_step.py --variant base: --variant ffn512:d_ff=512 \
         --out benchmarks/results/transformer_step.json
@@ -18,12 +18,16 @@ process the variant that runs second in each round gained about 10% from its pos
 A variant is `name:key=value,...` over TransformerConfig fields, plus `kernel=0` to run the
 label-smoothed cross-entropy through torch ops instead of the numba kernel, and `split_qkv=1`
 to project self-attention's queries and keys/values in two matmuls (the code before they were
-fused into one).
+fused into one). `model=gru` makes the variant a GRUAttention (its fields then), and
+`stepwise=1` runs its teacher forcing the way it was before 2026-12-02: nn.GRUCell and the
+pre-output layer step by step. `--precision fp32` (with `ATEN_CPU_CAPABILITY=avx2`) measures
+what a CPU without bf16 units gets.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -33,6 +37,7 @@ import torch
 
 from common import corpora_dir, write_json
 from nlprec.data.pairs import PairsData, PairsTokenizer, encode_pairs, read_pairs
+from nlprec.models.seq2seq import GRUAttention, GRUAttentionConfig
 from nlprec.models.transformer import Transformer, TransformerConfig
 from nlprec.nn import losses
 from nlprec.nn.attention import MultiHeadAttention
@@ -59,6 +64,28 @@ def split_self_attend(self: MultiHeadAttention, x: torch.Tensor, keep: torch.Ten
     return self(x, keys, values, keep, causal)
 
 
+WRITTEN_OUT_FORWARD = GRUAttention.forward
+
+
+def stepwise_forward(self: GRUAttention, src: torch.Tensor, tgt_in: torch.Tensor):
+    """GRUAttention's teacher forcing before 2026-12-02: every layer of the decoder per step."""
+    state = self.encode(src)
+    embedded = self.dropout(self.tgt_embed(tgt_in))  # (B, T, E)
+    hidden, features, weights = state["hidden"], [], []
+    for t in range(tgt_in.shape[1]):
+        context, step_weights = self.attention(hidden, state["keys"], state["memory"], state["keep"])
+        hidden = self.cell(torch.cat([embedded[:, t], context], dim=-1), hidden)
+        features.append(torch.tanh(self.pre_output(torch.cat([hidden, context, embedded[:, t]], dim=-1))))
+        weights.append(step_weights)
+    return torch.stack(features, dim=1), torch.stack(weights, dim=1)
+
+
+def build(fields: dict[str, Any]) -> torch.nn.Module:
+    if fields.pop("model", "transformer") == "gru":
+        return GRUAttention(GRUAttentionConfig(**fields))
+    return Transformer(TransformerConfig(**fields))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--corpora", help="shared corpora folder (default: $NLPREC_CORPORA or ../shared/corpora)")
@@ -66,6 +93,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=60, help="timed steps per variant (after 5 warm-up steps)")
     parser.add_argument("--max-tokens", type=int, default=4000)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32"],
+                        help="auto: bf16 autocast where the CPU has bf16 units")
     parser.add_argument("--out", default="benchmarks/results/transformer_step.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -75,20 +104,23 @@ def main() -> None:
         tokenizer = PairsTokenizer.train(Path(tmp), pairs.sources, pairs.targets, vocab_size=8000)
     batches = list(PairsData(encode_pairs(tokenizer, pairs.sources, pairs.targets, max_len=100), None,
                              args.max_tokens, seed=0).train_dataloader(0))[: args.steps + 5]
-    precision = torch.bfloat16 if cpu_has_bf16_units() else None
+    precision = torch.bfloat16 if args.precision == "auto" and cpu_has_bf16_units() else None
     runs = []
     for name, fields in map(parse_variant, args.variant or ["base:"]):
         kernel = bool(fields.pop("kernel", 1))
         split_qkv = bool(fields.pop("split_qkv", 0))
+        stepwise = bool(fields.pop("stepwise", 0))
         torch.manual_seed(0)
-        model = Transformer(TransformerConfig(**fields)).train()
-        runs.append({"name": name, "fields": fields, "kernel": kernel, "split_qkv": split_qkv, "model": model,
+        model = build(dict(fields)).train()
+        runs.append({"name": name, "fields": fields, "kernel": kernel, "split_qkv": split_qkv, "stepwise": stepwise,
+                     "model": model,
                      "seconds": 0.0, "tokens": 0,
                      "optimizer": torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.98))})
     for index, batch in enumerate(batches):
         for run in runs:
             losses.USE_COMPILED_KERNEL = run["kernel"]
             MultiHeadAttention.self_attend = split_self_attend if run["split_qkv"] else FUSED_SELF_ATTEND
+            GRUAttention.forward = stepwise_forward if run["stepwise"] else WRITTEN_OUT_FORWARD
             started = time.perf_counter()
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision is not None):
                 loss = run["model"].loss(batch)["loss"]
@@ -101,11 +133,12 @@ def main() -> None:
                 run["tokens"] += batch["n_tokens"]
     base = runs[0]["tokens"] / runs[0]["seconds"]
     rows = [{"variant": run["name"], "fields": run["fields"], "compiled_cross_entropy": run["kernel"],
-             "split_qkv": run["split_qkv"],
+             "split_qkv": run["split_qkv"], "stepwise": run["stepwise"],
              "tokens_per_s": run["tokens"] / run["seconds"], "vs_first": run["tokens"] / run["seconds"] / base}
             for run in runs]
     write_json(Path(args.out), {"steps": len(batches) - 5, "max_tokens": args.max_tokens, "threads": args.threads,
-                                "bf16": precision is not None, "variants": rows})
+                                "bf16": precision is not None,
+                                "aten_cpu_capability": os.environ.get("ATEN_CPU_CAPABILITY"), "variants": rows})
     for row in rows:
         print(f"{row['variant']:>12}  {row['tokens_per_s']:9,.0f} tokens/s  {row['vs_first']:.3f}x")
 
