@@ -18,10 +18,8 @@ process the variant that runs second in each round gained about 10% from its pos
 A variant is `name:key=value,...` over TransformerConfig fields, plus `kernel=0` to run the
 label-smoothed cross-entropy through torch ops instead of the numba kernel, and `split_qkv=1`
 to project self-attention's queries and keys/values in two matmuls (the code before they were
-fused into one). `model=gru` makes the variant a GRUAttention (its fields then), and
-`stepwise=1` runs its teacher forcing the way it was before 2026-12-02: nn.GRUCell and the
-pre-output layer step by step. `--precision fp32` (with `ATEN_CPU_CAPABILITY=avx2`) measures
-what a CPU without bf16 units gets.
+fused into one). `model=gru` makes the variant a GRUAttention (its fields then).
+`--precision fp32` (with `ATEN_CPU_CAPABILITY=avx2`) measures what a CPU without bf16 units gets.
 """
 
 from __future__ import annotations
@@ -64,26 +62,36 @@ def split_self_attend(self: MultiHeadAttention, x: torch.Tensor, keep: torch.Ten
     return self(x, keys, values, keep, causal)
 
 
-WRITTEN_OUT_FORWARD = GRUAttention.forward
-
-
-def stepwise_forward(self: GRUAttention, src: torch.Tensor, tgt_in: torch.Tensor):
-    """GRUAttention's teacher forcing before 2026-12-02: every layer of the decoder per step."""
-    state = self.encode(src)
-    embedded = self.dropout(self.tgt_embed(tgt_in))  # (B, T, E)
-    hidden, features, weights = state["hidden"], [], []
-    for t in range(tgt_in.shape[1]):
-        context, step_weights = self.attention(hidden, state["keys"], state["memory"], state["keep"])
-        hidden = self.cell(torch.cat([embedded[:, t], context], dim=-1), hidden)
-        features.append(torch.tanh(self.pre_output(torch.cat([hidden, context, embedded[:, t]], dim=-1))))
-        weights.append(step_weights)
-    return torch.stack(features, dim=1), torch.stack(weights, dim=1)
-
-
 def build(fields: dict[str, Any]) -> torch.nn.Module:
     if fields.pop("model", "transformer") == "gru":
         return GRUAttention(GRUAttentionConfig(**fields))
     return Transformer(TransformerConfig(**fields))
+
+
+def train_step(run: dict[str, Any], batch: dict[str, Any], precision: torch.dtype | None) -> None:
+    """Forward, backward, clipping and AdamW for one variant."""
+    losses.USE_COMPILED_KERNEL = run["kernel"]
+    MultiHeadAttention.self_attend = split_self_attend if run["split_qkv"] else FUSED_SELF_ATTEND
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision is not None):
+        loss = run["model"].loss(batch)["loss"]
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(run["model"].parameters(), 1.0)
+    run["optimizer"].step()
+    run["optimizer"].zero_grad(set_to_none=True)
+
+
+def profile_steps(run: dict[str, Any], batches: list[dict[str, Any]], precision: torch.dtype | None) -> list[dict]:
+    """The 15 operators with the most self CPU time over `batches`, with their shares."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as profiler:
+        for batch in batches:
+            train_step(run, batch, precision)
+    events = sorted(profiler.key_averages(), key=lambda event: event.self_cpu_time_total, reverse=True)
+    total = sum(event.self_cpu_time_total for event in events)
+    print(profiler.key_averages().table(sort_by="self_cpu_time_total", row_limit=15))
+    return [{"op": event.key, "self_cpu_s": event.self_cpu_time_total / 1e6, "share": event.self_cpu_time_total / total,
+             "calls": event.count} for event in events[:15]]
 
 
 def main() -> None:
@@ -95,6 +103,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--precision", default="auto", choices=["auto", "fp32"],
                         help="auto: bf16 autocast where the CPU has bf16 units")
+    parser.add_argument("--profile", type=int, default=0,
+                        help="after the A/B, profile this many steps of the first variant (torch.profiler)")
     parser.add_argument("--out", default="benchmarks/results/transformer_step.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -109,36 +119,28 @@ def main() -> None:
     for name, fields in map(parse_variant, args.variant or ["base:"]):
         kernel = bool(fields.pop("kernel", 1))
         split_qkv = bool(fields.pop("split_qkv", 0))
-        stepwise = bool(fields.pop("stepwise", 0))
         torch.manual_seed(0)
         model = build(dict(fields)).train()
-        runs.append({"name": name, "fields": fields, "kernel": kernel, "split_qkv": split_qkv, "stepwise": stepwise,
-                     "model": model,
+        runs.append({"name": name, "fields": fields, "kernel": kernel, "split_qkv": split_qkv, "model": model,
                      "seconds": 0.0, "tokens": 0,
                      "optimizer": torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.98))})
     for index, batch in enumerate(batches):
         for run in runs:
-            losses.USE_COMPILED_KERNEL = run["kernel"]
-            MultiHeadAttention.self_attend = split_self_attend if run["split_qkv"] else FUSED_SELF_ATTEND
-            GRUAttention.forward = stepwise_forward if run["stepwise"] else WRITTEN_OUT_FORWARD
             started = time.perf_counter()
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision is not None):
-                loss = run["model"].loss(batch)["loss"]
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(run["model"].parameters(), 1.0)
-            run["optimizer"].step()
-            run["optimizer"].zero_grad(set_to_none=True)
+            train_step(run, batch, precision)
             if index >= 5:
                 run["seconds"] += time.perf_counter() - started
                 run["tokens"] += batch["n_tokens"]
+    profile = profile_steps(runs[0], batches[5:5 + args.profile], precision) if args.profile else None
     base = runs[0]["tokens"] / runs[0]["seconds"]
     rows = [{"variant": run["name"], "fields": run["fields"], "compiled_cross_entropy": run["kernel"],
-             "split_qkv": run["split_qkv"], "stepwise": run["stepwise"],
+             "split_qkv": run["split_qkv"],
              "tokens_per_s": run["tokens"] / run["seconds"], "vs_first": run["tokens"] / run["seconds"] / base}
             for run in runs]
     write_json(Path(args.out), {"steps": len(batches) - 5, "max_tokens": args.max_tokens, "threads": args.threads,
                                 "bf16": precision is not None,
-                                "aten_cpu_capability": os.environ.get("ATEN_CPU_CAPABILITY"), "variants": rows})
+                                "aten_cpu_capability": os.environ.get("ATEN_CPU_CAPABILITY"), "variants": rows,
+                                "profile_of_first_variant": profile})
     for row in rows:
         print(f"{row['variant']:>12}  {row['tokens_per_s']:9,.0f} tokens/s  {row['vs_first']:.3f}x")
 

@@ -96,52 +96,22 @@ class GRUAttention(nn.Module):
 
     def _step(self, embedded: torch.Tensor, state: dict[str, Any]) -> tuple[torch.Tensor, dict[str, Any]]:
         """One decoder step from embedded previous tokens (N, E): pre-output features (N, E) and next state."""
-        hidden, context, weights = self._recur(self._input_gates(embedded), state)  # (N, H), (N, M), (N, S)
+        # context (N, M), weights (N, S)
+        context, weights = self.attention(state["hidden"], state["keys"], state["memory"], state["keep"])
+        hidden = self.cell(torch.cat([embedded, context], dim=-1), state["hidden"])  # (N, H)
         features = torch.tanh(self.pre_output(torch.cat([hidden, context, embedded], dim=-1)))  # (N, E)
         return features, {**state, "hidden": hidden, "attention": weights}
 
-    def _input_gates(self, embedded: torch.Tensor) -> torch.Tensor:
-        """The previous tokens' share of the GRU cell's input gates: (..., E) -> (..., 3H), with b_ih."""
-        return F.linear(embedded, self.cell.weight_ih[:, :self.config.embed_dim], self.cell.bias_ih)
-
-    def _recur(self, embedded_gates: torch.Tensor, state: dict[str, Any]
-               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Attend from s_{t-1}, then s_t = GRUCell([y_{t-1}; c_t], s_{t-1}) with the y part's gates given.
-
-        The GRU equations of nn.GRUCell (gates r, z, n in its weight order), written out so that
-        teacher forcing computes the embedding's input gates for all steps in one matmul.
-        Returns s_t (N, H), c_t (N, M) and the attention weights (N, S).
-        """
-        previous = state["hidden"]  # (N, H)
-        context, weights = self.attention(previous, state["keys"], state["memory"], state["keep"])
-        input_gates = embedded_gates + F.linear(context, self.cell.weight_ih[:, self.config.embed_dim:])  # (N, 3H)
-        hidden_gates = F.linear(previous, self.cell.weight_hh, self.cell.bias_hh)  # (N, 3H)
-        input_r, input_z, input_n = input_gates.chunk(3, dim=-1)
-        hidden_r, hidden_z, hidden_n = hidden_gates.chunk(3, dim=-1)
-        reset = torch.sigmoid(input_r + hidden_r)
-        update = torch.sigmoid(input_z + hidden_z)
-        candidate = torch.tanh(input_n + reset * hidden_n)
-        return candidate + update * (previous - candidate), context, weights  # (1 - z) n + z s_{t-1}
-
     def forward(self, src: torch.Tensor, tgt_in: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Teacher forcing: pre-output features (B, T, E) and attention weights (B, T, S).
-
-        Only the recurrence runs step by step; the embedding's input gates and the pre-output
-        layer run once over all steps (BENCHMARKS.md, translation: GRU step).
-        """
+        """Teacher forcing: pre-output features (B, T, E) and attention weights (B, T, S)."""
         state = self.encode(src)
         embedded = self.dropout(self.tgt_embed(tgt_in))  # (B, T, E)
-        embedded_gates = self._input_gates(embedded)  # (B, T, 3H)
-        hiddens, contexts, weights = [], [], []
+        features, weights = [], []
         for t in range(tgt_in.shape[1]):
-            hidden, context, step_weights = self._recur(embedded_gates[:, t], state)
-            state = {**state, "hidden": hidden}
-            hiddens.append(hidden)
-            contexts.append(context)
-            weights.append(step_weights)
-        stacked = torch.cat([torch.stack(hiddens, dim=1), torch.stack(contexts, dim=1), embedded], dim=-1)
-        features = torch.tanh(self.pre_output(stacked))  # (B, T, E)
-        return features, torch.stack(weights, dim=1)  # (B, T, E), (B, T, S)
+            output, state = self._step(embedded[:, t], state)
+            features.append(output)
+            weights.append(state["attention"])
+        return torch.stack(features, dim=1), torch.stack(weights, dim=1)  # (B, T, E), (B, T, S)
 
     def logits(self, features: torch.Tensor) -> torch.Tensor:
         """Output layer tied to the target embedding: (..., E) -> (..., tgt_vocab)."""

@@ -56,23 +56,6 @@ def test_padded_sentence_gives_the_unpadded_outputs(bidirectional):
     assert torch.allclose(weights[:1, :3, :3], expected_weights, atol=1e-6) and (weights[0, :, 3:] == 0).all()
 
 
-def test_teacher_forcing_equals_the_step_by_step_grucell_decoder():
-    """The written-out recurrence and the once-over-all-steps layers compute Bahdanau's decoder with nn.GRUCell."""
-    model = tiny_gru().eval()
-    src, tgt = torch.tensor([[5, 6, 7, 8], [9, 10, 0, 0]]), torch.tensor([[BOS_ID, 8, 9], [BOS_ID, 11, 0]])
-    features, weights = model(src, tgt)
-    state = model.encode(src)
-    hidden, expected_features, expected_weights = state["hidden"], [], []
-    for t in range(tgt.shape[1]):
-        embedded = model.tgt_embed(tgt[:, t])
-        context, step_weights = model.attention(hidden, state["keys"], state["memory"], state["keep"])
-        hidden = model.cell(torch.cat([embedded, context], dim=-1), hidden)
-        expected_features.append(torch.tanh(model.pre_output(torch.cat([hidden, context, embedded], dim=-1))))
-        expected_weights.append(step_weights)
-    assert torch.allclose(features, torch.stack(expected_features, dim=1), atol=1e-6)
-    assert torch.allclose(weights, torch.stack(expected_weights, dim=1), atol=1e-6)
-
-
 def test_decode_steps_equal_teacher_forcing_and_expose_attention():
     model = tiny_gru().eval()
     batch = copy_batch(rows=3)
