@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import sys
 import tempfile
 import time
@@ -34,6 +35,7 @@ from common import corpora_dir, write_json
 from nlprec.data.pairs import PairsData, encode_pairs, read_pairs, split_indices
 from nlprec.io import atomic_write
 from nlprec.translate import TranslateOptions, Translator, score_model, train_translation
+from nlprec_cli.options import parse_overrides
 
 TEST_SIZE = 2000
 
@@ -57,9 +59,11 @@ def decode_speed(translator: Translator, sources: list[str], beam: int, batch_si
 def bench_nlprec(arch: str, train_path: Path, sources: list[str], references: list[str], work: Path,
                  args: argparse.Namespace) -> dict[str, Any]:
     options = TranslateOptions(arch=arch, max_minutes=args.minutes, threads=args.threads, seed=args.seed,
-                               target_lang="fr", progress=not args.quiet, val_bleu_sentences=args.val_sentences)
+                               target_lang="fr", progress=not args.quiet, val_bleu_sentences=args.val_sentences,
+                               precision=args.precision)
     started = time.perf_counter()
-    translator = train_translation(train_path, work / arch, options, log=lambda line: print(line, file=sys.stderr))
+    translator = train_translation(train_path, work / arch, options, overrides=parse_overrides(args.set),
+                                   log=lambda line: print(line, file=sys.stderr))
     wall = time.perf_counter() - started
     metrics = json.loads((work / arch / "metrics.json").read_text())
     print(f"{arch}: trained in {wall:.0f} s (incl. sentencepiece and validation); decoding the test set",
@@ -184,6 +188,9 @@ def main() -> None:
     parser.add_argument("--test-limit", type=int, default=TEST_SIZE, help="score only this many test pairs (smoke)")
     parser.add_argument("--out", default="benchmarks/results/translation.json")
     parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"], help="nlprec's autocast")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="nlprec model config override for every arch, repeatable (e.g. decoder_hidden=256)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
@@ -195,6 +202,8 @@ def main() -> None:
         if not args.no_peer and "transformer" in args.archs.split(","):
             models.append(in_fresh_process(bench_marian, train_path, sources, references, work, args))
     results = {"task": "fra-eng English->French", "minutes_per_model": args.minutes, "threads": args.threads,
+               "precision": args.precision, "overrides": args.set,
+               "aten_cpu_capability": os.environ.get("ATEN_CPU_CAPABILITY"),
                "seed": args.seed, "test_pairs": len(sources), "models": models,
                "protocol": (f"fra.txt, seed-{args.seed} split, {len(sources)} test pairs; {args.minutes} training "
                             f"minutes per model on {args.threads} CPU threads; BLEU/chrF by sacrebleu (13a), beam 5, "
