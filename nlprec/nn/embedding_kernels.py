@@ -64,19 +64,16 @@ def _negative_targets(word, negative_table, negative, targets, labels, state):
 
 
 @numba.njit(inline="always", fastmath=True)
-def _predict(hidden, out, target, label, lr, grad_hidden, sigmoid, log_sigmoid, skip_saturated):
-    """One logistic prediction of `label` for output row `target` from `hidden`.
+def _predict(hidden, out, target, label, lr, grad_hidden, sigmoid, log_sigmoid):
+    """One logistic prediction of `label` for output row `target` from `hidden` (negative sampling).
 
     Accumulates the hidden gradient into `grad_hidden`, updates `out[target]` in place and
-    returns the loss -log p(label). With `skip_saturated` (hierarchical softmax, as in
-    word2vec.c and gensim) a logit beyond +-MAX_EXP makes no update at all.
+    returns the loss -log p(label); a saturated logit still updates, as in word2vec.c.
     """
     dim = hidden.shape[0]
     f = np.float32(0.0)
     for k in range(dim):
         f += hidden[k] * out[target, k]
-    if skip_saturated and (f >= MAX_EXP or f <= -MAX_EXP):
-        return (MAX_EXP if (f > 0) != (label > 0.5) else 0.0)
     if f > MAX_EXP:
         g = (label - 1.0) * lr
         loss = 0.0 if label > 0.5 else MAX_EXP
@@ -104,14 +101,14 @@ def _learn(hidden, word, out_neg, out_hs, negative_table, negative, points, code
     loss = 0.0
     terms = 0
     if use_negative:
-        loss += _predict(hidden, out_neg, word, 1.0, lr, grad_hidden, sigmoid, log_sigmoid, False)
+        loss += _predict(hidden, out_neg, word, 1.0, lr, grad_hidden, sigmoid, log_sigmoid)
         terms += 1
         for _ in range(negative):
             state = _next(state)
             target = negative_table[_below(state, negative_table.shape[0])]
             if target == word:
                 continue
-            loss += _predict(hidden, out_neg, target, 0.0, lr, grad_hidden, sigmoid, log_sigmoid, False)
+            loss += _predict(hidden, out_neg, target, 0.0, lr, grad_hidden, sigmoid, log_sigmoid)
             terms += 1
     else:
         loss, terms = _huffman_path(hidden, word, out_hs, points, codes, code_lengths, lr, grad_hidden, logits,
