@@ -1,7 +1,7 @@
 """A vocabulary with a stable order: most frequent first, ties broken by the token itself.
 
-pandas loads only for `encode` of many tokens (and counts given as a pandas Series), so
-encoding an ASCII corpus for `nlprec embed train` never imports it.
+pandas loads only in `encode` (many tokens, factorized first), so encoding an ASCII corpus for
+`nlprec embed train` never imports it.
 """
 
 from __future__ import annotations

@@ -121,8 +121,9 @@ def _huffman_path(hidden, word, out, points, codes, code_lengths, lr, grad_hidde
     """Predict `word`'s Huffman code from `hidden`: all the path's logits first, then the updates.
 
     The inner nodes of one path are distinct rows, so this equals word2vec.c's node-by-node order
-    while the dot products do not wait on the previous node's update. A logit beyond +-MAX_EXP
-    makes no update (word2vec.c, gensim). Returns (loss, predictions).
+    while the dot products do not wait on the previous node's update (0.89x the kernel time on 2
+    threads: BENCHMARKS.md, start-up). A logit beyond +-MAX_EXP makes no update (word2vec.c,
+    gensim). Returns (loss, predictions).
     """
     dim = hidden.shape[0]
     length = code_lengths[word]
