@@ -300,14 +300,17 @@ def train_translation(pairs_path: str | Path, out: str | Path, options: Translat
     if len(train) == 0:
         raise NlprecError(f"{pairs_path}: no training pairs left after length filtering (--max-len {options.max_len})")
     entry = get_model(options.arch)
+    precision = _precision(options)
     model_config = build_config(entry.config_cls, {"src_vocab": tokenizer.source.vocab_size,
                                                    "tgt_vocab": tokenizer.target.vocab_size,
-                                                   "share_embeddings": tokenizer.joint, **(overrides or {})})
+                                                   "share_embeddings": tokenizer.joint,
+                                                   **precision_defaults(options.arch, precision),
+                                                   **(overrides or {})})
     torch.manual_seed(options.seed)
     model = entry.model_cls(model_config)
     data = PairsData(train, valid, _max_tokens(options), options.seed)
     n_val = min(options.val_bleu_sentences, len(valid_src))
-    trainer_config = _trainer_config(options, out, validate=n_val > 0)
+    trainer_config = _trainer_config(options, out, precision, validate=n_val > 0)
 
     def evaluator(current: nn.Module) -> dict[str, float]:
         if n_val == 0:
@@ -316,12 +319,14 @@ def train_translation(pairs_path: str | Path, out: str | Path, options: Translat
                              target_lang=options.target_lang)
         return {"val_bleu": report["bleu"], "val_chrf": report["chrf"]}
 
-    meta = {"arch": options.arch, "data_sha256": pairs.sha256, "options": dataclasses.asdict(options)}
+    meta = {"arch": options.arch, "data_sha256": pairs.sha256, "options": dataclasses.asdict(options),
+            "model_config": dataclasses.asdict(model_config)}
     trainer = Trainer(model, data, trainer_config, evaluator=evaluator, meta=meta)
     if resume:
         checkpoint = load_checkpoint(checkpoints / "last.pt")
         if checkpoint["meta"].get("data_sha256") != pairs.sha256 or checkpoint["meta"].get("arch") != options.arch:
             raise NlprecError(f"--resume: {pairs_path} or --arch differs from the run in {out}; start a new --out")
+        _require_same_model(checkpoint["meta"].get("model_config"), dataclasses.asdict(model_config), out)
         trainer.restore(checkpoint)
         log(f"resuming from {checkpoints / 'last.pt'} at step {trainer.state.step}")
     started = time.perf_counter()
@@ -337,14 +342,35 @@ def train_translation(pairs_path: str | Path, out: str | Path, options: Translat
     return Translator.load(out)
 
 
-def _trainer_config(options: TranslateOptions, out: Path, validate: bool) -> TrainerConfig:
+def precision_defaults(arch: str, precision: str) -> dict[str, Any]:
+    """Model sizes that differ from the config's defaults at this (resolved) precision.
+
+    In fp32 the GRU decoder's matrix products bound the step (78% of it, profiled), so its
+    decoder is 256 wide instead of 512: 1.42x the tokens/s at the same BLEU after 6 minutes and
+    a higher BLEU after 30 (BENCHMARKS.md, "Translation in fp32"). --set overrides these."""
+    if arch == "gru-attention" and precision == "fp32":
+        return {"decoder_hidden": 256}
+    return {}
+
+
+def _require_same_model(saved: dict[str, Any] | None, wanted: dict[str, Any], out: Path) -> None:
+    """A resumed run keeps its model: the precision defaults or --set may not change it."""
+    if saved is None or saved == wanted:
+        return
+    changed = ", ".join(f"{key}={saved.get(key)!r} (now {wanted.get(key)!r})"
+                        for key in sorted(set(saved) | set(wanted)) if saved.get(key) != wanted.get(key))
+    raise NlprecError(f"--resume: the run in {out} was started with {changed}; resume with the same "
+                      "--precision and --set, or start a new --out")
+
+
+def _trainer_config(options: TranslateOptions, out: Path, precision: str, validate: bool) -> TrainerConfig:
     is_transformer = options.arch == "transformer"
     warmup = options.warmup_steps if options.warmup_steps is not None else (400 if is_transformer else 200)
     return TrainerConfig(device=options.device, optimizer="adamw", lr=options.lr or 1e-3, betas=(0.9, 0.98),
                          schedule="inverse_sqrt" if is_transformer else "constant", warmup_steps=warmup,
                          epochs=options.epochs, max_steps=options.max_steps, max_minutes=options.max_minutes,
                          grad_clip=options.grad_clip, seed=options.seed, out_dir=str(out),
-                         precision=_precision(options),
+                         precision=precision,
                          progress=options.progress, early_stopping_metric="val_bleu" if validate else None,
                          early_stopping_mode="max",
                          patience=options.patience, throughput_unit="tokens", log_every_steps=50)
@@ -389,4 +415,4 @@ def _write_folder(out: Path, model: nn.Module, tokenizer: PairsTokenizer, option
 
 
 __all__ = ["TranslateOptions", "Translation", "Translator", "train_translation", "translate_sentences",
-           "score_model", "evaluate", "FORMAT"]
+           "score_model", "evaluate", "precision_defaults", "FORMAT"]

@@ -12,7 +12,8 @@ import torch
 
 from nlprec.errors import NlprecError
 from nlprec.metrics import bleu_files, bleu_tokenizer_for, translation_scores
-from nlprec.translate import TranslateOptions, Translator, evaluate, score_model, train_translation
+from nlprec.translate import (TranslateOptions, Translator, evaluate, precision_defaults, score_model,
+                              train_translation)
 
 WORDS = "cat dog bird fish runs sleeps eats small big red blue the a".split()
 TINY_TRANSFORMER = dict(d_model=32, heads=2, encoder_layers=1, decoder_layers=1, d_ff=64)
@@ -156,6 +157,34 @@ def test_gru_attention_trains_reversed_per_side_and_shows_attention(tmp_path):
         translator.attention("   ")
     with pytest.raises(NlprecError, match="needs a transformer"):
         translator.attention_heads("RUNS CAT")
+
+
+def test_precision_defaults_narrow_only_the_fp32_gru_decoder():
+    assert precision_defaults("gru-attention", "fp32") == {"decoder_hidden": 256}
+    assert precision_defaults("gru-attention", "bf16") == {} and precision_defaults("gru-attention", "auto") == {}
+    assert precision_defaults("transformer", "fp32") == {}
+
+
+def test_fp32_gru_records_its_precision_default_and_set_wins(tmp_path):
+    pairs = write_pairs(tmp_path / "p.tsv", n=100)
+    small = {key: value for key, value in TINY_GRU.items() if key != "decoder_hidden"}
+    options = tiny_options(arch="gru-attention", precision="fp32", max_steps=2, device="cpu")
+    chosen = train_translation(pairs, tmp_path / "auto", options, small, log=lambda *_: None).config
+    assert chosen["model_config"]["decoder_hidden"] == 256 and chosen["trainer_config"]["precision"] == "fp32"
+    bf16 = train_translation(pairs, tmp_path / "bf16", tiny_options(arch="gru-attention", precision="bf16",
+                                                                    max_steps=2, device="cpu"),
+                             small, log=lambda *_: None).config
+    assert bf16["model_config"]["decoder_hidden"] == 512 and bf16["trainer_config"]["precision"] == "bf16"
+    explicit = train_translation(pairs, tmp_path / "set", options, TINY_GRU, log=lambda *_: None).config
+    assert explicit["model_config"]["decoder_hidden"] == 16
+
+
+def test_resume_with_another_model_size_is_one_line_error(tmp_path):
+    pairs = write_pairs(tmp_path / "p.tsv", n=100)
+    train_translation(pairs, tmp_path / "m", tiny_options(max_steps=2), TINY_TRANSFORMER, log=lambda *_: None)
+    with pytest.raises(NlprecError, match=r"started with d_ff=64 \(now 128\)"):
+        train_translation(pairs, tmp_path / "m", tiny_options(max_steps=3), {**TINY_TRANSFORMER, "d_ff": 128},
+                          resume=True, log=lambda *_: None)
 
 
 def test_unknown_model_override_is_one_line_error(tmp_path):

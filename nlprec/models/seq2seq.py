@@ -38,7 +38,7 @@ class GRUAttentionConfig:
     tgt_vocab: int = 8000  # target pieces, >= 4
     embed_dim: int = 256  # embedding size (also the tied output layer's input), >= 1
     hidden: int = 256  # encoder GRU size per direction, >= 1
-    decoder_hidden: int = 512  # decoder GRU size, >= 1
+    decoder_hidden: int = 512  # decoder GRU size, >= 1 (translation in fp32 picks 256: translate.precision_defaults)
     attention_dim: int = 256  # hidden size of the additive attention, >= 1
     encoder_layers: int = 1  # stacked encoder GRU layers, >= 1
     bidirectional: bool = True  # read the source both ways (the paper's encoder)
