@@ -21,8 +21,10 @@ class Progress:
     """Prints `epoch e/E step s/S pct loss lr units/s ETA` at most every `every_seconds`."""
 
     def __init__(self, total_steps: int, unit: str = "examples", enabled: bool = True,
-                 every_seconds: float | None = None, stream: TextIO | None = None):
+                 every_seconds: float | None = None, stream: TextIO | None = None,
+                 time_limit_seconds: float | None = None):
         self.total_steps = max(total_steps, 1)
+        self.time_limit_seconds = time_limit_seconds  # a --max-minutes budget caps the ETA
         self.unit = unit
         self.enabled = enabled
         self.stream = stream or sys.stderr
@@ -39,7 +41,7 @@ class Progress:
 
     def update(self, step: int, epoch: int, epochs: int, loss: float, lr: float,
                units_done: float, force: bool = False) -> None:
-        """Redraw the line if enough time passed (or `force`)."""
+        """Redraw the line if enough time passed (or `force`); `units_done` counts since `begin`."""
         now = time.perf_counter()
         if not self.enabled or (not force and now - self.last_print < self.every_seconds):
             return
@@ -47,6 +49,8 @@ class Progress:
         elapsed = max(now - self.start_time, 1e-9)
         done = step - self.start_step
         eta = elapsed / done * (self.total_steps - step) if done > 0 else 0.0
+        if self.time_limit_seconds is not None:
+            eta = min(eta, max(self.time_limit_seconds - elapsed, 0.0))
         line = (f"epoch {epoch}/{epochs} step {step}/{self.total_steps} "
                 f"{100.0 * step / self.total_steps:5.1f}% loss {loss:.4f} lr {lr:.3g} "
                 f"{units_done / elapsed:,.0f} {self.unit}/s ETA {format_duration(eta)}")

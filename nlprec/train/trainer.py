@@ -280,9 +280,11 @@ class Trainer:
         if not getattr(self, "_resumed", False):
             seed_everything(self.config.seed + self.rank)
         total = self.total_steps()
-        progress = Progress(total, unit=self.config.throughput_unit,
-                            enabled=self.config.progress and self.rank == 0)
+        minutes = self.config.max_minutes
+        progress = Progress(total, unit=self.config.throughput_unit, enabled=self.config.progress and self.rank == 0,
+                            time_limit_seconds=None if minutes is None else 60.0 * minutes)
         progress.begin(self.state.step)
+        self._units_before_epoch = 0.0  # the progress rate counts from the start of this fit
         self.started = time.perf_counter()
         self.last_checkpoint_time = self.started
         self.model.train()
@@ -326,7 +328,8 @@ class Trainer:
             epoch_count += 1
             window_count += 1
             progress.update(state.step, state.epoch + 1, self.config.epochs,
-                            window_sums["loss"] / window_count, self.lr_at(state.step - 1), units_done)
+                            window_sums["loss"] / window_count, self.lr_at(state.step - 1),
+                            self._units_before_epoch + units_done)
             if state.step % self.config.log_every_steps == 0:
                 self._log({"step": state.step, "epoch": state.epoch + 1, "lr": self.lr_at(state.step - 1),
                            **{k: v / window_count for k, v in window_sums.items()},
@@ -337,7 +340,8 @@ class Trainer:
                 break
         if epoch_count:
             progress.update(state.step, state.epoch + 1, self.config.epochs, epoch_sums["loss"] / epoch_count,
-                            self.lr_at(state.step - 1), units_done, force=True)
+                            self.lr_at(state.step - 1), self._units_before_epoch + units_done, force=True)
+        self._units_before_epoch += units_done
         finished_epoch = not self._should_stop(total) or self._epoch_exhausted(loader)
         seconds = time.perf_counter() - epoch_start
         record = {"event": "epoch", "epoch": state.epoch + 1, "step": state.step, "seconds": seconds,

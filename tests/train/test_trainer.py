@@ -72,6 +72,15 @@ def make_trainer(tmp_path, data=None, **overrides):
     return Trainer(TinyRegressor(), data or TinyData(), TrainerConfig(**config))
 
 
+def test_progress_counts_units_across_epochs(tmp_path, monkeypatch):
+    """The progress rate divides the fit's units by its time: later epochs add to the count."""
+    seen = []
+    monkeypatch.setattr("nlprec.train.progress.Progress.update",
+                        lambda self, step, epoch, epochs, loss, lr, units_done, force=False: seen.append(units_done))
+    make_trainer(tmp_path, epochs=3, progress=True).fit()
+    assert seen == sorted(seen) and seen[-1] == 3 * 256
+
+
 def test_loss_falls_and_metrics_are_logged(tmp_path):
     history = make_trainer(tmp_path).fit()
     assert history[-1]["loss"] < 0.2 * history[0]["loss"]
