@@ -347,7 +347,8 @@ def precision_defaults(arch: str, precision: str) -> dict[str, Any]:
 
     In fp32 the GRU decoder's matrix products bound the step (78% of it, profiled), so its
     decoder is 256 wide instead of 512: 1.42x the tokens/s at the same BLEU after 6 minutes and
-    a higher BLEU after 30 (BENCHMARKS.md, "Translation in fp32"). --set overrides these."""
+    30.5 test BLEU after 30 (23.4 was reported with 512 on an AVX2 CPU; BENCHMARKS.md, "Translation
+    in fp32"). --set overrides these."""
     if arch == "gru-attention" and precision == "fp32":
         return {"decoder_hidden": 256}
     return {}
