@@ -34,7 +34,7 @@ from typing import Any
 import torch
 
 from common import corpora_dir, write_json
-from nlprec.data.pairs import PairsData, PairsTokenizer, encode_pairs, read_pairs
+from nlprec.data.pairs import PairsData, PairsTokenizer, encode_pairs, read_pairs, target_piece_counts
 from nlprec.models.seq2seq import GRUAttention, GRUAttentionConfig
 from nlprec.models.transformer import Transformer, TransformerConfig
 from nlprec.nn import losses
@@ -112,8 +112,9 @@ def main() -> None:
     pairs = read_pairs(corpora_dir(args.corpora) / "fra-eng" / "fra.txt")
     with tempfile.TemporaryDirectory() as tmp:
         tokenizer = PairsTokenizer.train(Path(tmp), pairs.sources, pairs.targets, vocab_size=8000)
-    batches = list(PairsData(encode_pairs(tokenizer, pairs.sources, pairs.targets, max_len=100), None,
-                             args.max_tokens, seed=0).train_dataloader(0))[: args.steps + 5]
+    encoded = encode_pairs(tokenizer, pairs.sources, pairs.targets, max_len=100)
+    counts = target_piece_counts(encoded, tokenizer.target.vocab_size)
+    batches = list(PairsData(encoded, None, args.max_tokens, seed=0).train_dataloader(0))[: args.steps + 5]
     precision = torch.bfloat16 if args.precision == "auto" and cpu_has_bf16_units() else None
     runs = []
     for name, fields in map(parse_variant, args.variant or ["base:"]):
@@ -121,6 +122,8 @@ def main() -> None:
         split_qkv = bool(fields.pop("split_qkv", 0))
         torch.manual_seed(0)
         model = build(dict(fields)).train()
+        if hasattr(model, "order_output_pieces"):
+            model.order_output_pieces(counts)
         runs.append({"name": name, "fields": fields, "kernel": kernel, "split_qkv": split_qkv, "model": model,
                      "seconds": 0.0, "tokens": 0,
                      "optimizer": torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.98))})

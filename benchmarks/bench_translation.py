@@ -34,6 +34,7 @@ import torch
 from common import corpora_dir, write_json
 from nlprec.data.pairs import PairsData, encode_pairs, read_pairs, split_indices
 from nlprec.io import atomic_write
+from nlprec.train.trainer import cpu_has_bf16_units
 from nlprec.translate import TranslateOptions, Translator, score_model, train_translation
 from nlprec_cli.options import parse_overrides
 
@@ -204,6 +205,8 @@ def main() -> None:
     results = {"task": "fra-eng English->French", "minutes_per_model": args.minutes, "threads": args.threads,
                "precision": args.precision, "overrides": args.set,
                "aten_cpu_capability": os.environ.get("ATEN_CPU_CAPABILITY"),
+               "isa_limits": {name: os.environ.get(name) for name in ("MKL_ENABLE_INSTRUCTIONS", "ONEDNN_MAX_CPU_ISA")},
+               "cpu_capability": torch.backends.cpu.get_cpu_capability(), "cpu_has_bf16_units": cpu_has_bf16_units(),
                "seed": args.seed, "test_pairs": len(sources), "models": models,
                "protocol": (f"fra.txt, seed-{args.seed} split, {len(sources)} test pairs; {args.minutes} training "
                             f"minutes per model on {args.threads} CPU threads; BLEU/chrF by sacrebleu (13a), beam 5, "

@@ -33,7 +33,8 @@ import torch
 from torch import nn
 
 from nlprec import __version__
-from nlprec.data.pairs import PairsData, PairsTokenizer, encode_pairs, read_pairs, split_indices
+from nlprec.data.pairs import (PairsData, PairsTokenizer, encode_pairs, read_pairs, split_indices,
+                               target_piece_counts)
 from nlprec.data.tokenize import PAD_ID
 from nlprec.decoding import decode, greedy
 from nlprec.errors import NlprecError, require
@@ -181,6 +182,10 @@ class Translator:
                               ) from None
         if not all(bool(torch.isfinite(v).all()) for v in model.state_dict().values() if v.is_floating_point()):
             raise NlprecError(f"{folder / 'model.pt'}: the weights hold NaN or infinite values")
+        order = getattr(model, "piece_order", None)  # the adaptive softmax's ranking of the target pieces
+        if order is not None and not torch.equal(order.sort().values, torch.arange(len(order))):
+            raise NlprecError(f"{folder / 'model.pt'}: piece_order is not a permutation of the {len(order):,} target "
+                              "pieces: the file is damaged")
         tokenizer = PairsTokenizer.load(folder)
         sizes = (tokenizer.source.vocab_size, tokenizer.target.vocab_size)
         expected = (config["model_config"].get("src_vocab"), config["model_config"].get("tgt_vocab"))
@@ -304,10 +309,13 @@ def train_translation(pairs_path: str | Path, out: str | Path, options: Translat
     model_config = build_config(entry.config_cls, {"src_vocab": tokenizer.source.vocab_size,
                                                    "tgt_vocab": tokenizer.target.vocab_size,
                                                    "share_embeddings": tokenizer.joint,
-                                                   **precision_defaults(options.arch, precision),
+                                                   **precision_defaults(options.arch, precision,
+                                                                         tokenizer.target.vocab_size),
                                                    **(overrides or {})})
     torch.manual_seed(options.seed)
     model = entry.model_cls(model_config)
+    if hasattr(model, "order_output_pieces"):  # a resumed run restores the order with the weights
+        model.order_output_pieces(target_piece_counts(train, tokenizer.target.vocab_size))
     data = PairsData(train, valid, _max_tokens(options), options.seed)
     n_val = min(options.val_bleu_sentences, len(valid_src))
     trainer_config = _trainer_config(options, out, precision, validate=n_val > 0)
@@ -342,15 +350,22 @@ def train_translation(pairs_path: str | Path, out: str | Path, options: Translat
     return Translator.load(out)
 
 
-def precision_defaults(arch: str, precision: str) -> dict[str, Any]:
+def precision_defaults(arch: str, precision: str, tgt_vocab: int = 8000) -> dict[str, Any]:
     """Model sizes that differ from the config's defaults at this (resolved) precision.
 
     In fp32 the GRU decoder's matrix products bound the step (78% of it, profiled), so its
     decoder is 256 wide instead of 512: 1.42x the tokens/s at the same BLEU after 6 minutes and
-    30.5 test BLEU after 30 (23.4 was reported with 512 on an AVX2 CPU; BENCHMARKS.md, "Translation
-    in fp32"). --set overrides these."""
-    if arch == "gru-attention" and precision == "fp32":
+    30.5 test BLEU after 30 (23.4 was reported with 512 on an AVX2 CPU). In fp32 the
+    Transformer's tied 8k output layer is half a step's FLOPs, so it uses an adaptive softmax
+    with the 2,000 most frequent target pieces in its head (95% of the targets): 1.48x the
+    tokens/s of a step (BENCHMARKS.md, "Translation in fp32"); vocabularies under 4,000 pieces
+    keep the full softmax. --set overrides these."""
+    if precision != "fp32":
+        return {}
+    if arch == "gru-attention":
         return {"decoder_hidden": 256}
+    if arch == "transformer" and tgt_vocab >= 4000:
+        return {"adaptive_head": 2000}
     return {}
 
 

@@ -10,6 +10,7 @@ import pytest
 import sacrebleu
 import torch
 
+from nlprec.data.tokenize import EOS_ID
 from nlprec.errors import NlprecError
 from nlprec.metrics import bleu_files, bleu_tokenizer_for, translation_scores
 from nlprec.translate import (TranslateOptions, Translator, evaluate, precision_defaults, score_model,
@@ -159,10 +160,34 @@ def test_gru_attention_trains_reversed_per_side_and_shows_attention(tmp_path):
         translator.attention_heads("RUNS CAT")
 
 
-def test_precision_defaults_narrow_only_the_fp32_gru_decoder():
+def test_precision_defaults_change_only_fp32_models():
     assert precision_defaults("gru-attention", "fp32") == {"decoder_hidden": 256}
     assert precision_defaults("gru-attention", "bf16") == {} and precision_defaults("gru-attention", "auto") == {}
-    assert precision_defaults("transformer", "fp32") == {}
+    assert precision_defaults("transformer", "fp32") == {"adaptive_head": 2000}
+    assert precision_defaults("transformer", "fp32", tgt_vocab=3000) == {}  # too few pieces for a tail
+    assert precision_defaults("transformer", "bf16") == {}
+
+
+def test_adaptive_softmax_transformer_trains_saves_and_reloads(tmp_path):
+    pairs = write_pairs(tmp_path / "p.tsv", n=200)
+    options = tiny_options(precision="fp32", device="cpu", max_steps=4)
+    translator = train_translation(pairs, tmp_path / "m", options, {**TINY_TRANSFORMER, "adaptive_head": 20},
+                                   log=lambda *_: None)
+    order = translator.model.piece_order
+    counts = torch.bincount(torch.from_numpy(np.concatenate(
+        translator.tokenizer.target.encode([line.split("\t")[1] for line in pairs.read_text().splitlines()]))),
+        minlength=len(order))
+    counts[EOS_ID] += 200  # one eos per target
+    assert EOS_ID in order[:20] and counts[order[:20]].float().mean() > 3 * counts[order[20:]].float().mean()
+    assert translator.config["model_config"]["adaptive_head"] == 20
+    assert len(translator.translate(["alpha beta"], beam=2)) == 1
+    again = Translator.load(tmp_path / "m")
+    assert torch.equal(again.model.piece_order, order)
+    state = torch.load(tmp_path / "m" / "model.pt", weights_only=True)
+    state["piece_order"][0] = state["piece_order"][1]
+    torch.save(state, tmp_path / "m" / "model.pt")
+    with pytest.raises(NlprecError, match="piece_order is not a permutation"):
+        Translator.load(tmp_path / "m")
 
 
 def test_fp32_gru_records_its_precision_default_and_set_wins(tmp_path):

@@ -217,6 +217,13 @@ def encode_pairs(tokenizer: PairsTokenizer, sources: Sequence[str], targets: Seq
     return EncodedPairs(src.select(index), tgt.select(index), index)
 
 
+def target_piece_counts(pairs: EncodedPairs, vocab_size: int) -> torch.Tensor:
+    """How often each piece is a decoder target (`tgt_out`: the pieces plus one eos per pair), (V,)."""
+    counts = np.bincount(pairs.tgt.flat, minlength=vocab_size)[:vocab_size].astype(np.int64)  # (V,)
+    counts[EOS_ID] += len(pairs)
+    return torch.from_numpy(counts)
+
+
 def token_batches(src_lengths: np.ndarray, tgt_lengths: np.ndarray, max_tokens: int, rng: np.random.Generator,
                   bucket_size: int | None = None, max_sentences: int = 1024) -> list[np.ndarray]:
     """Index batches of similar lengths whose padded size stays within `max_tokens`.
@@ -312,4 +319,5 @@ class _Batches:
 
 
 __all__ = ["Pairs", "read_pairs", "split_indices", "PairsTokenizer", "Ragged", "EncodedPairs", "encode_pairs",
+           "target_piece_counts",
            "token_batches", "make_batch", "PairsData"]

@@ -215,7 +215,8 @@ def _row_blocks(logits: torch.Tensor) -> list[slice]:
 
 
 def label_smoothed_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, smoothing: float = 0.1,
-                                 ignore_index: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+                                 ignore_index: int = 0, normalizer: int | None = None
+                                 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean label-smoothed cross-entropy over the non-padding targets, and the plain NLL beside it.
 
     Szegedy et al. 2016, section 7: the target distribution is (1 - eps) on the gold class plus
@@ -223,7 +224,8 @@ def label_smoothed_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, sm
     loss = (1 - eps) * -log p(gold) + eps * mean_v(-log p(v)); eps = 0 gives cross-entropy.
     This equals `F.cross_entropy(..., label_smoothing=eps)` (values and gradients; computed in
     fp32 whatever the logits' dtype). Positions whose target is `ignore_index` (padding) count
-    for nothing; both values are means over the counted ones.
+    for nothing; both values are means over the counted ones, or sums divided by `normalizer`
+    when it is given (a loss split over several calls, as an adaptive softmax's head and tail).
 
     Shape:
         - logits: (N, V) or (B, T, V); targets: (N,) or (B, T) int64.
@@ -238,7 +240,8 @@ def label_smoothed_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, sm
     """
     targets = targets.reshape(-1)  # (N,)
     counted = targets != ignore_index  # (N,)
-    weights = counted.float() / counted.sum().clamp(min=1)  # (N,): 1/count on counted rows, else 0
+    count = counted.sum().clamp(min=1) if normalizer is None else max(normalizer, 1)
+    weights = counted.float() / count  # (N,): 1/count on counted rows, else 0
     nll, uniform = _SmoothedCrossEntropyTerms.apply(logits.reshape(-1, logits.shape[-1]),
                                                     targets.clamp(min=0), weights)
     return (1.0 - smoothing) * nll + smoothing * uniform, nll

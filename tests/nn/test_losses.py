@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from nlprec.nn import losses
-from nlprec.nn.losses import bpr_loss, hinge_loss, l2_penalty, masked_mse_loss
+from nlprec.nn.losses import bpr_loss, hinge_loss, l2_penalty, label_smoothed_cross_entropy, masked_mse_loss
 
 
 def test_doctests_pass():
@@ -113,3 +113,12 @@ def test_compiled_kernel_equals_torch_blocks_on_wide_extreme_rows(monkeypatch, d
 def test_compiled_kernel_refuses_targets_outside_the_vocabulary():
     with pytest.raises(IndexError, match=r"\[0, 5\)"):
         losses.label_smoothed_cross_entropy(torch.randn(3, 5), torch.tensor([1, 5, 2]), ignore_index=-1)
+
+
+def test_label_smoothed_cross_entropy_normalizer_splits_one_mean_into_summed_parts():
+    torch.manual_seed(0)
+    logits, targets = torch.randn(6, 5), torch.randint(0, 5, (6,))
+    whole = label_smoothed_cross_entropy(logits, targets, 0.1, ignore_index=-1)
+    parts = [label_smoothed_cross_entropy(logits[rows], targets[rows], 0.1, ignore_index=-1, normalizer=6)
+             for rows in (slice(0, 2), slice(2, 6))]
+    assert torch.allclose(parts[0][0] + parts[1][0], whole[0]) and torch.allclose(parts[0][1] + parts[1][1], whole[1])
