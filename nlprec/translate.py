@@ -355,10 +355,11 @@ def precision_defaults(arch: str, precision: str, tgt_vocab: int = 8000) -> dict
 
     In fp32 the GRU decoder's matrix products bound the step (78% of it, profiled), so its
     decoder is 256 wide instead of 512: 1.42x the tokens/s at the same BLEU after 6 minutes and
-    30.5 test BLEU after 30 (23.4 was reported with 512 on an AVX2 CPU). In fp32 the
+    30.5 test BLEU after 30 (23.4 was reported with 512 on an AVX2 CPU; BENCHMARKS.md, "Translation
+    in fp32 on an AVX2-only CPU"). In fp32 the
     Transformer's tied 8k output layer is half a step's FLOPs, so it uses an adaptive softmax
     with the 2,000 most frequent target pieces in its head (95% of the targets): 1.48x the
-    tokens/s of a step (BENCHMARKS.md, "Translation in fp32"); vocabularies under 4,000 pieces
+    tokens/s of a step (BENCHMARKS.md, "Transformer in fp32 with an adaptive softmax"); vocabularies under 4,000 pieces
     keep the full softmax. --set overrides these."""
     if precision != "fp32":
         return {}
