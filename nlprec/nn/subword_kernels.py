@@ -23,33 +23,8 @@ import numba
 import numpy as np
 from numba import prange
 
-from nlprec.nn.embedding_kernels import (LOG_SIGMOID_TABLE, MAX_EXP, SIGMOID_TABLE, TABLE_SIZE, _below, _next,
-                                         _subsample, _table_index)
-
-
-@numba.njit(inline="always", fastmath=True)
-def _predict(hidden, out, target, label, lr, grad, sigmoid, log_sigmoid):
-    """One logistic prediction of `label` for output row `target` from `hidden`, as fastText's
-    `binaryLogistic`: grad += g * out[target], out[target] += g * hidden; returns -log p(label)."""
-    dim = hidden.shape[0]
-    f = np.float32(0.0)
-    for k in range(dim):
-        f += hidden[k] * out[target, k]
-    if f > MAX_EXP:
-        g = (label - 1.0) * lr
-        loss = 0.0 if label > 0.5 else MAX_EXP
-    elif f < -MAX_EXP:
-        g = label * lr
-        loss = MAX_EXP if label > 0.5 else 0.0
-    else:
-        index = _table_index(f)
-        g = (label - sigmoid[index]) * lr
-        loss = -log_sigmoid[index] if label > 0.5 else -log_sigmoid[TABLE_SIZE - 1 - index]
-    g32 = np.float32(g)
-    for k in range(dim):
-        grad[k] += g32 * out[target, k]
-        out[target, k] += g32 * hidden[k]
-    return loss
+from nlprec.nn.embedding_kernels import (LOG_SIGMOID_TABLE, SIGMOID_TABLE, _below, _next, _predict,
+                                         _subsample)
 
 
 @numba.njit(inline="always", fastmath=True)
