@@ -43,7 +43,7 @@ from nlprec.data.bert_data import (CLS_ID, FIRST_PIECE, MASK_ID, MASK_PIECE, SEP
                                    fixed_batches, read_documents, split_documents, train_tokenizer)
 from nlprec.data.tokenize import PAD_ID, SentencePieceTokenizer
 from nlprec.errors import NlprecError, require
-from nlprec.io import atomic_write
+from nlprec.io import atomic_write, read_model_config
 from nlprec.models.bert import Bert, BertConfig
 from nlprec.registry import build_config
 from nlprec.train import Trainer, TrainerConfig, load_checkpoint
@@ -371,20 +371,8 @@ def build_classifier(encoder: PieceEncoder, n_classes: int, options: Any, overri
 
 
 def read_config(folder: Path) -> dict[str, Any]:
-    """The config.json of a BERT folder; a one-line error for anything else."""
-    path = folder / "config.json"
-    if not folder.is_dir():
-        raise NlprecError(f"{folder}: no such model folder")
-    if not path.is_file():
-        raise NlprecError(f"{folder}: not a BERT model folder (no config.json); pretrain one with `nlprec bert pretrain`")
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise NlprecError(f"{path}: not valid JSON ({err})") from None
-    if not isinstance(config, dict) or config.get("format") != FORMAT:
-        raise NlprecError(f"{path}: not a BERT model config (expected format {FORMAT!r}); pretrain one with "
-                          "`nlprec bert pretrain`")
-    return config
+    """The config.json of a BERT model folder; a one-line error for anything else."""
+    return read_model_config(folder, FORMAT, "BERT model", "pretrain one with `nlprec bert pretrain`")
 
 
 # ----- pretraining -----------------------------------------------------------------------------

@@ -56,7 +56,7 @@ from nlprec.data.classification import (ClassificationData, LabelledTexts, WordE
                                         embedding_init, label_ids, pad_rows, sorted_batches, stratified_split)
 from nlprec.data.tokenize import RegexTokenizer
 from nlprec.errors import NlprecError, require
-from nlprec.io import atomic_write, sha256_file
+from nlprec.io import atomic_write, read_model_config, sha256_file
 from nlprec.metrics import classification_report, mean_std, stratified_kfold
 from nlprec.registry import build_config, get_model
 from nlprec.train import Trainer, TrainerConfig
@@ -286,20 +286,8 @@ class Classifier:
 
 
 def _read_config(folder: Path) -> dict[str, Any]:
-    path = folder / "config.json"
-    if not folder.is_dir():
-        raise NlprecError(f"{folder}: no such model folder")
-    if not path.is_file():
-        raise NlprecError(f"{folder}: not a classifier folder (no config.json); train one with "
-                          "`nlprec classify train`")
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise NlprecError(f"{path}: not valid JSON ({err})") from None
-    if not isinstance(config, dict) or config.get("format") != FORMAT:
-        raise NlprecError(f"{path}: not a classifier config (expected format {FORMAT!r}); train one with "
-                          "`nlprec classify train`")
-    return config
+    """The config.json of a classifier folder; a one-line error for anything else."""
+    return read_model_config(folder, FORMAT, "classifier", "train one with `nlprec classify train`")
 
 
 def score(model: nn.Module, encoder: Any, texts: Sequence[str], labels: np.ndarray, classes: list[str],

@@ -125,3 +125,25 @@ def to_plain(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+def read_model_config(folder: Path, format: str, kind: str, how: str) -> dict[str, Any]:
+    """The config.json of a model folder whose "format" is `format`; anything else (no folder, no
+    config.json, invalid JSON, another format) is a one-line NlprecError naming the path, the
+    `kind` of folder expected ("classifier") and `how` to make one ("train one with `nlprec ...`")."""
+    import json
+
+    from nlprec.errors import NlprecError
+
+    path = folder / "config.json"
+    if not folder.is_dir():
+        raise NlprecError(f"{folder}: no such model folder")
+    if not path.is_file():
+        raise NlprecError(f"{folder}: not a {kind} folder (no config.json); {how}")
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise NlprecError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(config, dict) or config.get("format") != format:
+        raise NlprecError(f"{path}: not a {kind} config (expected format {format!r}); {how}")
+    return config

@@ -38,7 +38,7 @@ from nlprec.data.pairs import (PairsData, PairsTokenizer, encode_pairs, read_pai
 from nlprec.data.tokenize import PAD_ID
 from nlprec.decoding import decode, greedy
 from nlprec.errors import NlprecError, require
-from nlprec.io import atomic_write
+from nlprec.io import atomic_write, read_model_config
 from nlprec.metrics import translation_scores
 from nlprec.registry import build_config, get_model
 from nlprec.train import Trainer, TrainerConfig, load_checkpoint
@@ -248,19 +248,8 @@ class Translator:
 
 
 def _read_config(folder: Path) -> dict[str, Any]:
-    path = folder / "config.json"
-    if not folder.is_dir():
-        raise NlprecError(f"{folder}: no such model folder")
-    if not path.is_file():
-        raise NlprecError(f"{folder}: not a translation model folder (no config.json); train one with "
-                          "`nlprec translate train`")
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise NlprecError(f"{path}: not valid JSON ({err})") from None
-    if not isinstance(config, dict) or config.get("format") != FORMAT:
-        raise NlprecError(f"{path}: not a translation model config (expected format {FORMAT!r})")
-    return config
+    """The config.json of a translation model folder; a one-line error for anything else."""
+    return read_model_config(folder, FORMAT, "translation model", "train one with `nlprec translate train`")
 
 
 def evaluate(translator: Translator, pairs_path: str | Path, beam: int = 5, alpha: float = 0.6,
