@@ -12,9 +12,10 @@ validation excluded), decoding sentences/s for beam 1 and beam 5 (batches of 64)
 one sentence at a time on --single-sentences sentences (the batching speed-up).
 
 Peer: a from-scratch `transformers` MarianMTModel (d_model 256, 3+3 layers, 4 heads, FFN 1024)
-on the same joint 8k sentencepiece model and the same token-budget batches, trained for the same
-minutes with AdamW and inverse-sqrt warmup, decoded with `generate`. It is skipped with a message
-when `transformers` is not installed (pip install transformers).
+on the same joint 8k sentencepiece model (the first --archs model's) and the same token-budget
+batches, trained for the same minutes with AdamW and inverse-sqrt warmup, decoded with `generate`.
+It runs after the nlprec models unless --no-peer (it ran only beside the Transformer before
+2026-12-02), and is skipped with a message when `transformers` is not installed.
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def bench_marian(train_path: Path, sources: list[str], references: list[str], wo
     from nlprec.data.pairs import PairsTokenizer
     from nlprec.metrics import translation_scores
 
-    tokenizer = PairsTokenizer.load(work / "transformer")  # the same joint 8k sentencepiece model
+    tokenizer = PairsTokenizer.load(work / args.archs.split(",")[0])  # the joint 8k sentencepiece model nlprec used
     pairs = read_pairs(train_path)
     encoded = encode_pairs(tokenizer, pairs.sources, pairs.targets, max_len=100)
     data = PairsData(encoded, None, max_tokens=6000, seed=args.seed)
@@ -200,7 +201,7 @@ def main() -> None:
         sources, references = sources[: args.test_limit], references[: args.test_limit]
         models = [in_fresh_process(bench_nlprec, arch, train_path, sources, references, work, args)
                   for arch in args.archs.split(",")]
-        if not args.no_peer and "transformer" in args.archs.split(","):
+        if not args.no_peer:
             models.append(in_fresh_process(bench_marian, train_path, sources, references, work, args))
     results = {"task": "fra-eng English->French", "minutes_per_model": args.minutes, "threads": args.threads,
                "precision": args.precision, "overrides": args.set,

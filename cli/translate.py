@@ -54,8 +54,8 @@ def train(
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     precision: Annotated[str, typer.Option(
         help="Autocast: auto (bf16 on CPUs with bf16 units, else fp32; bf16/fp16 on CUDA), fp32, bf16 or fp16. "
-             "In fp32 the GRU's decoder defaults to 256 wide instead of 512 and the Transformer to an "
-             "adaptive softmax (adaptive_head=2000).")
+             "In fp32 both models default to an adaptive softmax (adaptive_head=2000) and the GRU's "
+             "decoder to 256 wide instead of 512.")
     ] = "auto",
     seed: Annotated[int, typer.Option(help="Random seed (split, sentencepiece, batches, weights).")] = 1,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in OUT/checkpoints.")] = False,

@@ -342,21 +342,20 @@ def train_translation(pairs_path: str | Path, out: str | Path, options: Translat
 def precision_defaults(arch: str, precision: str, tgt_vocab: int = 8000) -> dict[str, Any]:
     """Model sizes that differ from the config's defaults at this (resolved) precision.
 
-    In fp32 the GRU decoder's matrix products bound the step (78% of it, profiled), so its
-    decoder is 256 wide instead of 512: 1.42x the tokens/s at the same BLEU after 6 minutes and
-    30.5 test BLEU after 30 (23.4 was reported with 512 on an AVX2 CPU; BENCHMARKS.md, "Translation
-    in fp32 on an AVX2-only CPU"). In fp32 the
-    Transformer's tied 8k output layer is half a step's FLOPs, so it uses an adaptive softmax
-    with the 2,000 most frequent target pieces in its head (95% of the targets): 1.48x the
-    tokens/s of a step (BENCHMARKS.md, "Transformer in fp32 with an adaptive softmax"); vocabularies under 4,000 pieces
-    keep the full softmax. --set overrides these."""
+    In fp32 the tied 8k output layer is about half of a training step's FLOPs in both models, so
+    both use an adaptive softmax with the 2,000 most frequent target pieces in its head (95% of
+    the targets), when the vocabulary has at least 4,000 pieces: 1.48x the tokens/s of a
+    Transformer step and 1.38x of a GRU step (BENCHMARKS.md, "Transformer in fp32 with an adaptive
+    softmax" and "GRU in fp32 with the adaptive softmax"). The GRU's decoder is also 256 wide
+    instead of 512 in fp32, where its matrix products bound the step: 1.42x the tokens/s at the
+    same BLEU after 6 minutes (BENCHMARKS.md, "Translation in fp32 on an AVX2-only CPU").
+    --set overrides these."""
     if precision != "fp32":
         return {}
+    defaults = {"adaptive_head": 2000} if tgt_vocab >= 4000 and arch in ("transformer", "gru-attention") else {}
     if arch == "gru-attention":
-        return {"decoder_hidden": 256}
-    if arch == "transformer" and tgt_vocab >= 4000:
-        return {"adaptive_head": 2000}
-    return {}
+        defaults["decoder_hidden"] = 256
+    return defaults
 
 
 def _require_same_model(saved: dict[str, Any] | None, wanted: dict[str, Any], out: Path) -> None:

@@ -161,17 +161,19 @@ def test_gru_attention_trains_reversed_per_side_and_shows_attention(tmp_path):
 
 
 def test_precision_defaults_change_only_fp32_models():
-    assert precision_defaults("gru-attention", "fp32") == {"decoder_hidden": 256}
+    assert precision_defaults("gru-attention", "fp32") == {"decoder_hidden": 256, "adaptive_head": 2000}
+    assert precision_defaults("gru-attention", "fp32", tgt_vocab=3000) == {"decoder_hidden": 256}
     assert precision_defaults("gru-attention", "bf16") == {} and precision_defaults("gru-attention", "auto") == {}
     assert precision_defaults("transformer", "fp32") == {"adaptive_head": 2000}
     assert precision_defaults("transformer", "fp32", tgt_vocab=3000) == {}  # too few pieces for a tail
     assert precision_defaults("transformer", "bf16") == {}
 
 
-def test_adaptive_softmax_transformer_trains_saves_and_reloads(tmp_path):
+@pytest.mark.parametrize("arch, sizes", [("transformer", TINY_TRANSFORMER), ("gru-attention", TINY_GRU)])
+def test_adaptive_softmax_model_trains_saves_and_reloads(tmp_path, arch, sizes):
     pairs = write_pairs(tmp_path / "p.tsv", n=200)
-    options = tiny_options(precision="fp32", device="cpu", max_steps=4)
-    translator = train_translation(pairs, tmp_path / "m", options, {**TINY_TRANSFORMER, "adaptive_head": 20},
+    options = tiny_options(arch=arch, precision="fp32", device="cpu", max_steps=4)
+    translator = train_translation(pairs, tmp_path / "m", options, {**sizes, "adaptive_head": 20},
                                    log=lambda *_: None)
     order = translator.model.piece_order
     counts = torch.bincount(torch.from_numpy(np.concatenate(

@@ -6,6 +6,8 @@ additive attention computed from the previous decoder state s_{t-1}, reads [y_{t
 predicts y_t from [s_t; c_t; y_{t-1}] through a tanh layer whose output is projected by the
 (tied) target embedding. The decoder state starts from tanh(W [forward last; backward first]).
 Teacher forcing during training; padding is packed away in the encoder and masked in attention.
+`adaptive_head` > 0 makes that projection an adaptive softmax (nlprec.nn.adaptive_softmax), the
+fp32 default of translation (nlprec.translate.precision_defaults).
 
 Decoding interface (nlprec.decoding): `encode(src)` returns a batch-first state dict;
 `decode_step(tokens, state, step)` returns log-probabilities and the next state, whose
@@ -18,7 +20,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
@@ -26,7 +27,7 @@ from nlprec.data.tokenize import PAD_ID
 from nlprec.errors import require
 from nlprec.nn.attention import AdditiveAttention
 from nlprec.nn.dropout import Dropout
-from nlprec.nn.losses import label_smoothed_cross_entropy
+from nlprec.nn.adaptive_softmax import TiedAdaptiveSoftmax
 from nlprec.registry import register
 
 
@@ -45,6 +46,7 @@ class GRUAttentionConfig:
     dropout: float = 0.2  # on embeddings and the pre-output layer, in [0, 1)
     share_embeddings: bool = True  # one embedding for source and target (needs src_vocab == tgt_vocab)
     label_smoothing: float = 0.1  # epsilon of the smoothed targets, in [0, 1)
+    adaptive_head: int = 0  # 0: full softmax; k: adaptive softmax, the k most frequent target pieces in its head
 
     def __post_init__(self) -> None:
         checks = [
@@ -53,6 +55,8 @@ class GRUAttentionConfig:
              "embed_dim, hidden, decoder_hidden, attention_dim and encoder_layers must be >= 1"),
             (0 <= self.dropout < 1, f"dropout must be in [0, 1), got {self.dropout}"),
             (0 <= self.label_smoothing < 1, f"label_smoothing must be in [0, 1), got {self.label_smoothing}"),
+            (0 <= self.adaptive_head < self.tgt_vocab,
+             f"adaptive_head must be in [0, tgt_vocab={self.tgt_vocab}), got {self.adaptive_head}"),
             (not self.share_embeddings or self.src_vocab == self.tgt_vocab,
              "share_embeddings needs src_vocab == tgt_vocab (a joint sentencepiece model)"),
         ]
@@ -61,7 +65,7 @@ class GRUAttentionConfig:
 
 @register("gru-attention", config=GRUAttentionConfig, family="sequence",
           description="GRU encoder-decoder with additive attention (Bahdanau et al. 2015)")
-class GRUAttention(nn.Module):
+class GRUAttention(TiedAdaptiveSoftmax, nn.Module):
     """Bidirectional GRU encoder, GRU decoder with Bahdanau attention; `loss(batch)` as the Transformer's."""
 
     def __init__(self, config: GRUAttentionConfig):
@@ -80,6 +84,7 @@ class GRUAttention(nn.Module):
         self.cell = nn.GRUCell(c.embed_dim + memory_dim, c.decoder_hidden)
         self.pre_output = nn.Linear(c.decoder_hidden + memory_dim + c.embed_dim, c.embed_dim)
         self.dropout = Dropout(c.dropout)
+        self._add_adaptive_head(c.embed_dim)
 
     def encode(self, src: torch.Tensor) -> dict[str, Any]:
         """src (B, S) -> state: memory (B, S, M), projected keys (B, S, A), keep (B, S), hidden (B, H)."""
@@ -113,24 +118,16 @@ class GRUAttention(nn.Module):
             weights.append(state["attention"])
         return torch.stack(features, dim=1), torch.stack(weights, dim=1)  # (B, T, E), (B, T, S)
 
-    def logits(self, features: torch.Tensor) -> torch.Tensor:
-        """Output layer tied to the target embedding: (..., E) -> (..., tgt_vocab)."""
-        return F.linear(self.dropout(features), self.tgt_embed.weight)
-
     def loss(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         """Label-smoothed cross-entropy of `tgt_out` (non-padding positions only), plus the plain NLL."""
         features, _ = self(batch["src"], batch["tgt_in"])  # (B, T, E)
         counted = batch["tgt_out"] != PAD_ID  # (B, T)
-        logits = self.logits(features[counted])  # (N, V)
-        loss, nll = label_smoothed_cross_entropy(logits, batch["tgt_out"][counted], self.config.label_smoothing,
-                                                 ignore_index=PAD_ID)
-        return {"loss": loss, "nll": nll}
+        return self.output_loss(self.dropout(features[counted]), batch["tgt_out"][counted])  # dropout before the output
 
     def decode_step(self, tokens: torch.Tensor, state: dict[str, Any], step: int
                     ) -> tuple[torch.Tensor, dict[str, Any]]:
         """tokens (N,) -> log-probabilities (N, tgt_vocab) and the next state (with "attention" (N, S))."""
         features, state = self._step(self.tgt_embed(tokens), state)  # (N, E)
-        return F.log_softmax(self.logits(features).float(), dim=-1), state
-
+        return self.log_probs(features), state
 
 __all__ = ["GRUAttention", "GRUAttentionConfig"]

@@ -19,8 +19,8 @@ the tokens/s (A/B on real fra.txt batches, 2 threads, FFN 512 second: less by th
 for more updates in the same minutes.
 
 `adaptive_head` > 0 replaces the full softmax by an adaptive one (Grave et al. 2017) with one
-tail cluster: the head holds that many of the most frequent training targets
-(`order_output_pieces`) and every position computes only them, plus the tail for tail targets.
+tail cluster (nlprec.nn.adaptive_softmax): the head holds that many of the most frequent training
+targets (`order_output_pieces`) and every position computes only them, plus the tail for tail targets.
 Translation in fp32 picks 2,000 of 8,000 (nlprec.translate.precision_defaults), where the
 output layer was half a step's FLOPs.
 
@@ -36,13 +36,12 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from nlprec.data.tokenize import PAD_ID
 from nlprec.errors import NlprecError, require
 from nlprec.nn.dropout import Dropout
-from nlprec.nn.losses import label_smoothed_cross_entropy
+from nlprec.nn.adaptive_softmax import TiedAdaptiveSoftmax
 from nlprec.nn.transformer import DecoderLayer, EncoderLayer, final_norm, sinusoidal_positions
 from nlprec.registry import register
 
@@ -88,7 +87,7 @@ class TransformerConfig:
 
 @register("transformer", config=TransformerConfig, family="sequence",
           description="Transformer encoder-decoder for translation (Vaswani et al. 2017)")
-class Transformer(nn.Module):
+class Transformer(TiedAdaptiveSoftmax, nn.Module):
     """Encoder-decoder Transformer; `loss(batch)` takes the batches of nlprec.data.pairs."""
 
     def __init__(self, config: TransformerConfig):
@@ -106,9 +105,7 @@ class Transformer(nn.Module):
         self.decoder = nn.ModuleList(DecoderLayer(*layer_args) for _ in range(config.decoder_layers))
         self.encoder_norm = final_norm(d, config.norm_first)
         self.decoder_norm = final_norm(d, config.norm_first)
-        if config.adaptive_head:
-            self.tail_logit = nn.Linear(d, 1)  # the head's entry for "the target is in the tail"
-            self.register_buffer("piece_order", torch.arange(config.tgt_vocab))  # (V,) most frequent first
+        self._add_adaptive_head(d)
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -149,71 +146,11 @@ class Transformer(nn.Module):
             x = layer(x, memory_kv, state["keep"])
         return self.decoder_norm(x)  # (B, T, d)
 
-    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
-        """Output projection tied to the target embedding: (..., d) -> (..., tgt_vocab)."""
-        return F.linear(hidden, self.tgt_embed.weight)
-
-    def log_probs(self, hidden: torch.Tensor) -> torch.Tensor:
-        """Log-probabilities of every target piece in fp32: (N, d) -> (N, tgt_vocab)."""
-        if not self.config.adaptive_head:
-            return F.log_softmax(self.logits(hidden).float(), dim=-1)  # (N, V)
-        head_pieces, tail_pieces = self._head_tail_pieces()
-        head = F.log_softmax(self._head_logits(hidden, head_pieces).float(), dim=-1)  # (N, H + 1)
-        tail_weight = self.tgt_embed.weight.index_select(0, tail_pieces)  # (V - H, d)
-        tail = F.log_softmax(F.linear(hidden, tail_weight).float(), dim=-1)  # (N, V - H)
-        out = head.new_empty(len(hidden), self.config.tgt_vocab)  # (N, V)
-        out[:, head_pieces] = head[:, :-1]
-        out[:, tail_pieces] = tail + head[:, -1:]
-        return out
-
-    def order_output_pieces(self, counts: torch.Tensor) -> None:
-        """Rank the target pieces by `counts` (V,), their frequency in the training targets, so
-        that the adaptive softmax's head holds the most frequent; a no-op for the full softmax."""
-        if self.config.adaptive_head:
-            self.piece_order.copy_(torch.argsort(counts.double(), descending=True, stable=True))
-
     def loss(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         """Label-smoothed cross-entropy of `tgt_out` given `src` and `tgt_in`, plus the plain NLL."""
         hidden = self(batch["src"], batch["tgt_in"])  # (B, T, d)
-        counted = batch["tgt_out"] != PAD_ID  # (B, T)
-        if self.config.adaptive_head:
-            return self._adaptive_loss(hidden[counted], batch["tgt_out"][counted])
-        logits = self.logits(hidden[counted])  # (N, V): no projection for padding positions
-        loss, nll = label_smoothed_cross_entropy(logits, batch["tgt_out"][counted], self.config.label_smoothing,
-                                                 ignore_index=PAD_ID)
-        return {"loss": loss, "nll": nll}
-
-    def _adaptive_loss(self, hidden: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Grave et al. 2017, "Efficient softmax approximation for GPUs", with one tail cluster.
-
-        p(piece) = p_head(piece) in the head, p_head(tail) * p_tail(piece) in the tail: every
-        position pays for H + 1 logits, only tail targets for the other V - H. Both factors
-        share the tied embedding rows, and the NLL is exact. Label smoothing spreads over the
-        classes each position computes (the head, and the tail for tail targets).
-        """
-        head_size = self.config.adaptive_head
-        head_pieces, tail_pieces = self._head_tail_pieces()
-        rank = torch.empty_like(self.piece_order)
-        rank[self.piece_order] = torch.arange(len(rank), device=rank.device)  # (V,) inverse permutation
-        target_rank = rank[targets]  # (N,)
-        smoothing, n = self.config.label_smoothing, len(targets)
-        head_loss, head_nll = label_smoothed_cross_entropy(
-            self._head_logits(hidden, head_pieces), target_rank.clamp(max=head_size), smoothing,
-            ignore_index=-1, normalizer=n)  # (N, H + 1): tail targets count as the tail entry
-        in_tail = target_rank >= head_size  # (N,)
-        tail_logits = F.linear(hidden[in_tail], self.tgt_embed.weight.index_select(0, tail_pieces))  # (M, V - H)
-        tail_loss, tail_nll = label_smoothed_cross_entropy(tail_logits, target_rank[in_tail] - head_size, smoothing,
-                                                           ignore_index=-1, normalizer=n)
-        return {"loss": head_loss + tail_loss, "nll": head_nll + tail_nll}
-
-    def _head_tail_pieces(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.piece_order[:self.config.adaptive_head], self.piece_order[self.config.adaptive_head:]
-
-    def _head_logits(self, hidden: torch.Tensor, head_pieces: torch.Tensor) -> torch.Tensor:
-        """(N, d) -> (N, H + 1): the head pieces' tied logits, then the tail's (one product)."""
-        weight = torch.cat([self.tgt_embed.weight.index_select(0, head_pieces), self.tail_logit.weight])  # (H + 1, d)
-        bias = F.pad(self.tail_logit.bias, (len(head_pieces), 0))  # (H + 1,): zeros, then the tail's bias
-        return F.linear(hidden, weight, bias)
+        counted = batch["tgt_out"] != PAD_ID  # (B, T): no output layer for padding positions
+        return self.output_loss(hidden[counted], batch["tgt_out"][counted])
 
     def decode_step(self, tokens: torch.Tensor, state: dict[str, Any], step: int
                     ) -> tuple[torch.Tensor, dict[str, Any]]:

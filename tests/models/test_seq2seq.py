@@ -20,12 +20,15 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def tiny_gru(bidirectional: bool = True, layers: int = 1, share: bool = True, seed: int = 0) -> GRUAttention:
+def tiny_gru(bidirectional: bool = True, layers: int = 1, share: bool = True, seed: int = 0,
+             adaptive_head: int = 0) -> GRUAttention:
     torch.manual_seed(seed)
     config = GRUAttentionConfig(src_vocab=24, tgt_vocab=24 if share else 20, embed_dim=16, hidden=16,
                                 decoder_hidden=24, attention_dim=16, encoder_layers=layers,
-                                bidirectional=bidirectional, share_embeddings=share)
-    return GRUAttention(config)
+                                bidirectional=bidirectional, share_embeddings=share, adaptive_head=adaptive_head)
+    model = GRUAttention(config)
+    model.order_output_pieces(torch.arange(config.tgt_vocab).flip(0))  # the reverse of the id order
+    return model
 
 
 class TestGRUAttentionContract(ModelContract):
@@ -44,6 +47,11 @@ class TestUnidirectionalGRUContract(TestGRUAttentionContract):
         return tiny_gru(bidirectional=False, layers=2, share=False)
 
 
+class TestAdaptiveSoftmaxGRUContract(TestGRUAttentionContract):
+    def make_model(self):
+        return tiny_gru(adaptive_head=8)
+
+
 @pytest.mark.parametrize("bidirectional", [True, False])
 def test_padded_sentence_gives_the_unpadded_outputs(bidirectional):
     model = tiny_gru(bidirectional).eval()
@@ -56,11 +64,12 @@ def test_padded_sentence_gives_the_unpadded_outputs(bidirectional):
     assert torch.allclose(weights[:1, :3, :3], expected_weights, atol=1e-6) and (weights[0, :, 3:] == 0).all()
 
 
-def test_decode_steps_equal_teacher_forcing_and_expose_attention():
-    model = tiny_gru().eval()
+@pytest.mark.parametrize("adaptive_head", [0, 8])
+def test_decode_steps_equal_teacher_forcing_and_expose_attention(adaptive_head):
+    model = tiny_gru(adaptive_head=adaptive_head).eval()
     batch = copy_batch(rows=3)
     features, weights = model(batch["src"], batch["tgt_in"])
-    logits = torch.log_softmax(model.logits(features), dim=-1)  # (B, T, V)
+    logits = model.log_probs(features.flatten(0, 1)).view(*features.shape[:2], -1)  # (B, T, V)
     state = model.encode(batch["src"])
     for step in range(batch["tgt_in"].shape[1]):
         log_probs, state = model.decode_step(batch["tgt_in"][:, step], state, step)
@@ -71,3 +80,5 @@ def test_decode_steps_equal_teacher_forcing_and_expose_attention():
 def test_bad_config_is_one_line_error():
     with pytest.raises(NlprecError, match="dropout"):
         GRUAttentionConfig(dropout=1.5)
+    with pytest.raises(NlprecError, match="adaptive_head"):
+        GRUAttentionConfig(adaptive_head=8000)

@@ -74,57 +74,6 @@ def test_decode_steps_equal_teacher_forcing(adaptive_head):
         assert torch.allclose(log_probs, teacher[:, step], atol=1e-4)
 
 
-def test_full_softmax_log_probs_are_the_tied_logits_normalised():
-    model = tiny_transformer().eval()
-    hidden = torch.randn(5, 32)  # (N, d)
-    assert torch.allclose(model.log_probs(hidden), torch.log_softmax(hidden @ model.tgt_embed.weight.T, -1), atol=1e-5)
-
-
-def test_adaptive_softmax_is_a_distribution_whose_nll_is_the_loss():
-    model = tiny_transformer(adaptive_head=8, label_smoothing=0.0).eval()
-    batch = copy_batch(rows=4)
-    hidden = model(batch["src"], batch["tgt_in"])  # (B, T, d)
-    counted = batch["tgt_out"] != 0  # (B, T)
-    log_probs = model.log_probs(hidden[counted])  # (N, V)
-    assert torch.allclose(log_probs.logsumexp(-1), torch.zeros(len(log_probs)), atol=1e-5)
-    gold = -log_probs.gather(1, batch["tgt_out"][counted][:, None]).mean()
-    in_tail = ~torch.isin(batch["tgt_out"][counted], model.piece_order[:8])
-    assert in_tail.any() and (~in_tail).any()  # both factors are exercised
-    out = model.loss(batch)
-    assert torch.allclose(out["nll"], gold, atol=1e-5) and torch.allclose(out["loss"], gold, atol=1e-5)
-
-
-def test_adaptive_label_smoothing_spreads_over_the_classes_each_position_computes():
-    eps = 0.1
-    model = tiny_transformer(adaptive_head=8, label_smoothing=eps).eval()
-    batch = copy_batch(rows=4)
-    hidden = model(batch["src"], batch["tgt_in"])[batch["tgt_out"] != 0]  # (N, d)
-    targets = batch["tgt_out"][batch["tgt_out"] != 0]  # (N,)
-    head, tail = model.piece_order[:8], model.piece_order[8:]
-    weight = model.tgt_embed.weight
-    head_lp = torch.log_softmax(torch.cat([hidden @ weight[head].T, model.tail_logit(hidden)], -1), -1)  # (N, 9)
-    tail_lp = torch.log_softmax(hidden @ weight[tail].T, -1)  # (N, V - 8)
-    expected = []
-    for row, target in enumerate(targets.tolist()):
-        if target in head.tolist():
-            gold, uniform = head_lp[row, head.tolist().index(target)], head_lp[row].mean()
-        else:
-            gold = head_lp[row, -1] + tail_lp[row, tail.tolist().index(target)]
-            uniform = head_lp[row].mean() + tail_lp[row].mean()
-        expected.append(-(1 - eps) * gold - eps * uniform)
-    assert torch.allclose(model.loss(batch)["loss"], torch.stack(expected).mean(), atol=1e-5)
-
-
-def test_order_output_pieces_puts_the_most_frequent_in_the_head():
-    model = tiny_transformer(adaptive_head=4)
-    counts = torch.zeros(24, dtype=torch.long)
-    counts[[7, 3, 19, 11]] = torch.tensor([50, 40, 30, 20])
-    model.order_output_pieces(counts)
-    assert model.piece_order[:4].tolist() == [7, 3, 19, 11]
-    assert sorted(model.piece_order.tolist()) == list(range(24))
-    assert "piece_order" in model.state_dict() and "piece_order" not in tiny_transformer().state_dict()
-
-
 def test_shared_embeddings_are_one_matrix_and_the_output_layer():
     model = tiny_transformer(share=True)
     assert model.src_embed is model.tgt_embed
