@@ -34,3 +34,15 @@ def corpora_dir() -> Path:
 import sys  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models run fastest on one torch thread, above all on a shared machine; restored after.
+    A module opts in with `pytestmark = pytest.mark.usefixtures("one_thread")`."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -12,13 +12,7 @@ from nlprec.models.seq2seq import GRUAttention, GRUAttentionConfig
 from nlprec.models.transformer import Transformer, TransformerConfig
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread, above all on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make(arch: str):

@@ -18,12 +18,7 @@ from nlprec.metrics import full_counts, mae, ranking_metrics, rmse, sampled_coun
 FAST = {"epochs": 2, "device": "cpu"}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -21,13 +21,7 @@ TINY_TRANSFORMER = dict(d_model=32, heads=2, encoder_layers=1, decoder_layers=1,
 TINY_GRU = dict(embed_dim=16, hidden=16, decoder_hidden=16, attention_dim=16)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread, above all on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def write_pairs(path, n: int = 300, seed: int = 0):

@@ -18,12 +18,7 @@ TINY = ["--set", "hidden=32", "--set", "layers=1", "--set", "heads=2", "--set", 
 WORDS = "the cat dog bird fish runs sleeps eats small big red blue".split()
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def write_reviews(path, n: int = 60):

@@ -20,12 +20,7 @@ TINY = ["--set", "dim=16", "--set", "maps=8", "--epochs", "3", "--threads", "1",
         "--lr", "0.01", "-q"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def lines(n: int = 160, seed: int = 0) -> list[str]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 pytest.importorskip("matplotlib", reason="plots need the plot extra (matplotlib)")
 from matplotlib.image import imread  # noqa: E402
@@ -18,12 +17,7 @@ from nlprec_cli.main import main  # noqa: E402
 WORDS = "cat dog bird fish runs sleeps eats small big red blue the a".split()
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def run(capsys, *args) -> tuple[int, str, str]:

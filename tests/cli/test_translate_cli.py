@@ -16,12 +16,7 @@ from nlprec_cli.main import main
 WORDS = "cat dog bird fish runs sleeps eats small big red blue the a".split()
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def write_pairs(path, n: int = 200):

@@ -15,12 +15,7 @@ from nlprec.models.bert import Bert, BertConfig, query_columns
 VOCAB = 40
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_bert(objectives: str = "mlm+nsp", norm_first: bool = False, seed: int = 0) -> Bert:

@@ -15,12 +15,7 @@ from nlprec.models.bert_classifier import BertClassifier, BertClassifierConfig
 SIZES = {"vocab_size": 30, "hidden": 32, "layers": 1, "heads": 2, "d_ff": 64, "max_positions": 16}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_classifier(**changes) -> BertClassifier:

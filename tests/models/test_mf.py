@@ -23,14 +23,6 @@ class TestMFContract(ModelContract):
                 "ratings": torch.tensor([5.0, 1.0, 4.0, 2.0, 5.0, 1.0, 3.0, 4.0])}
 
 
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_score_is_biases_plus_dot_product_and_predictions_are_clipped():
     model = TestMFContract().make_model()
     users, items = torch.tensor([1, 4]), torch.tensor([2, 0])

@@ -11,13 +11,7 @@ from nlprec.errors import NlprecError
 from nlprec.models.seq2seq import GRUAttention, GRUAttentionConfig
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread, above all on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_gru(bidirectional: bool = True, layers: int = 1, share: bool = True, seed: int = 0,

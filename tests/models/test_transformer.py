@@ -11,13 +11,7 @@ from nlprec.errors import NlprecError
 from nlprec.models.transformer import Transformer, TransformerConfig
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread, above all on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_transformer(norm_first: bool = True, share: bool = True, seed: int = 0, adaptive_head: int = 0,

@@ -10,12 +10,7 @@ from nlprec.models.seq2seq import GRUAttention, GRUAttentionConfig
 from nlprec.models.transformer import Transformer, TransformerConfig
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny(arch: str, adaptive_head: int, label_smoothing: float = 0.1):

@@ -11,12 +11,7 @@ from nlprec.models.transformer import Transformer, TransformerConfig
 from nlprec.nn.attention import MultiHeadAttention
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_multi_head_attention_weights_are_the_ones_it_used():
