@@ -130,4 +130,5 @@ class GRUAttention(TiedAdaptiveSoftmax, nn.Module):
         features, state = self._step(self.tgt_embed(tokens), state)  # (N, E)
         return self.log_probs(features), state
 
+
 __all__ = ["GRUAttention", "GRUAttentionConfig"]
