@@ -51,7 +51,8 @@ def write_analogy_file(path) -> None:
 
 def gensim_analogies(path, vector_file, restrict_vocab: int):
     """(accuracy, {section: correct}, skipped) from gensim on the same file."""
-    gensim_models = pytest.importorskip("gensim.models")
+    from gensim import models as gensim_models
+
     kv = gensim_models.KeyedVectors.load_word2vec_format(str(vector_file), binary=True)
     accuracy, sections = kv.evaluate_word_analogies(str(path), restrict_vocab=restrict_vocab)
     total = sum(len(s["correct"]) + len(s["incorrect"]) for s in sections[:-1])
@@ -200,7 +201,8 @@ def test_real_questions_words_matches_gensim(tmp_path, corpora_dir):
 @pytest.mark.corpora
 @pytest.mark.parametrize("name, pairs", [("wordsim353.tsv", 353), ("simlex999.txt", 999)])
 def test_real_word_pairs_match_gensim(tmp_path, corpora_dir, name, pairs):
-    gensim_models = pytest.importorskip("gensim.models")
+    from gensim import models as gensim_models
+
     path = corpora_dir / "wordeval" / name
     vector_file = vectors_for_eval_words(corpora_dir).save(tmp_path / "v.bin")
     ours = word_similarity(Vectors.load(vector_file), path)

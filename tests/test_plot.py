@@ -7,13 +7,11 @@ import json
 
 import numpy as np
 import pytest
+from matplotlib.image import imread
 
-pytest.importorskip("matplotlib", reason="plots need the plot extra (matplotlib)")
-from matplotlib.image import imread  # noqa: E402
-
-from nlprec import plot  # noqa: E402
-from nlprec.embeddings import EmbedOptions, train_word2vec  # noqa: E402
-from nlprec.errors import NlprecError  # noqa: E402
+from nlprec import plot
+from nlprec.embeddings import EmbedOptions, train_word2vec
+from nlprec.errors import NlprecError
 
 WORDS = "cat dog bird fish runs sleeps eats small big red blue the a".split()
 

@@ -138,7 +138,8 @@ def test_binary_round_trip_at_real_vocabulary_size(tmp_path):
 
 @pytest.mark.parametrize("name, binary", [("v.bin", True), ("v.vec", False)])
 def test_gensim_reads_our_files_with_same_neighbours(tmp_path, name, binary):
-    gensim_models = pytest.importorskip("gensim.models")
+    from gensim import models as gensim_models
+
     vectors = make_vectors()
     path = vectors.save(tmp_path / name)
     kv = gensim_models.KeyedVectors.load_word2vec_format(str(path), binary=binary)
@@ -154,7 +155,8 @@ def test_gensim_reads_our_files_with_same_neighbours(tmp_path, name, binary):
 
 @pytest.mark.parametrize("name, binary", [("g.bin", True), ("g.vec", False)])
 def test_we_read_gensim_files(tmp_path, name, binary):
-    gensim_models = pytest.importorskip("gensim.models")
+    from gensim import models as gensim_models
+
     vectors = make_vectors()
     kv = gensim_models.KeyedVectors(vector_size=vectors.dim)
     kv.add_vectors(vectors.keys, vectors.matrix)

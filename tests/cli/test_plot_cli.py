@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from matplotlib.image import imread
 
-pytest.importorskip("matplotlib", reason="plots need the plot extra (matplotlib)")
-from matplotlib.image import imread  # noqa: E402
-
-from nlprec import plot  # noqa: E402
-from nlprec_cli.main import main  # noqa: E402
+from nlprec import plot
+from nlprec_cli.main import main
 
 WORDS = "cat dog bird fish runs sleeps eats small big red blue the a".split()
 

@@ -64,7 +64,6 @@ def test_iso_timestamps_and_blank_lines(tmp_path):
 
 
 def test_parquet(tmp_path):
-    pytest.importorskip("pyarrow")
     import pandas as pd
 
     path = tmp_path / "r.parquet"

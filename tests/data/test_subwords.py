@@ -73,7 +73,8 @@ def test_bad_specs_are_one_line_errors(spec, message):
 
 
 def test_buckets_match_fasttext_itself(tmp_path):
-    fasttext = pytest.importorskip("fasttext")
+    import fasttext
+
     corpus = tmp_path / "c.txt"
     corpus.write_text("\n".join(["the cat sat on the mat café naïve 日本語"] * 20), encoding="utf-8")
     model = fasttext.train_unsupervised(str(corpus), model="skipgram", dim=4, epoch=1, minCount=1, minn=2, maxn=5,

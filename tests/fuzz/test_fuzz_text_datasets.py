@@ -12,8 +12,7 @@ from hypothesis import strategies as st
 
 from fuzz_support import check_outcome, fuzz_pair, mutations, scratch
 
-classification = pytest.importorskip("nlprec.data.classification")
-bert_data = pytest.importorskip("nlprec.data.bert_data")
+from nlprec.data import bert_data, classification
 
 TABLE = "pos\ta fine film\nneg\ta dull film\twith a tab\n\npos\tgreat café\n".encode()
 CSV = 'label,text\npos,"a fine, long film"\nneg,dull\n'.encode()

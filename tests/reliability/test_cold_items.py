@@ -52,7 +52,8 @@ def test_mf_falls_back_on_its_own_biases(models, tmp_path, capsys):
 
 
 def test_models_without_biases_use_surprises_baseline_estimates(models):
-    surprise = pytest.importorskip("surprise")
+    import surprise
+
     rec = recommend.load(models / "autorec")
     mu, user_bias, item_bias = recommend.baseline_biases(rec.train)
     frame = [(rec.user_ids[u], rec.item_ids[i], float(r)) for u, i, r in

@@ -243,14 +243,12 @@ def test_a_bad_model_stops_multi_worker_start_up_too(tmp_path, capsys, port):
 
 
 @pytest.mark.parametrize("origins, allowed", [((), None), (("https://app.example",), "https://app.example")])
-def test_cors_is_off_unless_an_origin_is_given(vectors_path, origins, allowed):
-    from fastapi.testclient import TestClient
-
-    from nlprec.serve.app import create_app
-    from nlprec.serve.settings import ModelSpec, ServeSettings
-
-    settings = ServeSettings(models=(ModelSpec("words", str(vectors_path)),), cors_origins=origins)
-    with TestClient(create_app(settings, models={})) as client:
-        response = client.options("/v1/models", headers={"Origin": "https://app.example",
-                                                         "Access-Control-Request-Method": "GET"})
+def test_cors_is_off_unless_an_origin_is_given(vectors_path, index_cache, start_server, origins, allowed):
+    flags = [arg for origin in origins for arg in ("--cors-origin", origin)]
+    running = start_server(["--model", f"words={vectors_path}", *flags], cache=index_cache)
+    try:
+        response = httpx.options(f"{running.url}/v1/models", headers={"Origin": "https://app.example",
+                                                                      "Access-Control-Request-Method": "GET"})
         assert response.headers.get("access-control-allow-origin") == allowed
+    finally:
+        running.stop()
