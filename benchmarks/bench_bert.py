@@ -51,7 +51,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import REPO, corpora_dir, write_json  # noqa: E402
 
-from nlprec.bert import PretrainOptions, evaluate_batches, total_steps, trainer_config  # noqa: E402
+from nlprec.tasks.bert import PretrainOptions, evaluate_batches, total_steps, trainer_config  # noqa: E402
 from nlprec.data.bert_data import (CLS_ID, SEP_ID, Documents, PretrainingData, create_examples,  # noqa: E402
                                    encode_documents, fixed_batches, length_batches, read_documents, save_batches,
                                    split_sentences, train_tokenizer)

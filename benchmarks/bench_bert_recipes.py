@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_bert import SIZES, as_documents, imdb_reviews, merge  # noqa: E402
 from common import corpora_dir, write_json  # noqa: E402
 
-from nlprec.bert import PretrainOptions, evaluate_batches  # noqa: E402
+from nlprec.tasks.bert import PretrainOptions, evaluate_batches  # noqa: E402
 from nlprec.data.bert_data import (PretrainingData, create_examples, encode_documents, fixed_batches,  # noqa: E402
                                    read_documents, train_tokenizer)
 from nlprec.models.bert import Bert, BertConfig  # noqa: E402

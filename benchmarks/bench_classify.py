@@ -122,7 +122,7 @@ def run_fasttext(train_texts, train_y, threads: int, epochs: int):
 
 
 def nlprec_options(name: str, vectors: Path | None, args: argparse.Namespace, part: str, max_len: int):
-    from nlprec.classify import ClassifyOptions
+    from nlprec.tasks.classify import ClassifyOptions
 
     model, _, mode = name.partition("-")
     mode = mode or ("non-static" if vectors else "rand")
@@ -134,7 +134,7 @@ def nlprec_options(name: str, vectors: Path | None, args: argparse.Namespace, pa
 
 
 def run_nlprec(name: str, train_data, vectors: Path | None, args, part: str, folder: Path, max_len: int):
-    from nlprec.classify import train
+    from nlprec.tasks.classify import train
 
     options = nlprec_options(name, vectors, args, part, max_len)
     started = time.perf_counter()

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from common import Timer, corpora_dir, count_tokens, imdb_token_file, write_json
-from nlprec.embeddings import FastTextOptions, train_fasttext
+from nlprec.tasks.embeddings import FastTextOptions, train_fasttext
 from nlprec.metrics import analogy_accuracy, word_similarity
 from nlprec.vectors import Vectors
 

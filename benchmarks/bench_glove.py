@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from common import Timer, corpora_dir, count_tokens, imdb_token_file, write_json
-from nlprec.embeddings import GloveOptions, train_glove
+from nlprec.tasks.embeddings import GloveOptions, train_glove
 from nlprec.metrics import analogy_accuracy, word_similarity
 from nlprec.vectors import Vectors
 

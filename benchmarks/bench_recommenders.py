@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nlprec import __version__, recommend
+from nlprec import __version__
+from nlprec.tasks import recommend
 from nlprec.data.interactions import read_interactions, split_leave_one_out, split_random
 from nlprec.io import atomic_write
 from nlprec.metrics import full_counts, mae, ranking_metrics, rmse, sampled_counts

@@ -72,7 +72,7 @@ def imdb_vectors(work: Path, corpora: Path) -> Path:
 def neumf_model(work: Path, corpora: Path) -> Path:
     out = work / "neumf"
     if not (out / "config.json").is_file():
-        from nlprec import recommend
+        from nlprec.tasks import recommend
 
         # The speed of serving does not depend on how well the model ranks: 5 epochs (not the
         # tuned defaults, BENCHMARKS.md "Recommenders") keep the set-up short on a shared machine.
@@ -223,7 +223,7 @@ def run_peer(vectors: str | None, translator: str | None, port: int) -> None:
         kv.most_similar(kv.index_to_key[0], topn=1)  # warm (norms)
     model = None
     if translator:
-        from nlprec.translate import Translator
+        from nlprec.tasks.translate import Translator
 
         model = Translator.load(translator)
 

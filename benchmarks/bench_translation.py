@@ -36,7 +36,7 @@ from common import corpora_dir, write_json
 from nlprec.data.pairs import PairsData, encode_pairs, read_pairs, split_indices
 from nlprec.io import atomic_write
 from nlprec.train.trainer import cpu_has_bf16_units
-from nlprec.translate import TranslateOptions, Translator, score_model, train_translation
+from nlprec.tasks.translate import TranslateOptions, Translator, score_model, train_translation
 from nlprec_cli.options import parse_overrides
 
 TEST_SIZE = 2000

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from common import Timer, corpora_dir, count_tokens, imdb_token_file, write_json
-from nlprec.embeddings import EmbedOptions, train_word2vec
+from nlprec.tasks.embeddings import EmbedOptions, train_word2vec
 from nlprec.index import most_similar
 from nlprec.metrics import analogy_accuracy, word_similarity
 from nlprec.vectors import Vectors

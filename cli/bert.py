@@ -1,4 +1,4 @@
-"""`nlprec bert ...` (pretrain, fill, evaluate, embed): thin wrappers over nlprec.bert.
+"""`nlprec bert ...` (pretrain, fill, evaluate, embed): thin wrappers over nlprec.tasks.bert.
 
 Nothing heavy is imported at module level: torch and the model load inside each command.
 """
@@ -58,7 +58,7 @@ def pretrain(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress line.")] = False,
 ) -> None:
     """Pretrain BERT with masked LM and next-sentence prediction (a corpus with one document needs --no-nsp)."""
-    from nlprec.bert import PretrainOptions, pretrain as run_pretraining
+    from nlprec.tasks.bert import PretrainOptions, pretrain as run_pretraining
 
     options = PretrainOptions(format=format, column=column, encoding=encoding, vocab_size=vocab_size,  # type: ignore[arg-type]
                               max_len=max_len, objectives="mlm" if no_nsp else "mlm+nsp",
@@ -81,7 +81,7 @@ def fill(
     as_json: AsJson = False,
 ) -> None:
     """The k most probable pieces for every [MASK] (several per text allowed)."""
-    from nlprec.bert import PretrainedBert
+    from nlprec.tasks.bert import PretrainedBert
 
     lines = list(texts) if texts else [line for line in sys.stdin.read().split("\n") if line.strip()]
     if not lines:
@@ -116,7 +116,7 @@ def evaluate(
     "masked_positions", "corpus", "data_sha256", "documents"}; nsp_accuracy is null for a one-document file or a
     model pretrained with --no-nsp.
     """
-    from nlprec.bert import PretrainedBert
+    from nlprec.tasks.bert import PretrainedBert
 
     report = PretrainedBert.load(model).evaluate(heldout, format, column, encoding, masking_seed)  # type: ignore[arg-type]
     if as_json:
@@ -139,7 +139,7 @@ def embed(
         raise NlprecError(f"--pooling must be cls or mean, got {pooling!r}")
     import numpy as np
 
-    from nlprec.bert import PretrainedBert
+    from nlprec.tasks.bert import PretrainedBert
     from nlprec.io import atomic_write
 
     lines = sys.stdin.read().split("\n")

@@ -1,6 +1,6 @@
-"""`nlprec classify train|predict|evaluate|cv`: thin wrappers over nlprec.classify.
+"""`nlprec classify train|predict|evaluate|cv`: thin wrappers over nlprec.tasks.classify.
 
-Nothing heavy is imported at module level (torch, numpy and nlprec.classify load inside the
+Nothing heavy is imported at module level (torch, numpy and nlprec.tasks.classify load inside the
 commands), so `nlprec --help` stays fast.
 """
 
@@ -43,7 +43,7 @@ def _read(data: Optional[Path], class_files: Optional[list[str]], label_col: str
 
 
 def _options(**values: Any):
-    from nlprec.classify import ClassifyOptions
+    from nlprec.tasks.classify import ClassifyOptions
 
     return ClassifyOptions(**values)
 
@@ -121,7 +121,7 @@ def train(
     quiet: Quiet = False,
 ) -> None:
     """Train a classifier; validation accuracy picks the best epoch. Writes OUT/ (config.json last)."""
-    from nlprec.classify import train as train_classifier
+    from nlprec.tasks.classify import train as train_classifier
 
     options = _training_options(model, embeddings, embedding_mode, max_len, min_count, valid_fraction, batch_size, lr,
                                 epochs, patience, max_minutes, threads, device, precision, seed, quiet, init)
@@ -146,7 +146,7 @@ def predict(
     "probability", "probabilities": {class: p}}]}."""
     import torch
 
-    from nlprec.classify import Classifier
+    from nlprec.tasks.classify import Classifier
 
     torch.set_num_threads(threads)
     classifier = Classifier.load(model, device)
@@ -194,7 +194,7 @@ def evaluate(
     """
     import torch
 
-    from nlprec.classify import Classifier, evaluate as evaluate_classifier
+    from nlprec.tasks.classify import Classifier, evaluate as evaluate_classifier
 
     if plot is not None:
         from nlprec.plot import check_output
@@ -263,7 +263,7 @@ def cv(
 ) -> None:
     """Stratified k-fold cross-validation: accuracy and macro-F1 per fold, mean and std (as Kim 2014
     reports). Early stopping in each fold uses a split of that fold's training part only."""
-    from nlprec.classify import cv as cross_validate
+    from nlprec.tasks.classify import cv as cross_validate
 
     options = _training_options(model, embeddings, embedding_mode, max_len, min_count, valid_fraction, batch_size, lr,
                                 epochs, patience, max_minutes, threads, device, precision, seed, quiet, init)

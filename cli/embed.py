@@ -310,7 +310,7 @@ def train(
         if value is not None and owner != family:
             raise NlprecError(f"{flag} applies to --arch {owner} only; drop it or use --arch {owner}")
     given = {name: value for name, value in specific.items() if value is not None}
-    from nlprec.embeddings import (EmbedOptions, FastTextOptions, GloveOptions, print_neighbours, train_fasttext,
+    from nlprec.tasks.embeddings import (EmbedOptions, FastTextOptions, GloveOptions, print_neighbours, train_fasttext,
                                    train_glove, train_word2vec)
 
     common = dict(dim=dim, min_count=min_count, max_vocab=max_vocab, threads=threads, seed=seed,

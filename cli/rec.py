@@ -1,5 +1,5 @@
 """`nlprec rec ...`: train recommenders on a ratings file, then score, recommend, find similar
-items and evaluate. Thin: options are parsed here and handed to `nlprec.recommend`."""
+items and evaluate. Thin: options are parsed here and handed to `nlprec.tasks.recommend`."""
 
 from __future__ import annotations
 
@@ -116,7 +116,7 @@ def train(
     json_out: Annotated[bool, typer.Option("--json", help="Print the test result as JSON.")] = False,
 ) -> None:
     """Train a recommender, evaluate it on the held-out split and save it to --out."""
-    from nlprec import recommend
+    from nlprec.tasks import recommend
 
     if split is not None and split not in _SPLITS:
         raise NlprecError(f"--split {split!r}: expected random, loo, temporal or none")
@@ -173,7 +173,7 @@ def score(
     (mu + b_u + b_i with the unknown side's bias 0, as Surprise does; for ranking models the
     item's training count, 0 for an unknown item) and known = false.
     """
-    from nlprec import recommend
+    from nlprec.tasks import recommend
     from nlprec.io import atomic_write
 
     if unknown_items not in ("error", "nan", "baseline"):
@@ -242,7 +242,7 @@ def recommend(
 ) -> None:
     """Top-k unseen items for a user, with scores (predicted rating, unclipped, for mf and
     autorec; ranking score for neumf). Unknown users get the most popular items and a notice."""
-    from nlprec import recommend as api
+    from nlprec.tasks import recommend as api
 
     recommender = api.load(model_dir)
     answers = [recommender.recommend(one, k, exclude_seen=not include_seen) for one in user]
@@ -267,7 +267,7 @@ def similar(
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Items closest to an item by cosine of the learned item vectors (FAISS)."""
-    from nlprec import recommend as api
+    from nlprec.tasks import recommend as api
 
     neighbours = api.load(model_dir).similar_items(item, k)
     if json_out:
@@ -300,7 +300,7 @@ def evaluate(
         check_output(plot)
     import torch
 
-    from nlprec import recommend as api
+    from nlprec.tasks import recommend as api
 
     if threads is not None:
         torch.set_num_threads(max(1, threads))

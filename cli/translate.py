@@ -1,4 +1,4 @@
-"""`nlprec translate ...` (train, run, evaluate) and `nlprec bleu`: thin wrappers over nlprec.translate.
+"""`nlprec translate ...` (train, run, evaluate) and `nlprec bleu`: thin wrappers over nlprec.tasks.translate.
 
 Every score is sacrebleu's, printed with its signature.
 """
@@ -64,7 +64,7 @@ def train(
     """Train a translation model; validation BLEU picks the best checkpoint."""
     if arch not in ("transformer", "gru-attention"):
         raise NlprecError(f"--arch must be transformer or gru-attention; got {arch!r}")
-    from nlprec.translate import TranslateOptions, train_translation
+    from nlprec.tasks.translate import TranslateOptions, train_translation
 
     options = TranslateOptions(arch=arch, vocab_size=vocab_size, joint_vocab=not per_side_vocab, max_len=max_len,
                                valid_size=valid_size, max_tokens=max_tokens, lr=lr, warmup_steps=warmup,
@@ -106,7 +106,7 @@ def run(
             from nlprec.plot import check_output
 
             check_output(plot)
-    from nlprec.translate import Translator
+    from nlprec.tasks.translate import Translator
 
     translator = Translator.load(model, device)
     texts = list(sentences) if sentences else sys.stdin.read().split("\n")
@@ -193,7 +193,7 @@ def evaluate(
     --json: {"bleu", "bleu_signature", "chrf", "chrf_signature", "sentences", "tokenize", "bleu_detail",
     "beam", "alpha", "decode_seconds", "sentences_per_s", "pairs", "data_sha256"}.
     """
-    from nlprec.translate import Translator, evaluate as evaluate_pairs
+    from nlprec.tasks.translate import Translator, evaluate as evaluate_pairs
 
     report = evaluate_pairs(Translator.load(model, device), pairs, beam, alpha, batch_size)
     if as_json:

@@ -10,7 +10,7 @@ import pytest
 from matplotlib.image import imread
 
 from nlprec import plot
-from nlprec.embeddings import EmbedOptions, train_word2vec
+from nlprec.tasks.embeddings import EmbedOptions, train_word2vec
 from nlprec.errors import NlprecError
 
 WORDS = "cat dog bird fish runs sleeps eats small big red blue the a".split()

@@ -221,7 +221,7 @@ def tokenize_texts(texts: Sequence[str], tokenizer: RegexTokenizer) -> tuple[np.
 class WordEncoder:
     """Texts -> word ids: the regex tokenizer, a vocabulary of the training texts, a length cap.
 
-    This is the encoder interface of `nlprec.classify`: `kind`, `vocab_size`, `pad_id`,
+    This is the encoder interface of `nlprec.tasks.classify`: `kind`, `vocab_size`, `pad_id`,
     `encode(texts) -> Encoded`, `save(folder) -> dict` (writes its files, returns the JSON entry
     kept in the model folder's config.json) and the classmethod `load(entry, folder)`.
     """

@@ -7,7 +7,7 @@ everything is trained, the encoder at `encoder_lr_scale` times the head's rate (
 from scratch, the encoder from pretraining: a smaller rate keeps what it learned), through the
 trainer's `param_groups()` hook. Weight decay is off for biases and LayerNorms, as in BERT.
 
-Batches are those of nlprec.classify: {"tokens" (B, T) with [CLS] ... [SEP] and padding id 0,
+Batches are those of nlprec.tasks.classify: {"tokens" (B, T) with [CLS] ... [SEP] and padding id 0,
 "labels" (B,)}; the attention mask is `tokens != 0`.
 """
 

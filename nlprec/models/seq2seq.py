@@ -7,7 +7,7 @@ predicts y_t from [s_t; c_t; y_{t-1}] through a tanh layer whose output is proje
 (tied) target embedding. The decoder state starts from tanh(W [forward last; backward first]).
 Teacher forcing during training; padding is packed away in the encoder and masked in attention.
 `adaptive_head` > 0 makes that projection an adaptive softmax (nlprec.nn.adaptive_softmax), the
-fp32 default of translation (nlprec.translate.precision_defaults).
+fp32 default of translation (nlprec.tasks.translate.precision_defaults).
 
 Decoding interface (nlprec.decoding): `encode(src)` returns a batch-first state dict;
 `decode_step(tokens, state, step)` returns log-probabilities and the next state, whose

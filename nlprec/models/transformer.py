@@ -21,7 +21,7 @@ for more updates in the same minutes.
 `adaptive_head` > 0 replaces the full softmax by an adaptive one (Grave et al. 2017) with one
 tail cluster (nlprec.nn.adaptive_softmax): the head holds that many of the most frequent training
 targets (`order_output_pieces`) and every position computes only them, plus the tail for tail targets.
-Translation in fp32 picks 2,000 of 8,000 (nlprec.translate.precision_defaults), where the
+Translation in fp32 picks 2,000 of 8,000 (nlprec.tasks.translate.precision_defaults), where the
 output layer was half a step's FLOPs.
 
 Decoding interface (nlprec.decoding): `encode(src)` returns a state dict whose tensors are

@@ -438,7 +438,7 @@ class RecommenderAdapter(Adapter):
     )
 
     def load(self, spec: ModelSpec, settings: ServeSettings) -> Any:
-        from nlprec import recommend
+        from nlprec.tasks import recommend
 
         return recommend.load(spec.path)
 
@@ -502,7 +502,7 @@ class TranslationAdapter(Adapter):
     )
 
     def load(self, spec: ModelSpec, settings: ServeSettings) -> Any:
-        from nlprec.translate import Translator
+        from nlprec.tasks.translate import Translator
 
         return Translator.load(spec.path)
 
@@ -565,7 +565,7 @@ class ClassifierAdapter(Adapter):
     )
 
     def load(self, spec: ModelSpec, settings: ServeSettings) -> Any:
-        from nlprec.classify import Classifier
+        from nlprec.tasks.classify import Classifier
 
         return Classifier.load(spec.path)
 
@@ -636,7 +636,7 @@ class FillMaskAdapter(Adapter):
     )
 
     def load(self, spec: ModelSpec, settings: ServeSettings) -> Any:
-        from nlprec.bert import PretrainedBert
+        from nlprec.tasks.bert import PretrainedBert
 
         return PretrainedBert.load(spec.path)
 

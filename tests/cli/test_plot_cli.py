@@ -120,7 +120,7 @@ def test_translate_attention_plot(tmp_path, capsys, figures):
     code, stdout, _ = run(capsys, "translate", "run", model, "the cat runs", "--show-attention", "--plot", out)
     assert code == 0 and stdout.strip().split("\n")[-1].startswith("</s>")
     assert_picture(out, figures[0])
-    from nlprec.translate import Translator
+    from nlprec.tasks.translate import Translator
 
     source, output, weights = Translator.load(model).attention("the cat runs")
     ax = figures[0].axes[0]
@@ -149,7 +149,7 @@ def test_rec_evaluate_plot(tmp_path, capsys, figures):
     code, stdout, _ = run(capsys, "rec", "evaluate", model, "--plot", out)
     assert code == 0 and "hr@10" in stdout and "hr@11" not in stdout
     assert_picture(out, figures[0])
-    from nlprec import recommend
+    from nlprec.tasks import recommend
 
     metrics = recommend.load(model).evaluate(ks=range(1, 51))["metrics"]
     hr, ndcg = figures[0].axes[0].get_lines()

@@ -19,10 +19,10 @@ from hypothesis import strategies as st
 from torch import nn
 
 from fuzz_support import check_outcome, every_truncation, fuzz_pair, mutations, scratch
-from nlprec import recommend
+from nlprec.tasks import recommend
 from nlprec.train import Trainer, TrainerConfig, load_checkpoint
 from nlprec.train.trainer import seed_everything
-from nlprec.translate import TranslateOptions, Translator, train_translation
+from nlprec.tasks.translate import TranslateOptions, Translator, train_translation
 from nlprec.vectors import Vectors
 
 BUILD = Path(__import__("tempfile").mkdtemp(prefix="nlprec-fuzz-artifacts-"))

@@ -48,7 +48,7 @@ def test_predictions_come_from_cached_codes_and_fall_back_to_the_mean():
 @pytest.mark.corpora
 def test_real_data_quality_ml100k(corpora_dir):
     """A short training run already beats the global-mean baseline (~1.13) clearly."""
-    from nlprec import recommend
+    from nlprec.tasks import recommend
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

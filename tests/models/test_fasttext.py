@@ -14,7 +14,7 @@ import torch
 from contract import ModelContract
 from nlprec.data.embedding_tables import build_tables
 from nlprec.data.subwords import SubwordSpec, ngram_buckets
-from nlprec.embeddings import FastTextOptions, checkpoint_dir_for, train_fasttext
+from nlprec.tasks.embeddings import FastTextOptions, checkpoint_dir_for, train_fasttext
 from nlprec.errors import NlprecError
 from nlprec.metrics import analogy_accuracy, word_similarity
 from nlprec.models.fasttext import FastText, FastTextConfig

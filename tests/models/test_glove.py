@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from contract import ModelContract
-from nlprec.embeddings import GloveOptions, checkpoint_dir_for, train_glove
+from nlprec.tasks.embeddings import GloveOptions, checkpoint_dir_for, train_glove
 from nlprec.errors import NlprecError
 from nlprec.index import most_similar
 from nlprec.metrics import analogy_accuracy, word_similarity

@@ -62,7 +62,7 @@ REGRESSION_PREDICTIONS = [2.9554, 2.9545, 3.0196]
 @pytest.mark.corpora
 def test_real_data_quality_ml100k(corpora_dir, one_thread):
     """A few fast epochs beat the global-mean baseline (RMSE ~1.12-1.13) by a wide margin."""
-    from nlprec import recommend
+    from nlprec.tasks import recommend
 
     result = recommend.train(corpora_dir / "ml-100k" / "u.data", "mf", progress=False,
                              trainer_options={"epochs": 4, "lr": 5e-3}, batch_size=2048)

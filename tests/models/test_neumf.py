@@ -72,7 +72,7 @@ def test_fused_model_starts_as_the_blend_of_its_towers():
 
 
 def test_pretraining_runs_both_towers_then_the_fused_model(tmp_path, monkeypatch):
-    from nlprec import recommend
+    from nlprec.tasks import recommend
 
     rng = np.random.default_rng(0)
     lines = [f"{u}\t{i}\t5\t{t}" for t, (u, i) in enumerate({(int(u), int(i)) for u, i in rng.integers(0, 40, (300, 2))})]
@@ -111,7 +111,7 @@ def test_bad_config_is_one_line_error():
 @pytest.mark.corpora
 def test_real_data_quality_ml100k(corpora_dir):
     """Leave-one-out, 99 sampled negatives: a few epochs beat popularity (HR@10 ~0.40) by far."""
-    from nlprec import recommend
+    from nlprec.tasks import recommend
     from nlprec.metrics import ranking_metrics, sampled_counts
 
     threads = torch.get_num_threads()

@@ -9,7 +9,7 @@ import torch
 
 from contract import ModelContract
 from nlprec.data.embedding_tables import build_tables
-from nlprec.embeddings import EmbedOptions, checkpoint_dir_for, train_word2vec
+from nlprec.tasks.embeddings import EmbedOptions, checkpoint_dir_for, train_word2vec
 from nlprec.errors import NlprecError
 from nlprec.index import analogy, most_similar
 from nlprec.metrics import analogy_accuracy, word_similarity

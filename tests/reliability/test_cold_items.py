@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from reliability_support import run_in_process, write_ratings
-from nlprec import recommend
+from nlprec.tasks import recommend
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from reliability_support import run_in_process, write_corpus, write_pairs, write
 from nlprec.errors import NlprecError
 from nlprec.subword_vectors import load_vectors
 from nlprec.train.checkpoint import FORMAT, load_checkpoint
-from nlprec.translate import TranslateOptions, train_translation
+from nlprec.tasks.translate import TranslateOptions, train_translation
 
 
 class Payload:

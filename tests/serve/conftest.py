@@ -75,7 +75,7 @@ def ratings_file(models_dir) -> Path:
 
 
 def _train_recommender(ratings_file: Path, model: str, out: Path) -> Path:
-    from nlprec import recommend
+    from nlprec.tasks import recommend
 
     torch.set_num_threads(1)
     protocol = recommend.Protocol(split="leave_one_out", n_negatives=20) if model == "neumf" else None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nlprec import recommend
+from nlprec.tasks import recommend
 from nlprec.index import VectorIndex, most_similar
 from nlprec.vectors import Vectors
 

@@ -17,7 +17,7 @@ import httpx
 import numpy as np
 import pytest
 
-from nlprec import recommend
+from nlprec.tasks import recommend
 from nlprec.vectors import Vectors
 from nlprec_cli.main import main
 

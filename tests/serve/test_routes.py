@@ -10,12 +10,12 @@ import re
 import httpx
 import pytest
 
-from nlprec import recommend
-from nlprec.bert import PretrainedBert
-from nlprec.classify import Classifier
+from nlprec.tasks import recommend
+from nlprec.tasks.bert import PretrainedBert
+from nlprec.tasks.classify import Classifier
 from nlprec.index import analogy, most_similar
 from nlprec.subword_vectors import load_vectors
-from nlprec.translate import Translator
+from nlprec.tasks.translate import Translator
 from nlprec.vectors import Vectors
 
 

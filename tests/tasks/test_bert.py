@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from nlprec.bert import PretrainedBert, PretrainOptions, evaluate_batches, heldout_batches, pretrain
+from nlprec.tasks.bert import PretrainedBert, PretrainOptions, evaluate_batches, heldout_batches, pretrain
 from nlprec.data.bert_data import FIRST_PIECE, Masking, encode_documents, read_documents
 from nlprec.errors import NlprecError
 from nlprec.models.bert import Bert

@@ -1,7 +1,7 @@
 """Recommenders, end to end: train on a ratings file, save a model folder, load it, score
 (user, item) pairs, recommend top-k items, find similar items, evaluate under a stated protocol.
 
-    from nlprec import recommend
+    from nlprec.tasks import recommend
     rec = recommend.train("u.data", model="neumf", out="nm/", model_options={"loss": "bpr"})
     rec = recommend.load("nm/")
     rec.recommend("196", k=10)          # Recommendations(user, items=[(item, score), ...], source)

@@ -1,4 +1,4 @@
-"""nlprec.classify end to end on tiny synthetic data, plus one quality check on rt-polarity."""
+"""nlprec.tasks.classify end to end on tiny synthetic data, plus one quality check on rt-polarity."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from nlprec.classify import Classifier, ClassifyOptions, cv, evaluate, train
+from nlprec.tasks.classify import Classifier, ClassifyOptions, cv, evaluate, train
 from nlprec.data.classification import LabelledTexts, read_class_files
 from nlprec.errors import NlprecError
 from nlprec.metrics import stratified_kfold

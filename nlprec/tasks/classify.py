@@ -51,7 +51,7 @@ import torch
 from torch import nn
 
 from nlprec import __version__
-from nlprec.bert import PieceEncoder, build_classifier, fit_piece_encoder, prepare_fine_tuning
+from nlprec.tasks.bert import PieceEncoder, build_classifier, fit_piece_encoder, prepare_fine_tuning
 from nlprec.data.classification import (ClassificationData, LabelledTexts, WordEncoder, check_classes,
                                         embedding_init, label_ids, pad_rows, sorted_batches, stratified_split)
 from nlprec.data.tokenize import RegexTokenizer
@@ -193,7 +193,7 @@ KINDS: dict[str, ModelKind] = {
     # batches of 64 (d2l's) at 3e-3: 0.864 on IMDb in 29 minutes, 0.855 at TextCNN's 1e-3 and 50 (BENCHMARKS.md)
     "birnn": ModelKind("birnn", _load_vectors, _fit_word_encoder, _build_word_model("birnn"), default_lr=3e-3,
                        default_batch_size=64),
-    # fine-tuning (nlprec.bert): the pretrained tokenizer, the encoder at a fifth of the head's rate
+    # fine-tuning (nlprec.tasks.bert): the pretrained tokenizer, the encoder at a fifth of the head's rate
     "bert": ModelKind("bert-classifier", prepare_fine_tuning, fit_piece_encoder, build_classifier, default_lr=5e-4,
                       default_batch_size=32),
 }

@@ -13,7 +13,7 @@ import torch
 from nlprec.data.tokenize import EOS_ID
 from nlprec.errors import NlprecError
 from nlprec.metrics import bleu_files, bleu_tokenizer_for, translation_scores
-from nlprec.translate import (TranslateOptions, Translator, evaluate, precision_defaults, score_model,
+from nlprec.tasks.translate import (TranslateOptions, Translator, evaluate, precision_defaults, score_model,
                               train_translation)
 
 WORDS = "cat dog bird fish runs sleeps eats small big red blue the a".split()

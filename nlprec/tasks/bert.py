@@ -288,10 +288,10 @@ class PretrainedBert:
         return vectors
 
 
-# ----- fine-tuning through nlprec.classify (`nlprec classify train --model bert --init DIR`) --------
+# ----- fine-tuning through nlprec.tasks.classify (`nlprec classify train --model bert --init DIR`) --------
 class PieceEncoder:
     """Texts -> [CLS] pieces [SEP] with a pretrained BERT's sentencepiece model: the encoder
-    interface of nlprec.classify (`kind`, `vocab_size`, `pad_id`, `encode`, `save`, `load`)."""
+    interface of nlprec.tasks.classify (`kind`, `vocab_size`, `pad_id`, `encode`, `save`, `load`)."""
 
     kind = "bert-pieces"
     pad_id = PAD_ID

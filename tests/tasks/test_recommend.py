@@ -11,7 +11,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from nlprec import recommend
+from nlprec.tasks import recommend
 from nlprec.errors import NlprecError
 from nlprec.metrics import full_counts, mae, ranking_metrics, rmse, sampled_counts
 
