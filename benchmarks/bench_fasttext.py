@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from common import Timer, corpora_dir, count_tokens, imdb_token_file, write_json
-from nlprec.tasks.embeddings import FastTextOptions, train_fasttext
+from nlprec.tasks.embeddings import FastTextOptions, train
 from nlprec.metrics import analogy_accuracy, word_similarity
 from nlprec.vectors import Vectors
 
@@ -54,7 +54,7 @@ def run_nlprec(corpus: Path, work: Path, epochs: int, threads: int, seed: int) -
     out = work / "nlprec.npz"
     options = FastTextOptions(arch="skipgram", epochs=epochs, threads=threads, seed=seed, progress=False, **SETTINGS)
     with Timer() as total, CpuTimer() as cpu:
-        vectors = train_fasttext(corpus, out, options, log=lambda *_: None)
+        vectors = train(corpus, out, options, log=lambda *_: None)
     records = [json.loads(line) for line in (work / "nlprec.npz.run" / "metrics.jsonl").read_text().splitlines()]
     train_seconds = sum(r["seconds"] for r in records if r.get("event") == "epoch")
     return vectors, {"train_seconds": train_seconds, "end_to_end_seconds": total.seconds, "cpu_seconds": cpu.seconds}
@@ -116,7 +116,7 @@ def main() -> None:
     if "nlprec" in args.tools:  # compile the kernels first so compile time is not counted as training
         tiny = work / "tiny.txt"
         tiny.write_text("".join(line for _, line in zip(range(200), open(corpus, encoding="utf-8"))))
-        train_fasttext(tiny, work / "warm.npz", FastTextOptions(epochs=1, min_count=1, buckets=1000, progress=False),
+        train(tiny, work / "warm.npz", FastTextOptions(epochs=1, min_count=1, buckets=1000, progress=False),
                        log=lambda *_: None)
     previous = json.loads(args.out.read_text())["runs"] if args.out.is_file() else []
     runs = [row for row in previous if row["tool"] not in args.tools.split(",")]

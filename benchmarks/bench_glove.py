@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from common import Timer, corpora_dir, count_tokens, imdb_token_file, write_json
-from nlprec.tasks.embeddings import GloveOptions, train_glove
+from nlprec.tasks.embeddings import GloveOptions, train
 from nlprec.metrics import analogy_accuracy, word_similarity
 from nlprec.vectors import Vectors
 
@@ -48,7 +48,7 @@ def run_nlprec(corpus: Path, work: Path, args: argparse.Namespace) -> tuple[Vect
     options = GloveOptions(threads=args.threads, seed=args.seed, progress=False, **SETTINGS)
     cpu = time.process_time()
     with Timer() as total:
-        vectors = train_glove(corpus, out, options, log=lambda *_: None)
+        vectors = train(corpus, out, options, log=lambda *_: None)
     cpu = time.process_time() - cpu
     records = [json.loads(line) for line in (work / "nlprec.npz.run" / "metrics.jsonl").read_text().splitlines()]
     epochs = [r["seconds"] for r in records if r.get("event") == "epoch"]
@@ -120,7 +120,7 @@ def main() -> None:
     if "nlprec" in args.tools:  # compile the kernels first so compile time is not counted
         tiny = work / "tiny.txt"
         tiny.write_text("".join(line for _, line in zip(range(200), open(corpus, encoding="utf-8"))))
-        train_glove(tiny, work / "warm.npz", GloveOptions(epochs=1, min_count=1, progress=False), log=lambda *_: None)
+        train(tiny, work / "warm.npz", GloveOptions(epochs=1, min_count=1, progress=False), log=lambda *_: None)
     previous = json.loads(args.out.read_text())["runs"] if args.out.is_file() else []
     runs = [row for row in previous if row["tool"] not in args.tools.split(",")]
     for tool in args.tools.split(","):

@@ -29,6 +29,7 @@ import torch
 
 from nlprec import __version__
 from nlprec.tasks import recommend
+from nlprec.tasks.recommender import draw_negatives
 from nlprec.data.interactions import read_interactions, split_leave_one_out, split_random
 from nlprec.io import atomic_write
 from nlprec.metrics import full_counts, mae, ranking_metrics, rmse, sampled_counts
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_explicit(ratings: Path, data, args) -> dict:
     train, test = split_random(data, 0.1, args.seed)
-    protocol = recommend.Protocol(split="random", test_ratio=0.1, seed=args.seed)
+    protocol = recommend.EvalProtocol(split="random", test_ratio=0.1, seed=args.seed)
     rows = []
     svd = surprise_svd(train, test, args.seed)
     if svd:
@@ -99,8 +100,9 @@ def surprise_svd(train, test, seed: int) -> dict | None:
 
 def nlprec_explicit(ratings: Path, model: str, protocol, args) -> dict:
     with tempfile.TemporaryDirectory() as folder:
-        trained = recommend.train(ratings, model, Path(folder) / model, protocol=protocol, seed=args.seed,
-                                  trainer_options={"device": "cpu"}, progress=False)
+        options = recommend.RecommendOptions(model=model, protocol=protocol, seed=args.seed,
+                                             trainer_options={"device": "cpu"}, progress=False)
+        trained = recommend.train(ratings, Path(folder) / model, options)
     history = trained.metrics["history"]
     fit_seconds = sum(record["seconds"] for record in history)
     metrics = trained.metrics["metrics"]
@@ -113,8 +115,8 @@ def nlprec_explicit(ratings: Path, model: str, protocol, args) -> dict:
 
 def run_ranking(ratings: Path, data, args) -> dict:
     train, test = split_leave_one_out(data)
-    protocol = recommend.Protocol(split="leave_one_out", ranking="sampled", n_negatives=99, seed=args.seed, k=K)
-    neg_users, negatives = recommend.draw_negatives(data, test, 99, args.seed)
+    protocol = recommend.EvalProtocol(split="leave_one_out", ranking="sampled", n_negatives=99, seed=args.seed, k=K)
+    neg_users, negatives = draw_negatives(data, test, 99, args.seed)
     rows_of_test = np.searchsorted(neg_users, test.users)
     train_matrix, test_matrix = train.matrix().tocsr(), test.matrix().tocsr()
 
@@ -142,16 +144,16 @@ def run_ranking(ratings: Path, data, args) -> dict:
             lambda users: torch.as_tensor(user_factors[users.numpy()] @ item_factors.T))})
     for loss in ("bpr", "hinge"):
         with tempfile.TemporaryDirectory() as folder:
-            trained = recommend.train(ratings, "neumf", Path(folder) / "nm", protocol=protocol, seed=args.seed,
-                                      model_options={"loss": loss}, trainer_options={"device": "cpu"},
-                                      progress=False)
+            options = recommend.RecommendOptions(model="neumf", protocol=protocol, seed=args.seed,
+                                                 trainer_options={"device": "cpu"}, progress=False)
+            trained = recommend.train(ratings, Path(folder) / "nm", options, {"loss": loss})
         history = trained.metrics["history"]
         fit_seconds = sum(record["seconds"] for record in history)
         row = both_protocols(trained.predict, trained.model.score_all)
         assert np.array_equal(trained.negatives[1], negatives)  # the same sampled negatives as the peers
         results.append({"name": f"nlprec NeuMF ({loss})", "fit_seconds": round(fit_seconds, 2),
                         "epochs": len(history), "epoch_seconds": round(fit_seconds / len(history), 3), **row})
-    full = recommend.Protocol(split="leave_one_out", ranking="full", seed=args.seed, k=K)
+    full = recommend.EvalProtocol(split="leave_one_out", ranking="full", seed=args.seed, k=K)
     return {"protocol": protocol.describe("ranking", len(test)), "protocol_full": full.describe("ranking", len(test)),
             "results": results}
 

@@ -76,8 +76,9 @@ def neumf_model(work: Path, corpora: Path) -> Path:
 
         # The speed of serving does not depend on how well the model ranks: 5 epochs (not the
         # tuned defaults, BENCHMARKS.md "Recommenders") keep the set-up short on a shared machine.
-        recommend.train(corpora / "ml-100k" / "u.data", "neumf", out, trainer_options={"device": "cpu", "epochs": 5},
-                        threads=1, progress=False)
+        options = recommend.RecommendOptions(model="neumf", trainer_options={"device": "cpu", "epochs": 5}, threads=1,
+                                             progress=False)
+        recommend.train(corpora / "ml-100k" / "u.data", out, options)
     return out
 
 

@@ -36,7 +36,7 @@ from common import corpora_dir, write_json
 from nlprec.data.pairs import PairsData, encode_pairs, read_pairs, split_indices
 from nlprec.io import atomic_write
 from nlprec.train.trainer import cpu_has_bf16_units
-from nlprec.tasks.translate import TranslateOptions, Translator, score_model, train_translation
+from nlprec.tasks.translate import TranslateOptions, Translator, score_model, train
 from nlprec_cli.options import parse_overrides
 
 TEST_SIZE = 2000
@@ -64,7 +64,7 @@ def bench_nlprec(arch: str, train_path: Path, sources: list[str], references: li
                                target_lang="fr", progress=not args.quiet, val_bleu_sentences=args.val_sentences,
                                precision=args.precision)
     started = time.perf_counter()
-    translator = train_translation(train_path, work / arch, options, overrides=parse_overrides(args.set),
+    translator = train(train_path, work / arch, options, overrides=parse_overrides(args.set),
                                    log=lambda line: print(line, file=sys.stderr))
     wall = time.perf_counter() - started
     metrics = json.loads((work / arch / "metrics.json").read_text())

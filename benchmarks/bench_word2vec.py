@@ -22,8 +22,7 @@ from typing import Any
 import numpy as np
 
 from common import Timer, corpora_dir, count_tokens, imdb_token_file, write_json
-from nlprec.tasks.embeddings import EmbedOptions, train_word2vec
-from nlprec.index import most_similar
+from nlprec.tasks.embeddings import EmbedOptions, train
 from nlprec.metrics import analogy_accuracy, word_similarity
 from nlprec.vectors import Vectors
 
@@ -73,7 +72,7 @@ def run_nlprec(corpus: Path, arch: str, objective: str, epochs: int, threads: in
     options = EmbedOptions(arch=arch, objective=objective, epochs=epochs, threads=threads, seed=seed,
                            progress=False, **SETTINGS)
     with Timer() as total:
-        vectors = train_word2vec(corpus, out, options, log=lambda *_: None)
+        vectors = train(corpus, out, options, log=lambda *_: None)
     history = [line for line in (out.with_name(out.name + ".run") / "metrics.jsonl").read_text().splitlines()
                if '"event": "epoch"' in line]
     import json
@@ -88,7 +87,7 @@ def neighbour_agreement(path: Path, vectors: Vectors, n_words: int = 200, k: int
 
     loaded = KeyedVectors.load_word2vec_format(str(path), binary=True)
     words = vectors.keys[100:100 + n_words]
-    ours = most_similar(vectors, words, k=k)
+    ours = vectors.most_similar(words, k=k)
     same = sum(len({w for w, _ in mine} & {w for w, _ in loaded.most_similar(word, topn=k)})
                for word, mine in zip(words, ours))
     return same / (n_words * k)
@@ -110,7 +109,7 @@ def main() -> None:
     tokens = count_tokens(corpus)
     work = Path(tempfile.mkdtemp(prefix="bench-w2v-"))
     # Warm the compiled kernels so compile time is not counted as training.
-    train_word2vec(_tiny_copy(corpus, work), work / "warm.npz",
+    train(_tiny_copy(corpus, work), work / "warm.npz",
                    EmbedOptions(epochs=1, min_count=1, progress=False), log=lambda *_: None)
     runs = []
     plans = [("skipgram", "negative", 1), ("cbow", "hierarchical", 1), ("skipgram", "negative", args.quality_epochs)]

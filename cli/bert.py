@@ -58,7 +58,7 @@ def pretrain(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress line.")] = False,
 ) -> None:
     """Pretrain BERT with masked LM and next-sentence prediction (a corpus with one document needs --no-nsp)."""
-    from nlprec.tasks.bert import PretrainOptions, pretrain as run_pretraining
+    from nlprec.tasks.bert import PretrainOptions, train
 
     options = PretrainOptions(format=format, column=column, encoding=encoding, vocab_size=vocab_size,  # type: ignore[arg-type]
                               max_len=max_len, objectives="mlm" if no_nsp else "mlm+nsp",
@@ -68,7 +68,7 @@ def pretrain(
                               threads=threads, device=device, precision=precision, seed=seed,  # type: ignore[arg-type]
                               progress=not quiet)
     log = (lambda message: None) if quiet else (lambda message: print(message, file=sys.stderr))
-    run_pretraining(corpus, out, options, parse_overrides(set_ or []), resume=resume, log=log)
+    train(corpus, out, options, overrides=parse_overrides(set_ or []), resume=resume, log=log)
 
 
 @app.command()

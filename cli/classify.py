@@ -127,7 +127,7 @@ def train(
                                 epochs, patience, max_minutes, threads, device, precision, seed, quiet, init)
     overrides = parse_overrides(set_ or [])
     labelled = _read(data, class_file, label_col, text_col, header, delimiter, encoding)
-    train_classifier(labelled, out, options, overrides, resume=resume, log=lambda line: print(line, file=sys.stderr))
+    train_classifier(labelled, out, options, overrides=overrides, resume=resume, log=lambda line: print(line, file=sys.stderr))
     print(f"model written to {out}")
 
 

@@ -26,16 +26,16 @@ def list_command(
     as_json: bool = typer.Option(False, "--json", help="Print every registry field as JSON, plus where found."),
 ) -> None:
     """List the registered data sets: files, size, licence and where they are on this machine."""
-    from nlprec.data import corpora
+    from nlprec.data import public_datasets
 
-    infos = corpora.list_corpora()
+    infos = public_datasets.list_corpora()
     if as_json:
-        rows = [{**dataclasses.asdict(info), "where": corpora.where_found(info.name)} for info in infos]
+        rows = [{**dataclasses.asdict(info), "where": public_datasets.where_found(info.name)} for info in infos]
         print(json.dumps(rows, indent=2, ensure_ascii=False))
         return
     table = [("name", "files", "size", "licence", "where")]
     table += [
-        (info.name, str(len(info.files)), _size(info.total_bytes), info.licence, corpora.where_found(info.name))
+        (info.name, str(len(info.files)), _size(info.total_bytes), info.licence, public_datasets.where_found(info.name))
         for info in infos
     ]
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
@@ -50,9 +50,9 @@ def path_command(
     download: bool = typer.Option(True, "--download/--no-download", help="Fetch missing files into the cache."),
 ) -> None:
     """Print the path of a corpus folder or file, downloading it into the cache when missing."""
-    from nlprec.data import corpora
+    from nlprec.data import public_datasets
 
-    print(corpora.corpus_path(name, file, download=download))
+    print(public_datasets.corpus_path(name, file, download=download))
 
 
 @app.command("verify")
@@ -61,12 +61,12 @@ def verify_command(
     sizes_only: bool = typer.Option(False, "--sizes-only", help="Check sizes but not sha256."),
 ) -> None:
     """Check each file's size and sha256 where it is found; exit status 1 if any is missing or bad."""
-    from nlprec.data import corpora
+    from nlprec.data import public_datasets
 
     checks = [
         check
-        for name in names or [info.name for info in corpora.list_corpora()]
-        for check in corpora.verify(name, checksum=not sizes_only)
+        for name in names or [info.name for info in public_datasets.list_corpora()]
+        for check in public_datasets.verify(name, checksum=not sizes_only)
     ]
     for check in checks:
         print(f"{'ok' if check.ok else 'bad':<4}{check.file}  {check.reason}")

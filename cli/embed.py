@@ -1,9 +1,10 @@
 """`nlprec embed ...`: train word embeddings, query neighbours and analogies, evaluate.
 
 Every command loads a vectors file (.npz, word2vec .bin, or word2vec/fastText .vec/.txt), calls
-`nlprec.index` or `nlprec.metrics` and prints an aligned table, or JSON with `--json`. Subword
-models (an .npz written by `--arch fasttext`, or a Facebook fastText .bin, told apart from a
-word2vec .bin by its magic number) also answer words outside their vocabulary, from n-grams.
+the loaded vectors' query methods or `nlprec.metrics` and prints an aligned table, or JSON with
+`--json`. Subword models (an .npz written by `--arch fasttext`, or a Facebook fastText .bin, told
+apart from a word2vec .bin by its magic number) also answer words outside their vocabulary, from
+n-grams: their methods do that, so no command asks which kind it loaded.
 """
 
 from __future__ import annotations
@@ -66,14 +67,9 @@ def similar(
     --json: for one query word, a list of {"word", "score"}, best first; for several, a list of
     {"query", "results": [{"word", "score"}, ...]} in the order the words were given.
     """
-    from nlprec.index import most_similar
-    from nlprec.subword_vectors import SubwordVectors, load_vectors
+    from nlprec.subword_vectors import load_vectors
 
-    loaded = load_vectors(vectors)
-    if isinstance(loaded, SubwordVectors):
-        results = loaded.most_similar(words, k)
-    else:
-        results = most_similar(loaded, words, k)
+    results = load_vectors(vectors).most_similar(words, k)
     if as_json:
         _print_json(_scored(results[0]) if len(words) == 1
                     else [{"query": word, "results": _scored(rows)} for word, rows in zip(words, results)])
@@ -101,14 +97,9 @@ def analogy(
 
     --json: a list of {"word", "score"}, best first.
     """
-    from nlprec.index import analogy as solve_analogy
-    from nlprec.subword_vectors import SubwordVectors, load_vectors
+    from nlprec.subword_vectors import load_vectors
 
-    loaded = load_vectors(vectors)
-    if isinstance(loaded, SubwordVectors):
-        rows = loaded.analogy(a, b, c, k, method)
-    else:
-        rows = solve_analogy(loaded, a, b, c, k, method)
+    rows = load_vectors(vectors).analogy(a, b, c, k, method)
     if as_json:
         _print_json(_scored(rows))
         return
@@ -142,8 +133,8 @@ def evaluate(
     """
     if analogies is None and not pairs:
         raise NlprecError("nothing to evaluate: give --analogies FILE and/or --pairs FILE")
-    from nlprec.metrics import _read_pairs, analogy_accuracy, word_similarity
-    from nlprec.subword_vectors import SubwordVectors, load_vectors
+    from nlprec.metrics import analogy_accuracy, read_word_pairs, word_similarity
+    from nlprec.subword_vectors import load_vectors
 
     loaded = load_vectors(vectors)
     report: dict = {"analogy": None, "pairs": {}}
@@ -153,8 +144,8 @@ def evaluate(
     names = [path.name for path in pairs or []]
     for path in pairs or []:
         scored = loaded
-        if isinstance(loaded, SubwordVectors) and not vocab_only:
-            words = [word for pair in _read_pairs(path)[0] for word in pair]
+        if not vocab_only:  # subword models compose the unseen pair words; plain vectors come back as they are
+            words = [word for pair in read_word_pairs(path)[0] for word in pair]
             scored = loaded.with_words([form for word in words for form in (word.lower(), word)])
         report["pairs"][path.name if names.count(path.name) == 1 else str(path)] = word_similarity(scored, path)
     if as_json:
@@ -310,8 +301,7 @@ def train(
         if value is not None and owner != family:
             raise NlprecError(f"{flag} applies to --arch {owner} only; drop it or use --arch {owner}")
     given = {name: value for name, value in specific.items() if value is not None}
-    from nlprec.tasks.embeddings import (EmbedOptions, FastTextOptions, GloveOptions, print_neighbours, train_fasttext,
-                                   train_glove, train_word2vec)
+    from nlprec.tasks.embeddings import EmbedOptions, FastTextOptions, GloveOptions, print_neighbours, train
 
     common = dict(dim=dim, min_count=min_count, max_vocab=max_vocab, threads=threads, seed=seed,
                   device=device, backend=backend, progress=not quiet)
@@ -325,14 +315,13 @@ def train(
         print(f"no corpus given: training on the built-in demo corpus {corpus}")
     if family == "glove":
         options = GloveOptions(window=window or 10, epochs=epochs or 15, **common, **given)
-        vectors = train_glove(corpus, out, options, resume=resume)
+        vectors = train(corpus, out, options, resume=resume)
     else:
-        options_cls, train_fn = (FastTextOptions, train_fasttext) if family == "fasttext" else (
-            EmbedOptions, train_word2vec)
+        options_cls = FastTextOptions if family == "fasttext" else EmbedOptions
         options = options_cls(arch="cbow" if arch.endswith("cbow") else "skipgram", objective=objective,
                               window=window or 5, negative=negative, sample=sample, epochs=epochs or 5,
                               min_alpha=min_alpha, **common, **given)
-        vectors = train_fn(corpus, out, options, resume=resume)
+        vectors = train(corpus, out, options, resume=resume)
     if demo:
         print("nearest neighbours:")
         print_neighbours(vectors, list(DEFAULT_PROBES)[:6])

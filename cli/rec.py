@@ -108,6 +108,9 @@ def train(
     seed: Annotated[int, typer.Option(
         help="Seed of the split, the initial weights, the batches and the negatives.")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    precision: Annotated[str, typer.Option(
+        help="Autocast: fp32 (the rates were tuned in it), bf16, fp16 (CUDA) or auto (bf16 on CUDA that supports "
+             "it and on CPUs with bf16 units, else fp32).")] = "fp32",
     threads: Annotated[Optional[int], typer.Option(
         help="Torch CPU threads (default: torch's; 1 is often fastest on small shared CPUs).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from OUT/checkpoints/last.pt.")] = False,
@@ -132,17 +135,16 @@ def train(
 
     task = get_model(model).model_cls.task
     chosen_split = _SPLITS[split] if split else ("random" if task == "rating" else "leave_one_out")
-    result = recommend.train(
-        ratings, model, out,
+    options = recommend.RecommendOptions(
+        model=model,
         read=recommend.ReadOptions(user_col, item_col, rating_col, time_col, sep, header, _rating_range(rating_range),
                                    duplicates),  # type: ignore[arg-type]
-        protocol=recommend.Protocol(chosen_split, test_ratio, seed, protocol,  # type: ignore[arg-type]
-                                    eval_negatives, k),
-        val_ratio=val_ratio, model_options=model_options, trainer_options=trainer_options,
-        batch_size=batch_size, n_negatives=negatives, recent=recent, recent_copies=recent_copies, seed=seed,
-        resume=resume, overwrite=overwrite,
-        threads=threads, progress=not quiet,
-    )
+        protocol=recommend.EvalProtocol(chosen_split, test_ratio, seed, protocol,  # type: ignore[arg-type]
+                                        eval_negatives, k),
+        val_ratio=val_ratio, trainer_options=trainer_options, batch_size=batch_size, n_negatives=negatives,
+        recent=recent, recent_copies=recent_copies, precision=precision, seed=seed,  # type: ignore[arg-type]
+        overwrite=overwrite, threads=threads, progress=not quiet)
+    result = recommend.train(ratings, out, options, model_options, resume=resume)
     metrics = result.metrics
     if json_out:
         print(json.dumps({key: value for key, value in (metrics or {}).items() if key != "history"}, indent=2))
@@ -173,12 +175,12 @@ def score(
     (mu + b_u + b_i with the unknown side's bias 0, as Surprise does; for ranking models the
     item's training count, 0 for an unknown item) and known = false.
     """
-    from nlprec.tasks import recommend
     from nlprec.io import atomic_write
+    from nlprec.tasks.recommender import Recommender
 
     if unknown_items not in ("error", "nan", "baseline"):
         raise NlprecError(f"--unknown-items {unknown_items!r}: expected error, nan or baseline")
-    recommender = recommend.load(model_dir)
+    recommender = Recommender.load(model_dir)
     users, items, lines = _read_pairs(pairs)
     result = recommender.score(users, items, unknown_items, lines, str(pairs))  # type: ignore[arg-type]
     baseline = unknown_items == "baseline"
@@ -242,9 +244,9 @@ def recommend(
 ) -> None:
     """Top-k unseen items for a user, with scores (predicted rating, unclipped, for mf and
     autorec; ranking score for neumf). Unknown users get the most popular items and a notice."""
-    from nlprec.tasks import recommend as api
+    from nlprec.tasks.recommender import Recommender
 
-    recommender = api.load(model_dir)
+    recommender = Recommender.load(model_dir)
     answers = [recommender.recommend(one, k, exclude_seen=not include_seen) for one in user]
     for answer in answers:
         if answer.notice:
@@ -267,9 +269,9 @@ def similar(
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Items closest to an item by cosine of the learned item vectors (FAISS)."""
-    from nlprec.tasks import recommend as api
+    from nlprec.tasks.recommender import Recommender
 
-    neighbours = api.load(model_dir).similar_items(item, k)
+    neighbours = Recommender.load(model_dir).similar_items(item, k)
     if json_out:
         print(json.dumps({"item": item, "similar": [{"item": i, "cosine": s} for i, s in neighbours]}, indent=2))
         return
@@ -300,11 +302,11 @@ def evaluate(
         check_output(plot)
     import torch
 
-    from nlprec.tasks import recommend as api
+    from nlprec.tasks.recommender import Recommender
 
     if threads is not None:
         torch.set_num_threads(max(1, threads))
-    recommender = api.load(model_dir)
+    recommender = Recommender.load(model_dir)
     if plot is not None and recommender.task != "ranking":
         raise NlprecError(f"--plot draws HR@k and NDCG@k of ranking models (neumf); {model_dir} is a "
                           f"{recommender.name} rating model (its metrics are RMSE and MAE)")

@@ -78,14 +78,28 @@ def serve(
                                 log_level=log_level, timeout_graceful_shutdown=10)
         uvicorn.Server(config).run()
         return
-    from nlprec.serve.settings import SETTINGS_ENV, check_models
+    from nlprec.serve.settings import SETTINGS_ENV
 
     # Checked in a child process that exits: the supervisor never holds a model nor imports the app.
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        problem = pool.submit(check_models, settings.to_json()).result()
+        problem = pool.submit(_check_models, settings.to_json()).result()
     if problem:
         raise NlprecError(problem)
     os.environ[SETTINGS_ENV] = settings.to_json()
     uvicorn.run("nlprec.serve.app:app_from_env", factory=True, host=host, port=port, workers=workers,
                 access_log=False, log_level=log_level, timeout_worker_healthcheck=600,
                 timeout_graceful_shutdown=10)
+
+
+def _check_models(settings_json: str) -> str | None:
+    """Load and warm every model once, in the child process `serve` starts before `--workers N`
+    (so the supervisor stays small): the one-line error of the first that fails, or None."""
+    from nlprec.errors import NlprecError
+    from nlprec.serve.app import load_models
+    from nlprec.serve.settings import ServeSettings
+
+    try:
+        load_models(ServeSettings.from_json(settings_json))
+    except NlprecError as err:
+        return str(err)
+    return None

@@ -64,14 +64,14 @@ def train(
     """Train a translation model; validation BLEU picks the best checkpoint."""
     if arch not in ("transformer", "gru-attention"):
         raise NlprecError(f"--arch must be transformer or gru-attention; got {arch!r}")
-    from nlprec.tasks.translate import TranslateOptions, train_translation
+    from nlprec.tasks.translate import TranslateOptions, train
 
     options = TranslateOptions(arch=arch, vocab_size=vocab_size, joint_vocab=not per_side_vocab, max_len=max_len,
                                valid_size=valid_size, max_tokens=max_tokens, lr=lr, warmup_steps=warmup,
                                epochs=epochs, max_steps=max_steps, max_minutes=max_minutes, patience=patience,
                                reverse=reverse, target_lang=target_lang, threads=threads, device=device,
                                precision=precision, seed=seed, progress=not quiet)  # type: ignore[arg-type]
-    train_translation(pairs, out, options, parse_overrides(set_ or []), resume=resume)
+    train(pairs, out, options, parse_overrides(set_ or []), resume=resume)
 
 
 @app.command()

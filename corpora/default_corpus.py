@@ -20,7 +20,7 @@ import random
 from pathlib import Path
 from typing import Callable
 
-from nlprec.data.corpora import cache_dir
+from nlprec.data.public_datasets import cache_dir
 from nlprec.io import atomic_write, sha256_file
 
 SEED = 1234  # seed of the grammar's random choices

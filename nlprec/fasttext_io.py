@@ -13,10 +13,12 @@ DenseMatrix::save (all little-endian):
           (nwords word rows, then bucket n-gram rows)
     bool quantised output; output matrix likewise
 
-Reading gives `SubwordVectors` whose word vectors are what fastText's `get_word_vector` returns
-(mean of the word row and its n-gram rows; fastText's end-of-sentence token "</s>" has no
-n-grams). Quantised (.ftz) and pruned models are refused with a one-line error. Writing lets
-fastText, gensim (`load_facebook_model`) and nlprec read a model nlprec trained.
+Reading gives the parts of a `SubwordVectors` (which `nlprec.subword_vectors` builds from them),
+with word vectors equal to what fastText's `get_word_vector` returns (mean of the word row and
+its n-gram rows; fastText's end-of-sentence token "</s>" has no n-grams). Quantised (.ftz) and
+pruned models are refused with a one-line error. Writing lets fastText, gensim
+(`load_facebook_model`) and nlprec read a model nlprec trained. This module knows the file
+layout only: it imports nothing of nlprec's vector classes.
 """
 
 from __future__ import annotations
@@ -32,8 +34,8 @@ import numpy as np
 from nlprec.data.subwords import SubwordSpec, subword_rows
 from nlprec.errors import NlprecError
 from nlprec.io import atomic_write
-from nlprec.subword_vectors import FASTTEXT_MAGIC, SubwordVectors
 
+FASTTEXT_MAGIC = 793712314  # first int32 of every Facebook fastText .bin / .ftz
 FASTTEXT_VERSION = 12
 COMPOSE_BLOCK = 65_536  # words composed per block: bounds the gathered rows' memory
 EOS = "</s>"
@@ -99,6 +101,13 @@ class _Reader:
         return np.frombuffer(self.data, "<f4", rows * cols, start).reshape(rows, cols)  # (rows, cols)
 
 
+def is_fasttext_bin(path: str | os.PathLike) -> bool:
+    """Whether `path` starts with the magic number of a Facebook fastText model."""
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    return len(head) == 4 and int(np.frombuffer(head, "<i4")[0]) == FASTTEXT_MAGIC
+
+
 def read_fasttext_bin(path: str | os.PathLike) -> tuple[FastTextArgs, list[str], np.ndarray, np.ndarray, np.ndarray]:
     """(args, words, counts (V,), input matrix (V + buckets, d), output matrix) of a fastText model."""
     reader = _Reader(Path(path))
@@ -144,20 +153,21 @@ def _read_entries(reader: _Reader, size: int) -> tuple[list[str], np.ndarray]:
     return words, counts
 
 
-def load_fasttext_bin(path: str | os.PathLike) -> SubwordVectors:
-    """A Facebook fastText `.bin` as `SubwordVectors` (word vectors as fastText computes them)."""
+def read_fasttext_vectors(path: str | os.PathLike) -> tuple[list[str], np.ndarray, np.ndarray, SubwordSpec, dict]:
+    """The parts of a `SubwordVectors` in a fastText model: words, their (V, d) vectors as fastText
+    computes them, the (buckets, d) n-gram rows ((0, d) without n-grams), the n-gram spec and meta."""
     args, words, counts, input_matrix, _ = read_fasttext_bin(path)
-    try:  # the parts are each well-formed; checks across them (words, n-gram settings) name the file
+    try:  # the parts are each well-formed; checks across them (n-gram settings, words) name the file
         spec = SubwordSpec(args.min_n, args.max_n, args.buckets) if args.max_n > 0 else SubwordSpec(0, 0, 0)
         matrix = np.vstack([_compose(words[start:start + COMPOSE_BLOCK], start, len(words), spec, input_matrix)
                             for start in range(0, len(words), COMPOSE_BLOCK)]) if words else \
             np.zeros((0, args.dim), np.float32)  # (V, d)
-        meta = {"model": "fasttext", "source": "facebook fastText .bin", "args": args.__dict__,
-                "counts_total": int(counts.sum())}
-        ngram_matrix = input_matrix[len(words):] if spec.enabled else np.zeros((0, args.dim), np.float32)
-        return SubwordVectors(words, matrix, ngram_matrix, spec, meta)
     except NlprecError as err:
         raise NlprecError(f"{path}: {err}") from None
+    meta = {"model": "fasttext", "source": "facebook fastText .bin", "args": args.__dict__,
+            "counts_total": int(counts.sum())}
+    ngram_matrix = input_matrix[len(words):] if spec.enabled else np.zeros((0, args.dim), np.float32)
+    return words, matrix, ngram_matrix, spec, meta
 
 
 def _compose(words: list[str], first_id: int, n_words: int, spec: SubwordSpec,

@@ -1,10 +1,12 @@
-"""Nearest neighbours and analogies over `Vectors` through FAISS.
+"""FAISS indexes over `Vectors`, and the exact kernels behind their queries.
 
-Cosine similarity is always L2-normalise + inner product in float32. Without an explicit index,
-queries go to an exact `IndexFlatIP` over the unit vectors, built once per `Vectors`
-(`flat_index`). A `VectorIndex` can also be an IVF / HNSW preset for large vocabularies, with
-`recall_at_k` measuring it against exact search (a chunked numpy matmul). Evaluation over
-thousands of analogy questions scores whole blocks with one matmul (`analogy_top_k`).
+The queries themselves are methods of `Vectors` (`most_similar`, `analogy`, `batch_analogy`);
+this module builds and searches the indexes they use. Cosine similarity is always L2-normalise +
+inner product in float32. Without an explicit index, queries go to an exact `IndexFlatIP` over
+the unit vectors, built once per `Vectors` (`flat_index`) and searched by `search_vectors`. A
+`VectorIndex` can also be an IVF / HNSW preset for large vocabularies, with `recall_at_k`
+measuring it against exact search (a chunked numpy matmul). Evaluation over thousands of analogy
+questions scores whole blocks with one matmul (`analogy_top_k`).
 
 Analogies "a : b :: c : ?" (Mikolov et al. 2013, "Linguistic Regularities in Continuous Space
 Word Representations"; Levy & Goldberg 2014, "Linguistic Regularities in Sparse and Explicit
@@ -24,14 +26,13 @@ import weakref
 from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
 from nlprec import __version__
 from nlprec.errors import NlprecError
 from nlprec.io import atomic_write
-from nlprec.vectors import Vectors
 
 IndexKind = Literal["flat", "ivf", "hnsw"]
 IndexMetric = Literal["cosine", "ip"]
@@ -41,6 +42,24 @@ COSMUL_EPS = 1e-3
 # Largest score block computed at once: 2**25 float32 = 128 MiB (e.g. 1024 queries x 32k words).
 _SCORE_BLOCK = 1 << 25
 _INDEX_FILE, _KEYS_FILE, _CONFIG_FILE = "index.faiss", "keys.json", "index.json"
+
+
+class IndexedVectors(Protocol):
+    """What an index reads from the vectors it is built over: `nlprec.vectors.Vectors` has it.
+
+    Spelled out here because `nlprec.vectors` imports this module for its queries, and this
+    module must not import it back.
+    """
+
+    keys: list[str]  # the words, one per row
+    matrix: np.ndarray  # (n, dim) float32
+
+    @property
+    def dim(self) -> int: ...
+
+    def __len__(self) -> int: ...
+
+    def unit_matrix(self) -> np.ndarray: ...
 
 
 def _faiss() -> Any:
@@ -89,7 +108,7 @@ class VectorIndex:
     """
 
     def __init__(
-        self, vectors: Vectors, kind: IndexKind = "flat", metric: IndexMetric = "cosine", **options: int
+        self, vectors: IndexedVectors, kind: IndexKind = "flat", metric: IndexMetric = "cosine", **options: int
     ) -> None:
         self.config = IndexConfig(kind=kind, metric=metric, **options)
         if not len(vectors):
@@ -164,7 +183,7 @@ class VectorIndex:
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)  # (Q, dim)
         if queries.shape[1] != self.dim:
             raise NlprecError(f"queries have dim {queries.shape[1]}, the index has dim {self.dim}")
-        return _normalise(queries) if self.config.metric == "cosine" else queries
+        return normalise(queries) if self.config.metric == "cosine" else queries
 
     def recall_at_k(self, k: int = 10, n_queries: int = 1000, seed: int = 0) -> float:
         """Share of the exact top-`k` neighbours this index finds, over sampled stored vectors.
@@ -186,7 +205,7 @@ class VectorIndex:
             _faiss().extract_index_ivf(self._index).make_direct_map()
         return self._index.reconstruct_n(0, self._index.ntotal)
 
-    def matches(self, vectors: Vectors) -> bool:
+    def matches(self, vectors: IndexedVectors) -> bool:
         """Whether this index was built over the same vocabulary, in the same order."""
         return self.keys is vectors.keys or (len(self.keys) == len(vectors) and self.keys == vectors.keys)
 
@@ -238,7 +257,8 @@ def _check_k(k: int) -> None:
         raise NlprecError(f"k={k}: expected at least 1 result per query")
 
 
-def _normalise(rows: np.ndarray) -> np.ndarray:
+def normalise(rows: np.ndarray) -> np.ndarray:
+    """(Q, d) rows scaled to unit L2 norm in float32; all-zero rows stay zero."""
     norms = np.linalg.norm(rows, axis=1, keepdims=True)  # (Q, 1)
     return (rows / np.where(norms > 0, norms, 1)).astype(np.float32, copy=False)
 
@@ -306,75 +326,26 @@ def _exact_search(
 _FLAT_INDEXES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def flat_index(vectors: Vectors) -> VectorIndex:
+def flat_index(vectors: IndexedVectors) -> VectorIndex:
     """The exact cosine index of `vectors` (IndexFlatIP on unit rows), cached while they live."""
     if vectors not in _FLAT_INDEXES:
         _FLAT_INDEXES[vectors] = VectorIndex(vectors, kind="flat", metric="cosine")
     return _FLAT_INDEXES[vectors]
 
 
-def _search(vectors: Vectors, index: VectorIndex | None, queries: np.ndarray, k: int,
-            exclude: Sequence[Collection[int]]) -> tuple[np.ndarray, np.ndarray]:
-    """Search with `index` when given (checking it belongs to `vectors`), else with an exact
-    FAISS inner-product index over the unit vectors, built once per `Vectors` and kept."""
+def search_vectors(vectors: IndexedVectors, index: VectorIndex | None, queries: np.ndarray, k: int,
+                   exclude: Sequence[Collection[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Best `k` rows of `vectors` per query row, as `VectorIndex.search` returns them.
+
+    Searches `index` when given (checking it was built over `vectors`), else the exact FAISS
+    inner-product index over the unit vectors, built once per `Vectors` and kept (`flat_index`).
+    """
     if index is None:
         index = flat_index(vectors)
     if not index.matches(vectors):
         raise NlprecError(f"the index holds {len(index):,} words that differ from these {len(vectors):,} "
                           "vectors: rebuild it from the same vectors")
     return index.search(queries, k, exclude)
-
-
-def _as_words(keys: list[str], scores: np.ndarray, ids: np.ndarray) -> list[list[tuple[str, float]]]:
-    """Rows of (word, score), dropping the -1 fillers."""
-    return [[(keys[i], float(s)) for s, i in zip(row_scores, row_ids) if i >= 0]
-            for row_scores, row_ids in zip(scores.tolist(), ids.tolist())]
-
-
-# --- public queries ---------------------------------------------------------------------------
-
-
-def most_similar(
-    vectors: Vectors, words: str | Sequence[str], k: int = 10, index: VectorIndex | None = None
-) -> list[list[tuple[str, float]]]:
-    """The `k` nearest words to each query word by cosine, the query word itself excluded.
-
-    Returns one list of (word, cosine) per query word, best first, also for a single str.
-    Exact unless `index` is an approximate `VectorIndex`.
-    """
-    words = [words] if isinstance(words, str) else list(words)
-    ids = [vectors.index(word) for word in words]
-    scores, found = _search(vectors, index, vectors.unit_rows(ids), k, [[i] for i in ids])
-    return _as_words(vectors.keys, scores, found)
-
-
-def analogy(
-    vectors: Vectors, a: str, b: str, c: str, k: int = 5, method: AnalogyMethod = "3cosadd",
-    index: VectorIndex | None = None,
-) -> list[tuple[str, float]]:
-    """Answers to "a : b :: c : ?", best first, as (word, score); see `batch_analogy`."""
-    return batch_analogy(vectors, [(a, b, c)], k, method, index)[0]
-
-
-def batch_analogy(
-    vectors: Vectors, questions: Sequence[tuple[str, str, str]], k: int = 5,
-    method: AnalogyMethod = "3cosadd", index: VectorIndex | None = None,
-) -> list[list[tuple[str, float]]]:
-    """Top-`k` answers for many (a, b, c) questions at once, input words never among them.
-
-    3CosAdd scores are cosines with b - a + c; with an `index` it is searched instead of the
-    exact matmul. 3CosMul needs every candidate's three cosines, so it always scores the full
-    unit matrix exactly and ignores `index`.
-    """
-    if method not in ("3cosadd", "3cosmul"):
-        raise NlprecError(f"analogy method {method!r}: expected '3cosadd' or '3cosmul'")
-    triples = np.array([[vectors.index(w) for w in q] for q in questions], dtype=np.int64).reshape(-1, 3)  # (Q, 3)
-    if method == "3cosadd" and index is not None:
-        a, b, c = (vectors.unit_rows(triples[:, j]) for j in range(3))  # (Q, dim) each
-        scores, ids = _search(vectors, index, b - a + c, k, triples.tolist())
-    else:
-        scores, ids = analogy_top_k(vectors.unit_matrix(), triples, k, method)
-    return _as_words(vectors.keys, scores, ids)
 
 
 def analogy_scores(unit: np.ndarray, triples: np.ndarray, method: AnalogyMethod = "3cosadd") -> np.ndarray:
@@ -384,7 +355,7 @@ def analogy_scores(unit: np.ndarray, triples: np.ndarray, method: AnalogyMethod 
     """
     a, b, c = unit[triples[:, 0]], unit[triples[:, 1]], unit[triples[:, 2]]  # (Q, d) each
     if method == "3cosadd":
-        return _normalise(b - a + c) @ unit.T  # (Q, V)
+        return normalise(b - a + c) @ unit.T  # (Q, V)
     # cos'b cos'c / (cos'a + eps) = (1 + cos b)(1 + cos c) / (2 (1 + cos a + 2 eps)), in place
     scores = b @ unit.T  # (Q, V) cos(x, b)
     scores += 1

@@ -1,4 +1,14 @@
-"""Small file helpers shared by every writer: atomic writes and checksums."""
+"""Small file helpers shared by every reader and writer: atomic writes, checksums, and the one
+model-folder format every task writes (config.json last, weights through the checked reader).
+
+A model folder holds `model.pt` (a plain state dict of CPU tensors), optional `metrics.json`
+and task files (tokenizer, id maps), and `config.json` with the format tag, the model config
+and the provenance (options, seed, data checksum, nlprec version). config.json is written last,
+atomically, so a folder without it is no model. Reading checks everything before use: the
+config's format, the CRC-32 of every member of the weights archive, `weights_only` unpickling
+(no code from the file runs), the weights' names and shapes against the model, finite values.
+torch is imported only by the functions that need it, so vector queries start without it.
+"""
 
 from __future__ import annotations
 
@@ -125,6 +135,95 @@ def to_plain(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+def read_json(path: Path, kind: type) -> Any:
+    """A JSON file holding a `kind` (dict or list); anything else is a one-line error."""
+    import json
+
+    from nlprec.errors import NlprecError
+
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise NlprecError(f"{path}: missing from the model folder") from None
+    except (OSError, ValueError) as err:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise NlprecError(f"{path}: not valid JSON ({' '.join(str(err).split())[:120]})") from None
+    if not isinstance(value, kind):
+        raise NlprecError(f"{path}: expected a JSON {kind.__name__}, got {type(value).__name__}")
+    return value
+
+
+def write_json(path: Path, value: Any) -> None:
+    """`value` as indented JSON, written atomically."""
+    import json
+
+    with atomic_write(path, "w", encoding="utf-8") as handle:
+        handle.write(json.dumps(value, indent=2))
+
+
+def read_torch_file(path: str | os.PathLike, what: str = "nlprec checkpoint") -> Any:
+    """What `torch.save` wrote to `path`, after checking every member's CRC-32 (torch does not);
+    `weights_only` unpickling, so no code from the file runs. The only `torch.load` of nlprec.
+    Any problem is one `NlprecError` line naming the file."""
+    import torch
+
+    from nlprec.errors import NlprecError
+
+    path = Path(path)
+    if not path.is_file():
+        raise NlprecError(f"{path}: no such {what} file")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+    except ARCHIVE_ERRORS as err:
+        raise NlprecError(f"{path}: not a readable {what} (not a torch zip archive: {first_line(err)})") from None
+    if damaged is not None:
+        raise NlprecError(f"{path}: not a readable {what} (checksum mismatch in {damaged}: the file is damaged)")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises several types for corrupt or unsafe files
+        raise NlprecError(f"{path}: not a readable {what} ({first_line(err)})") from None
+
+
+def first_line(err: BaseException) -> str:
+    """An exception's first line, white space folded, at most 200 characters: for one-line errors."""
+    text = " ".join(str(err).strip().splitlines()[0].split()) if str(err).strip() else type(err).__name__
+    return text[:200]
+
+
+def read_weights(model: Any, path: Path, what: str) -> None:
+    """Load `path` (read_torch_file) into `model`; names, shapes and finite values checked, so a
+    damaged or foreign weights file is one line naming it, never a model that is silently wrong."""
+    import torch
+
+    from nlprec.errors import NlprecError
+
+    state = read_torch_file(path, what)
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, KeyError, TypeError, AttributeError, ValueError) as err:
+        raise NlprecError(f"{path}: cannot load the weights ({' '.join(str(err).split())[:200]})") from None
+    if not all(bool(torch.isfinite(v).all()) for v in model.state_dict().values() if v.is_floating_point()):
+        raise NlprecError(f"{path}: the weights hold NaN or infinite values")
+
+
+def write_model_folder(folder: Path, config: dict[str, Any], model: Any = None,
+                       metrics: dict[str, Any] | None = None) -> None:
+    """Write a model folder: `model.pt` (the state dict, as CPU tensors) and `metrics.json` first,
+    `config.json` (plus `nlprec_version`) last; the task's own files must already be in place."""
+    import torch
+
+    from nlprec import __version__
+
+    folder.mkdir(parents=True, exist_ok=True)
+    if model is not None:
+        state = {name: value.detach().cpu() for name, value in model.state_dict().items()}
+        with atomic_write(folder / "model.pt") as handle:
+            torch.save(state, handle)
+    if metrics is not None:
+        write_json(folder / "metrics.json", to_plain(metrics))
+    write_json(folder / "config.json", to_plain({**config, "nlprec_version": __version__}))
 
 
 def read_model_config(folder: Path, format: str, kind: str, how: str) -> dict[str, Any]:

@@ -141,7 +141,7 @@ def analogy_accuracy(
     }
 
 
-def _read_pairs(path: str | os.PathLike) -> tuple[list[list[str]], np.ndarray]:
+def read_word_pairs(path: str | os.PathLike) -> tuple[list[list[str]], np.ndarray]:
     """The [word1, word2] pairs and their (P,) gold scores of a word-similarity file."""
     pairs: list[list[str]] = []
     scores: list[float] = []
@@ -187,7 +187,7 @@ def word_similarity(
     """
     from scipy import stats  # scipy's import is slow; only evaluation needs it
 
-    pairs, gold = _read_pairs(path)
+    pairs, gold = read_word_pairs(path)
     vocab, _ = _folded_vocabulary(vectors, restrict_vocab, case_insensitive)
     ids = _word_ids(vocab, pairs, case_insensitive, 2)  # (P, 2)
     known = (ids >= 0).all(axis=1)  # (P,)

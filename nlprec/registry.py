@@ -57,7 +57,8 @@ def get_model(name: str) -> ModelEntry:
 
 
 def build_config(config_cls: type, overrides: dict[str, Any]) -> Any:
-    """`config_cls(**overrides)` after checking every key exists and every value has the right type."""
+    """`config_cls(**overrides)` after checking every key exists and every value has the right
+    type; JSON lists become tuples where the field is a tuple (typed_values)."""
     fields = {field.name: field for field in dataclasses.fields(config_cls)}
     hints = typing.get_type_hints(config_cls)
     for key, value in overrides.items():
@@ -65,7 +66,14 @@ def build_config(config_cls: type, overrides: dict[str, Any]) -> Any:
             raise NlprecError(f"{config_cls.__name__} has no option {key!r}; options: {', '.join(fields)}")
         if not _matches(value, hints[key]):
             raise NlprecError(f"option {key!r} expects {_type_name(hints[key])}, got {value!r}")
-    return config_cls(**overrides)
+    return config_cls(**typed_values(config_cls, overrides))
+
+
+def typed_values(config_cls: type, values: dict[str, Any]) -> dict[str, Any]:
+    """JSON lists back to tuples for tuple-typed fields (e.g. NeuMF mlp_layers, Adam betas)."""
+    hints = typing.get_type_hints(config_cls)
+    return {key: tuple(value) if isinstance(value, list) and typing.get_origin(hints.get(key)) is tuple else value
+            for key, value in values.items()}
 
 
 def _matches(value: Any, hint: Any) -> bool:

@@ -3,7 +3,10 @@
 A `SubwordVectors` is a `Vectors` (the vocabulary's composed word vectors, used by every lookup,
 index and evaluation as they are) plus the n-gram bucket rows and the `SubwordSpec` that maps
 a word to its buckets. `vector(word)` answers any word: a vocabulary word by its row, another
-word by the mean of its n-gram rows, exactly as fastText's `get_word_vector`.
+word by the mean of its n-gram rows, exactly as fastText's `get_word_vector`. The query methods
+of `Vectors` it overrides (`vectors_for`, `unanswerable`, `with_words`, `most_similar`,
+`batch_analogy`) answer unseen words too, so callers never ask which kind they hold; its
+searches are an exact matrix product over the vocabulary, without a FAISS index.
 
 File format (`.npz`, read with `allow_pickle=False`): the plain vectors' arrays (`format_version`,
 `keys`, `matrix`, `meta`, so `Vectors.load` reads it as ordinary vectors) plus
@@ -11,7 +14,8 @@ File format (`.npz`, read with `allow_pickle=False`): the plain vectors' arrays 
 - `subwords`: a JSON string {"min_n", "max_n", "buckets", "hash": "fasttext-fnv1a", "version": 1}.
 `.vec`/`.txt`/word2vec `.bin` exports keep only the vocabulary's vectors. `load_vectors` opens
 any vectors file: an `.npz` with n-grams or a Facebook fastText `.bin` (recognised by its magic
-number, not its suffix) as `SubwordVectors`, everything else as `Vectors`.
+number, not its suffix; read by `nlprec.fasttext_io`) as `SubwordVectors`, everything else as
+`Vectors`.
 """
 
 from __future__ import annotations
@@ -25,12 +29,13 @@ import numpy as np
 
 from nlprec.data.subwords import SubwordSpec, ngram_buckets
 from nlprec.errors import NlprecError
-from nlprec.io import ARCHIVE_ERRORS, atomic_write
-from nlprec.vectors import NPZ_FORMAT_VERSION, Vectors, _meta_to_json, format_from_suffix
+from nlprec.fasttext_io import is_fasttext_bin, read_fasttext_vectors
+from nlprec.index import COSMUL_EPS, AnalogyMethod, VectorIndex, normalise
+from nlprec.io import ARCHIVE_ERRORS
+from nlprec.vectors import Vectors, format_from_suffix, write_npz
 
 SUBWORD_FORMAT_VERSION = 1
 HASH_NAME = "fasttext-fnv1a"
-FASTTEXT_MAGIC = 793712314  # first int32 of every Facebook fastText .bin / .ftz
 
 
 class SubwordVectors(Vectors):
@@ -43,6 +48,8 @@ class SubwordVectors(Vectors):
         spec: min_n, max_n and buckets of the hashing.
         meta: provenance.
     """
+
+    subwords = True  # unseen words composed from n-grams; searched exactly, never through a FAISS index
 
     def __init__(self, keys: list[str], matrix: np.ndarray, ngram_matrix: np.ndarray, spec: SubwordSpec,
                  meta: dict | None = None) -> None:
@@ -75,6 +82,14 @@ class SubwordVectors(Vectors):
             out[unseen] = self._compose([words[i] for i in unseen])
         return out
 
+    def unanswerable(self, words: Sequence[str]) -> list[str]:
+        """The `words` outside the vocabulary that have no n-gram to compose them from, in order."""
+        missing = [word for word in words if word not in self.key_to_index]
+        if not missing or not self.spec.enabled:
+            return missing
+        counts = np.diff(ngram_buckets(missing, self.spec)[0])  # (W,) n-grams per word
+        return [word for word, count in zip(missing, counts) if count == 0]
+
     def _compose(self, words: list[str]) -> np.ndarray:
         offsets, buckets = ngram_buckets(words, self.spec)
         counts = np.diff(offsets)  # (W,)
@@ -86,21 +101,32 @@ class SubwordVectors(Vectors):
         sums = np.add.reduceat(self.ngram_matrix[buckets], offsets[:-1], axis=0)  # (W, dim)
         return (sums / counts[:, None]).astype(np.float32)
 
-    def most_similar(self, words: str | Sequence[str], k: int = 10) -> list[list[tuple[str, float]]]:
-        """The `k` nearest vocabulary words by cosine to each word (itself excluded), unseen words too."""
+    def most_similar(
+        self, words: str | Sequence[str], k: int = 10, index: VectorIndex | None = None
+    ) -> list[list[tuple[str, float]]]:
+        """The `k` nearest vocabulary words by cosine to each word (itself excluded), unseen words
+        too: one exact matrix product of the composed queries with the unit vocabulary."""
+        _refuse_index(index)
         words = [words] if isinstance(words, str) else list(words)
-        queries = _unit(self.vectors_for(words))  # (Q, dim)
+        queries = normalise(self.vectors_for(words))  # (Q, dim)
         exclude = [[self.key_to_index[w]] if w in self.key_to_index else [] for w in words]
         return self._top_k(queries @ self.unit_matrix().T, exclude, k)  # scores (Q, V)
 
-    def analogy(self, a: str, b: str, c: str, k: int = 5, method: str = "3cosadd") -> list[tuple[str, float]]:
-        """Answers to "a : b :: c : ?" over the vocabulary, as `nlprec.index.analogy`, unseen words too."""
-        from nlprec.index import COSMUL_EPS
+    def batch_analogy(
+        self, questions: Sequence[tuple[str, str, str]], k: int = 5, method: AnalogyMethod = "3cosadd",
+        index: VectorIndex | None = None,
+    ) -> list[list[tuple[str, float]]]:
+        """Answers to each "a : b :: c : ?" over the vocabulary, as `Vectors.batch_analogy`, unseen
+        words composed from n-grams; the vocabulary words among a, b, c are never answers."""
+        _refuse_index(index)
+        return [self._analogy(a, b, c, k, method) for a, b, c in questions]
 
+    def _analogy(self, a: str, b: str, c: str, k: int, method: str) -> list[tuple[str, float]]:
+        """One question, scored against every vocabulary word with one matrix-vector product."""
         unit = self.unit_matrix()
-        qa, qb, qc = _unit(self.vectors_for([a, b, c]))  # (dim,) each
+        qa, qb, qc = normalise(self.vectors_for([a, b, c]))  # (dim,) each
         if method == "3cosadd":
-            scores = unit @ _unit((qb - qa + qc)[None])[0]  # (V,)
+            scores = unit @ normalise((qb - qa + qc)[None])[0]  # (V,)
         elif method == "3cosmul":
             scores = (1 + unit @ qb) * (1 + unit @ qc) / (2 * (1 + unit @ qa + 2 * COSMUL_EPS))  # (V,)
         else:
@@ -133,15 +159,10 @@ class SubwordVectors(Vectors):
         """`.npz`: vectors and n-grams (module docstring); other formats: the vocabulary's vectors only."""
         path = Path(path)
         if (format or format_from_suffix(path)) != "npz":
-            return Vectors(self.keys, self.matrix, self.meta).save(path, format)
-        keys_utf8 = np.frombuffer("\n".join(self.keys).encode("utf-8"), dtype=np.uint8)
-        subwords = json.dumps({"min_n": self.spec.min_n, "max_n": self.spec.max_n, "buckets": self.spec.buckets,
+            return super().save(path, format)
+        settings = json.dumps({"min_n": self.spec.min_n, "max_n": self.spec.max_n, "buckets": self.spec.buckets,
                                "hash": HASH_NAME, "version": SUBWORD_FORMAT_VERSION})
-        with atomic_write(path) as handle:
-            np.savez(handle, format_version=np.array(NPZ_FORMAT_VERSION), keys=keys_utf8, matrix=self.matrix,
-                     meta=np.array(_meta_to_json(self.meta)), ngram_matrix=self.ngram_matrix,
-                     subwords=np.array(subwords))
-        return path
+        return write_npz(path, self, ngram_matrix=self.ngram_matrix, subwords=np.array(settings))
 
     @classmethod
     def load(cls, path: str | os.PathLike, format: str | None = None, unicode_errors: str = "strict") -> SubwordVectors:
@@ -153,16 +174,9 @@ class SubwordVectors(Vectors):
         return vectors
 
 
-def _unit(rows: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(rows, axis=1, keepdims=True)  # (Q, 1)
-    return rows / np.where(norms > 0, norms, 1)
-
-
-def is_fasttext_bin(path: str | os.PathLike) -> bool:
-    """Whether `path` starts with the magic number of a Facebook fastText model."""
-    with open(path, "rb") as handle:
-        head = handle.read(4)
-    return len(head) == 4 and int(np.frombuffer(head, "<i4")[0]) == FASTTEXT_MAGIC
+def _refuse_index(index: VectorIndex | None) -> None:
+    if index is not None:
+        raise NlprecError("subword vectors are searched exactly (their own matrix product): pass no index")
 
 
 def load_vectors(path: str | os.PathLike) -> Vectors:
@@ -173,10 +187,17 @@ def load_vectors(path: str | os.PathLike) -> Vectors:
         if subword is not None:
             return subword
     if path.is_file() and is_fasttext_bin(path):
-        from nlprec.fasttext_io import load_fasttext_bin
-
-        return load_fasttext_bin(path)
+        return _load_fasttext_bin(path)
     return Vectors.load(path)
+
+
+def _load_fasttext_bin(path: Path) -> SubwordVectors:
+    """A Facebook fastText `.bin` as `SubwordVectors` (word vectors as fastText computes them)."""
+    words, matrix, ngram_matrix, spec, meta = read_fasttext_vectors(path)
+    try:  # the parts are each well-formed; checks across them (words, shapes) name the file
+        return SubwordVectors(words, matrix, ngram_matrix, spec, meta)
+    except NlprecError as err:
+        raise NlprecError(f"{path}: {err}") from None
 
 
 def _load_subword_npz(path: Path) -> SubwordVectors | None:

@@ -2,8 +2,10 @@
 
 A `Vectors` holds the vocabulary (`keys`, in frequency order when a trainer wrote them), a float32
 matrix with one row per key and free-form provenance (`meta`: config, seed, data checksum,
-package version). Lookups and analogies live in `nlprec.index`; this module only stores, checks,
-saves and loads.
+package version). Its queries are methods (`most_similar`, `analogy`, `batch_analogy`,
+`similarity`, `vectors_for`), so the CLI and the server call one API whatever the vectors are:
+`SubwordVectors` (fastText) overrides them to answer words outside the vocabulary from n-grams.
+Searches go through `nlprec.index` (exact cosine by FAISS unless an approximate index is given).
 
 File formats, chosen by suffix or by `format=`:
 
@@ -31,11 +33,12 @@ import os
 import re
 import zipfile
 from pathlib import Path
-from typing import Callable, Literal, Sequence
+from typing import Callable, ClassVar, Literal, Sequence
 
 import numpy as np
 
 from nlprec.errors import NlprecError
+from nlprec.index import AnalogyMethod, VectorIndex, analogy_top_k, normalise, search_vectors
 from nlprec.io import ARCHIVE_ERRORS, atomic_write, check_npz_sizes
 
 VectorFormat = Literal["npz", "bin", "text"]
@@ -60,6 +63,10 @@ class Vectors:
         copy: False keeps a read-only, C-contiguous float32 `matrix` as it is (a memory map of
             the file, shared by every process that maps it); anything else is copied anyway.
     """
+
+    # True for vectors that compose unseen words from character n-grams (`SubwordVectors`); they
+    # are searched by their own exact matrix product, so a FAISS `index` does not apply to them.
+    subwords: ClassVar[bool] = False
 
     def __init__(self, keys: list[str], matrix: np.ndarray, meta: dict | None = None, copy: bool = True) -> None:
         if copy or matrix.dtype != np.float32 or not matrix.flags.c_contiguous or matrix.flags.writeable:
@@ -136,6 +143,78 @@ class Vectors:
         suggestions = self.suggest(word)
         return f"{message}; did you mean: {', '.join(suggestions)}?" if suggestions else message
 
+    # --- queries: one API for plain and subword vectors ------------------------------------------
+
+    def vectors_for(self, words: Sequence[str]) -> np.ndarray:
+        """(Q, dim) vectors of `words`, for callers that need vectors rather than rows.
+
+        Plain vectors answer from their rows, and the first unknown word raises the one-line
+        `index` error; `SubwordVectors` composes unseen words from n-grams instead.
+        """
+        return self.matrix[[self.index(word) for word in words]]
+
+    def unanswerable(self, words: Sequence[str]) -> list[str]:
+        """The `words` that have no vector here, in order, found without building any vector.
+
+        A cheap check (a server runs it on its event loop); `vectors_for` on them raises the
+        message that says why. Plain vectors answer their vocabulary only.
+        """
+        return [word for word in words if word not in self.key_to_index]
+
+    def with_words(self, words: Sequence[str]) -> Vectors:
+        """Vectors that also hold whichever of `words` this store can compose, for evaluation files.
+
+        Plain vectors compose no word, so they come back as they are; `SubwordVectors` adds
+        unseen words built from their n-grams.
+        """
+        return self
+
+    def similarity(self, word1: str, word2: str) -> float:
+        """Cosine similarity of two words (float32 unit vectors), as gensim's `similarity`; a
+        word `vectors_for` cannot answer raises its one-line error."""
+        first, second = normalise(self.vectors_for([word1, word2]))  # (dim,) each
+        return float(first @ second)
+
+    def most_similar(
+        self, words: str | Sequence[str], k: int = 10, index: VectorIndex | None = None
+    ) -> list[list[tuple[str, float]]]:
+        """The `k` nearest words to each query word by cosine, the query word itself excluded.
+
+        Returns one list of (word, cosine) per query word, best first, also for a single str.
+        Exact (a FAISS flat index built once per `Vectors`) unless `index` is an approximate
+        `VectorIndex` built over these vectors.
+        """
+        words = [words] if isinstance(words, str) else list(words)
+        ids = [self.index(word) for word in words]
+        scores, found = search_vectors(self, index, self.unit_rows(ids), k, [[i] for i in ids])
+        return _as_words(self.keys, scores, found)
+
+    def analogy(
+        self, a: str, b: str, c: str, k: int = 5, method: AnalogyMethod = "3cosadd", index: VectorIndex | None = None
+    ) -> list[tuple[str, float]]:
+        """Answers to "a : b :: c : ?", best first, as (word, score); see `batch_analogy`."""
+        return self.batch_analogy([(a, b, c)], k, method, index)[0]
+
+    def batch_analogy(
+        self, questions: Sequence[tuple[str, str, str]], k: int = 5, method: AnalogyMethod = "3cosadd",
+        index: VectorIndex | None = None,
+    ) -> list[list[tuple[str, float]]]:
+        """Top-`k` answers for many (a, b, c) questions at once, input words never among them.
+
+        3CosAdd scores are cosines with b - a + c; with an `index` it is searched instead of the
+        exact matmul. 3CosMul needs every candidate's three cosines, so it always scores the full
+        unit matrix exactly and ignores `index`. A server merges many requests into one call.
+        """
+        if method not in ("3cosadd", "3cosmul"):
+            raise NlprecError(f"analogy method {method!r}: expected '3cosadd' or '3cosmul'")
+        triples = np.array([[self.index(w) for w in q] for q in questions], dtype=np.int64).reshape(-1, 3)  # (Q, 3)
+        if method == "3cosadd" and index is not None:
+            a, b, c = (self.unit_rows(triples[:, j]) for j in range(3))  # (Q, dim) each
+            scores, ids = search_vectors(self, index, b - a + c, k, triples.tolist())
+        else:
+            scores, ids = analogy_top_k(self.unit_matrix(), triples, k, method)
+        return _as_words(self.keys, scores, ids)
+
     def save(self, path: str | os.PathLike, format: VectorFormat | None = None) -> Path:
         """Write the vectors in `format` (default: from the suffix) and return the path.
 
@@ -144,10 +223,9 @@ class Vectors:
         """
         path = Path(path)
         fmt = format or format_from_suffix(path)
-        meta_json = _meta_to_json(self.meta)
         if fmt == "npz":
-            _save_npz(path, self, meta_json)
-            return path
+            return write_npz(path, self)
+        meta_json = _meta_to_json(self.meta)
         if fmt == "bin":
             _save_word2vec_binary(path, self)
         elif fmt == "text":
@@ -237,6 +315,12 @@ def _check_finite(keys: list[str], matrix: np.ndarray) -> None:
                           f"({bad_rows.size:,} such rows): expected finite numbers")
 
 
+def _as_words(keys: list[str], scores: np.ndarray, ids: np.ndarray) -> list[list[tuple[str, float]]]:
+    """Rows of (word, score), dropping the -1 fillers of a search that found fewer than k."""
+    return [[(keys[i], float(s)) for s, i in zip(row_scores, row_ids) if i >= 0]
+            for row_scores, row_ids in zip(scores.tolist(), ids.tolist())]
+
+
 def _build(path: Path, keys: list[str], matrix: np.ndarray, meta: dict, copy: bool = True) -> Vectors:
     """A `Vectors` from loaded parts; validation errors name the file."""
     try:
@@ -276,11 +360,15 @@ def _read_sidecar(path: Path) -> dict:
 # --- native .npz ------------------------------------------------------------------------------
 
 
-def _save_npz(path: Path, vectors: Vectors, meta_json: str) -> None:
+def write_npz(path: Path, vectors: Vectors, **extra: np.ndarray) -> Path:
+    """Write the native `.npz` of `vectors` atomically, with `extra` arrays after the plain ones
+    (`SubwordVectors` adds its n-grams there, so `Vectors.load` still reads the file)."""
+    meta_json = _meta_to_json(vectors.meta)
     keys_utf8 = np.frombuffer("\n".join(vectors.keys).encode("utf-8"), dtype=np.uint8)  # newline can't be in a key
     with atomic_write(path) as handle:
         np.savez(handle, format_version=np.array(NPZ_FORMAT_VERSION), keys=keys_utf8,
-                 matrix=vectors.matrix, meta=np.array(meta_json))
+                 matrix=vectors.matrix, meta=np.array(meta_json), **extra)
+    return path
 
 
 def _load_npz(path: Path, mmap: bool = False) -> Vectors:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from nlprec.errors import NlprecError
-from nlprec.fasttext_io import FastTextArgs, load_fasttext_bin, read_fasttext_bin, save_fasttext_bin
+from nlprec.fasttext_io import FastTextArgs, is_fasttext_bin, read_fasttext_bin, save_fasttext_bin
 from nlprec.subword_vectors import SubwordVectors, load_vectors
 
 WORDS = ["the", "cat", "sat", "café", "</s>"]
@@ -33,9 +33,10 @@ def test_write_then_read_round_trips(tmp_path):
 
 def test_end_of_sentence_token_has_no_ngrams(tmp_path):
     input_matrix = write_model(tmp_path / "m.bin")
-    vectors = load_fasttext_bin(tmp_path / "m.bin")
+    vectors = SubwordVectors.load(tmp_path / "m.bin")
     np.testing.assert_allclose(vectors.vector("</s>"), input_matrix[4], rtol=1e-6)
     assert isinstance(load_vectors(tmp_path / "m.bin"), SubwordVectors)  # found by magic number
+    assert is_fasttext_bin(tmp_path / "m.bin")
 
 
 def test_truncated_and_foreign_files_are_one_line_errors(tmp_path):

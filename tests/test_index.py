@@ -8,15 +8,7 @@ import numpy as np
 import pytest
 
 from nlprec.errors import NlprecError
-from nlprec.index import (
-    COSMUL_EPS,
-    VectorIndex,
-    analogy,
-    analogy_scores,
-    analogy_top_k,
-    batch_analogy,
-    most_similar,
-)
+from nlprec.index import COSMUL_EPS, VectorIndex, analogy_scores, analogy_top_k
 from nlprec.vectors import Vectors
 
 
@@ -89,7 +81,7 @@ def test_asking_for_more_than_exist_pads_with_minus_one():
     scores, ids = VectorIndex(vectors).search(vectors.matrix[:1], 6, [[0]])
     assert ids[0, :3].tolist() != [-1] * 3 and ids[0, 3:].tolist() == [-1] * 3
     assert np.isneginf(scores[0, 3:]).all()
-    assert [len(row) for row in most_similar(vectors, ["w0", "w1"], k=10)] == [3, 3]
+    assert [len(row) for row in vectors.most_similar(["w0", "w1"], k=10)] == [3, 3]
 
 
 @pytest.mark.parametrize("kind, options", [("hnsw", {}), ("ivf", {"nlist": 16, "nprobe": 4})])
@@ -118,7 +110,7 @@ def test_save_load_round_trip(tmp_path, kind):
     after = loaded.search(vectors.matrix[:20], 5, [[i] for i in range(20)])
     np.testing.assert_array_equal(before[1], after[1])
     np.testing.assert_allclose(before[0], after[0])
-    assert most_similar(vectors, "w3", index=loaded) == most_similar(vectors, "w3", index=index)
+    assert vectors.most_similar("w3", index=loaded) == vectors.most_similar("w3", index=index)
 
 
 def test_load_rejects_incomplete_directory(tmp_path):
@@ -148,44 +140,44 @@ def test_missing_faiss_gives_install_hint(monkeypatch):
         VectorIndex(random_vectors(n=10))
 
 
-# --- most_similar and analogies ---------------------------------------------------------------
+# --- Vectors.most_similar and analogies, searched through this module -------------------------
 
 
 def test_most_similar_is_batched_exact_and_excludes_the_query():
     vectors = random_vectors()
-    results = most_similar(vectors, ["w0", "w5"], k=8)
+    results = vectors.most_similar(["w0", "w5"], k=8)
     want_scores, want_ids = brute_force(vectors, vectors.matrix[[0, 5]], 8, [[0], [5]])
     for rows, ids, scores in zip(results, want_ids, want_scores):
         assert [w for w, _ in rows] == [vectors.keys[i] for i in ids]
         np.testing.assert_allclose([s for _, s in rows], scores, atol=1e-5)
-    single = most_similar(vectors, "w0", k=8)  # a list per query word, also for one str
+    single = vectors.most_similar("w0", k=8)  # a list per query word, also for one str
     assert len(single) == 1 and [w for w, _ in single[0]] == [w for w, _ in results[0]]
-    assert most_similar(vectors, "w0", k=8, index=VectorIndex(vectors))[0][0][0] == results[0][0][0]
+    assert vectors.most_similar("w0", k=8, index=VectorIndex(vectors))[0][0][0] == results[0][0][0]
 
 
 def test_unknown_query_word_and_foreign_index_raise():
     vectors = planted_analogies()
     with pytest.raises(NlprecError, match="unknown word 'qeen'.*did you mean: queen"):
-        most_similar(vectors, ["king", "qeen"])
+        vectors.most_similar(["king", "qeen"])
     with pytest.raises(NlprecError, match="unknown word 'kng'"):
-        analogy(vectors, "man", "kng", "woman")
+        vectors.analogy("man", "kng", "woman")
     with pytest.raises(NlprecError, match="differ from these"):
-        most_similar(vectors, "king", index=VectorIndex(random_vectors(n=20, dim=32)))
+        vectors.most_similar("king", index=VectorIndex(random_vectors(n=20, dim=32)))
 
 
 @pytest.mark.parametrize("method", ["3cosadd", "3cosmul"])
 def test_planted_analogies_are_solved(method):
     vectors = planted_analogies()
-    assert analogy(vectors, "man", "king", "woman", method=method)[0][0] == "queen"
-    answers = batch_analogy(vectors, [("man", "king", "woman"), ("France", "Paris", "Italy")], k=3, method=method)
+    assert vectors.analogy("man", "king", "woman", method=method)[0][0] == "queen"
+    answers = vectors.batch_analogy([("man", "king", "woman"), ("France", "Paris", "Italy")], k=3, method=method)
     assert [rows[0][0] for rows in answers] == ["queen", "Rome"]
     assert all(len(rows) == 3 and not {"France", "Paris", "Italy"} & {w for w, _ in rows} for rows in answers[1:])
 
 
 def test_3cosadd_with_index_matches_exact():
     vectors = planted_analogies()
-    exact = analogy(vectors, "man", "king", "woman", k=5)
-    indexed = analogy(vectors, "man", "king", "woman", k=5, index=VectorIndex(vectors))
+    exact = vectors.analogy("man", "king", "woman", k=5)
+    indexed = vectors.analogy("man", "king", "woman", k=5, index=VectorIndex(vectors))
     assert [w for w, _ in indexed] == [w for w, _ in exact]
     np.testing.assert_allclose([s for _, s in indexed], [s for _, s in exact], atol=1e-5)
 

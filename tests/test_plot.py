@@ -10,7 +10,7 @@ import pytest
 from matplotlib.image import imread
 
 from nlprec import plot
-from nlprec.tasks.embeddings import EmbedOptions, train_word2vec
+from nlprec.tasks.embeddings import EmbedOptions, train
 from nlprec.errors import NlprecError
 
 WORDS = "cat dog bird fish runs sleeps eats small big red blue the a".split()
@@ -36,7 +36,7 @@ def w2v_run(tmp_path_factory):
     corpus = folder / "corpus.txt"
     corpus.write_text("\n".join(" ".join(rng.choice(WORDS, 8)) for _ in range(3000)) + "\n", encoding="utf-8")
     options = EmbedOptions(dim=16, epochs=3, min_count=1, threads=1, chunk_words=1000, progress=False, backend="numba")
-    vectors = train_word2vec(corpus, folder / "v.bin", options, log=lambda *_: None)
+    vectors = train(corpus, folder / "v.bin", options, log=lambda *_: None)
     return folder / "v.bin.run", vectors
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from nlprec.data.subwords import SubwordSpec, ngram_buckets
 from nlprec.errors import NlprecError
-from nlprec.index import most_similar
+from nlprec.index import VectorIndex
 from nlprec.subword_vectors import SubwordVectors, load_vectors
 from nlprec.vectors import Vectors
 
@@ -35,11 +35,30 @@ def test_word_too_short_for_any_ngram_is_a_one_line_error():
         long_grams.vector("q")
 
 
+def test_unanswerable_lists_only_words_without_ngrams():
+    long_grams = SubwordVectors(["king"], np.ones((1, 8)), np.ones((101, 8)), SubwordSpec(5, 6, 101))
+    assert long_grams.unanswerable(["king", "q", "kingz", "ab"]) == ["q", "ab"]
+    assert long_grams.subwords is True
+    with pytest.raises(NlprecError, match=r"unknown word 'q'.*shorter than the 5-character n-grams"):
+        long_grams.vectors_for(long_grams.unanswerable(["kingz", "q"]))
+    no_grams = SubwordVectors(["king"], np.ones((1, 8)), np.zeros((0, 8)), SubwordSpec(0, 0, 0))
+    assert no_grams.unanswerable(["king", "kingz"]) == ["kingz"]
+
+
 def test_most_similar_agrees_with_the_index_for_vocabulary_words(vectors):
     ours = vectors.most_similar(["king", "apple"], k=3)
-    theirs = most_similar(Vectors(vectors.keys, vectors.matrix), ["king", "apple"], k=3)
+    plain = Vectors(vectors.keys, vectors.matrix)
+    theirs = plain.most_similar(["king", "apple"], k=3)
     assert [[w for w, _ in row] for row in ours] == [[w for w, _ in row] for row in theirs]
     assert "kingz" not in {w for w, _ in vectors.most_similar("kingz", k=6)[0]}  # only vocabulary answers
+    with pytest.raises(NlprecError, match="searched exactly .* pass no index"):
+        vectors.most_similar("king", index=VectorIndex(plain))
+
+
+def test_similarity_composes_unseen_words(vectors):
+    king, kingz = vectors.vectors_for(["king", "kingz"])
+    cosine = king @ kingz / (np.linalg.norm(king) * np.linalg.norm(kingz))
+    assert vectors.similarity("king", "kingz") == pytest.approx(float(cosine), abs=1e-6)
 
 
 def test_analogy_excludes_the_question_words(vectors):
@@ -47,6 +66,9 @@ def test_analogy_excludes_the_question_words(vectors):
     assert {"man", "king"}.isdisjoint(answers) and len(answers) == 4  # 6 words minus 2 in the vocabulary
     with pytest.raises(NlprecError, match="expected '3cosadd' or '3cosmul'"):
         vectors.analogy("man", "king", "woman", method="3cosfoo")
+    questions = [("man", "king", "womanz"), ("king", "queen", "man")]
+    assert vectors.batch_analogy(questions, k=3, method="3cosmul") == [
+        vectors.analogy(a, b, c, k=3, method="3cosmul") for a, b, c in questions]
 
 
 def test_with_words_adds_composable_unseen_words_only(vectors):

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from nlprec.errors import NlprecError
-from nlprec.index import most_similar
 from nlprec.vectors import Vectors, sidecar_path
 
 
@@ -75,6 +74,21 @@ def test_unit_matrix_is_normalised_and_keeps_zero_rows():
     assert unit.dtype == np.float32 and vectors.unit_matrix() is unit
     with pytest.raises(ValueError):
         vectors.matrix[0, 0] = 1.0  # read-only, so the cached unit matrix cannot go stale
+
+
+def test_plain_vectors_answer_their_vocabulary_only():
+    vectors = Vectors(["movie", "house", "movies"], [[3.0, 4.0], [0.0, 2.0], [3.0, 4.5]])
+    np.testing.assert_array_equal(vectors.vectors_for(["house", "movie"]), vectors.matrix[[1, 0]])
+    assert vectors.vectors_for([]).shape == (0, 2)
+    with pytest.raises(NlprecError, match=r"^unknown word 'mvoie' .*did you mean: movie"):
+        vectors.vectors_for(["house", "mvoie", "qqq"])  # the first unknown word, as `index` says it
+    assert vectors.unanswerable(["qqq", "house", "mvoie"]) == ["qqq", "mvoie"]
+    assert vectors.with_words(["qqq", "house"]) is vectors  # nothing to compose
+    assert vectors.subwords is False
+    assert vectors.similarity("movie", "house") == pytest.approx(0.8, abs=1e-6)
+    assert vectors.similarity("movie", "movie") == pytest.approx(1.0, abs=1e-6)
+    with pytest.raises(NlprecError, match="unknown word 'qqq'"):
+        vectors.similarity("movie", "qqq")
 
 
 # --- round trips ------------------------------------------------------------------------------
@@ -146,11 +160,12 @@ def test_gensim_reads_our_files_with_same_neighbours(tmp_path, name, binary):
     assert list(kv.index_to_key) == vectors.keys
     np.testing.assert_array_equal(kv.vectors, vectors.matrix)
     queries = ["w0", "w17", "café"]
-    ours = most_similar(vectors, queries, k=10)
+    ours = vectors.most_similar(queries, k=10)
     for query, neighbours in zip(queries, ours):
         theirs = kv.most_similar(query, topn=10)
         assert [w for w, _ in neighbours] == [w for w, _ in theirs]
         np.testing.assert_allclose([s for _, s in neighbours], [s for _, s in theirs], atol=1e-5)
+        assert vectors.similarity(query, "w1") == pytest.approx(float(kv.similarity(query, "w1")), abs=1e-6)
 
 
 @pytest.mark.parametrize("name, binary", [("g.bin", True), ("g.vec", False)])

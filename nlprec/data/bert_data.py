@@ -51,6 +51,7 @@ from nlprec.io import atomic_write, sha256_file
 CorpusFormat = Literal["auto", "sentences", "documents", "wikitext"]
 CLS_PIECE, SEP_PIECE, MASK_PIECE = "[CLS]", "[SEP]", "[MASK]"
 CLS_ID, SEP_ID, MASK_ID = 4, 5, 6
+TOKENIZER_FILE = "spm.model"  # the sentencepiece model in a BERT folder and in a fine-tuned classifier's
 FIRST_PIECE = 7  # first learned piece; ids below are special (unk included: never a random replacement)
 IS_NEXT, NOT_NEXT = 0, 1
 
@@ -178,7 +179,7 @@ def check_tokenizer(tokenizer: SentencePieceTokenizer, where: str) -> None:
 
 
 @dataclass
-class EncodedCorpus:
+class EncodedDocuments:
     """Piece ids of every sentence in one flat array, grouped into documents."""
 
     tokens: np.ndarray  # (n_tokens,) int32, sentences concatenated
@@ -190,7 +191,7 @@ class EncodedCorpus:
         return len(self.doc_starts) - 1
 
 
-def encode_documents(tokenizer: SentencePieceTokenizer, documents: Documents, block: int = 20000) -> EncodedCorpus:
+def encode_documents(tokenizer: SentencePieceTokenizer, documents: Documents, block: int = 20000) -> EncodedDocuments:
     """Encode in blocks of sentences; empty sentences and then empty documents are dropped."""
     flats, lengths = [], []
     for start in range(0, len(documents.sentences), block):
@@ -204,14 +205,14 @@ def encode_documents(tokenizer: SentencePieceTokenizer, documents: Documents, bl
     keep = sentence_lengths > 0
     doc_sizes = np.bincount(sentence_doc[keep], minlength=len(documents.doc_sizes))
     doc_sizes = doc_sizes[doc_sizes > 0]
-    return EncodedCorpus(tokens, np.concatenate([[0], np.cumsum(sentence_lengths[keep])]),
-                         np.concatenate([[0], np.cumsum(doc_sizes)]))
+    return EncodedDocuments(tokens, np.concatenate([[0], np.cumsum(sentence_lengths[keep])]),
+                            np.concatenate([[0], np.cumsum(doc_sizes)]))
 
 
 # ----- examples --------------------------------------------------------------------------------
 @dataclass
 class Examples:
-    """[CLS] A [SEP] (B [SEP]) examples as token ranges of an `EncodedCorpus`."""
+    """[CLS] A [SEP] (B [SEP]) examples as token ranges of `EncodedDocuments`."""
 
     a_start: np.ndarray  # (N,) int64 offset of A in corpus.tokens
     a_len: np.ndarray  # (N,) int64 pieces in A, >= 1
@@ -228,7 +229,7 @@ class Examples:
         return self.a_len + self.b_len + 2 + (self.b_len > 0)
 
 
-def create_examples(corpus: EncodedCorpus, max_len: int, rng: np.random.Generator, next_sentence: bool = True,
+def create_examples(corpus: EncodedDocuments, max_len: int, rng: np.random.Generator, next_sentence: bool = True,
                     short_seq_prob: float = 0.1) -> Examples:
     """BERT's `create_instances_from_document` over every document, in corpus order.
 
@@ -290,7 +291,7 @@ def _balanced(table: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.delete(table, drop, axis=0)
 
 
-def _random_start(corpus: EncodedCorpus, doc: int, rng: np.random.Generator) -> tuple[int, int]:
+def _random_start(corpus: EncodedDocuments, doc: int, rng: np.random.Generator) -> tuple[int, int]:
     """A random sentence of a random document other than `doc`, and that document's end (sentence indices)."""
     other = int(rng.integers(corpus.n_docs - 1))
     other += other >= doc
@@ -298,7 +299,7 @@ def _random_start(corpus: EncodedCorpus, doc: int, rng: np.random.Generator) -> 
     return int(rng.integers(first, end)), end
 
 
-def _following(corpus: EncodedCorpus, start: int, end: int, target: int) -> tuple[int, int]:
+def _following(corpus: EncodedDocuments, start: int, end: int, target: int) -> tuple[int, int]:
     """Token range of sentences start, start + 1, ... (before `end`) until `target` pieces are reached."""
     offsets = corpus.sentence_starts[start + 1:end + 1] - corpus.sentence_starts[start]  # (k,) cumulative lengths
     stop = start + 1 + min(int(np.searchsorted(offsets, target)), len(offsets) - 1)
@@ -323,7 +324,7 @@ def _trimmed(a0: int, a1: int, b0: int, b1: int, limit: int, label: int, rng: np
 
 
 # ----- batches and masking ----------------------------------------------------------------------
-def assemble(corpus: EncodedCorpus, examples: Examples, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def assemble(corpus: EncodedDocuments, examples: Examples, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Padded input ids and segment ids (B, T) of the examples at `rows`, T their longest length."""
     a0, la = examples.a_start[rows, None], examples.a_len[rows, None]  # (B, 1)
     b0, lb = examples.b_start[rows, None], examples.b_len[rows, None]  # (B, 1)
@@ -387,7 +388,7 @@ class StaticMasks:
     inputs: np.ndarray  # (total,) int64 the corrupted piece placed there
 
     @classmethod
-    def draw(cls, corpus: EncodedCorpus, examples: Examples, masking: Masking, seed: int,
+    def draw(cls, corpus: EncodedDocuments, examples: Examples, masking: Masking, seed: int,
              block: int = 4096) -> StaticMasks:
         """Mask every example once, in example order, in blocks of rows (the same for the same seed)."""
         rng = np.random.default_rng(seed)
@@ -415,7 +416,7 @@ class StaticMasks:
         return inputs, positions, labels
 
 
-def make_batch(corpus: EncodedCorpus, examples: Examples, rows: np.ndarray, next_sentence: bool,
+def make_batch(corpus: EncodedDocuments, examples: Examples, rows: np.ndarray, next_sentence: bool,
                masking: Masking | None = None, rng: np.random.Generator | None = None,
                static: StaticMasks | None = None) -> dict[str, Any]:
     """The batch of examples `rows` (keys in the module docstring), masked dynamically with
@@ -452,7 +453,7 @@ class PretrainingData:
     """The trainer's data module: length-bucketed batches, masked anew each epoch (dynamic) from
     the seed, or with masks drawn once (`static_masking`)."""
 
-    def __init__(self, corpus: EncodedCorpus, examples: Examples, masking: Masking, batch_size: int, seed: int,
+    def __init__(self, corpus: EncodedDocuments, examples: Examples, masking: Masking, batch_size: int, seed: int,
                  next_sentence: bool = True, static_masking: bool = False, bucket_batches: int = 50):
         if bucket_batches < 1:
             raise ValueError(f"bucket_batches must be >= 1, got {bucket_batches}")
@@ -502,7 +503,7 @@ class Batches:
             yield make_batch(data.corpus, data.examples, rows, data.next_sentence, data.masking, rng, data.static)
 
 
-def fixed_batches(corpus: EncodedCorpus, examples: Examples, masking: Masking, seed: int, batch_size: int,
+def fixed_batches(corpus: EncodedDocuments, examples: Examples, masking: Masking, seed: int, batch_size: int,
                   next_sentence: bool) -> list[dict[str, Any]]:
     """Held-out batches masked once with `seed`, in example order sorted by length: the same
     batches for the same data and seed, whatever model scores them."""
@@ -545,6 +546,6 @@ def split_documents(n_docs: int, fraction: float, minimum: int, seed: int) -> tu
 
 
 __all__ = ["CorpusFormat", "Documents", "split_sentences", "read_documents", "train_tokenizer", "check_tokenizer",
-           "EncodedCorpus", "encode_documents", "Examples", "create_examples", "assemble", "Masking", "StaticMasks",
+           "EncodedDocuments", "encode_documents", "Examples", "create_examples", "assemble", "Masking", "StaticMasks",
            "make_batch", "length_batches", "PretrainingData", "Batches", "fixed_batches", "save_batches",
            "load_batches", "split_documents", "CLS_ID", "SEP_ID", "MASK_ID", "FIRST_PIECE", "IS_NEXT", "NOT_NEXT"]

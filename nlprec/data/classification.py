@@ -31,12 +31,13 @@ import numpy as np
 import pandas as pd
 import torch
 
+from nlprec.data.batching import RowBatches
 from nlprec.data.tokenize import RegexTokenizer, iter_lines
 from nlprec.data.vocab import Vocab
 from nlprec.errors import NlprecError
 from nlprec.io import atomic_write, sha256_file
 
-PAD, UNK = 0, 1  # reserved ids of every WordEncoder; words start at 2
+PAD, UNK = 0, 1  # reserved ids of every WordEncoder; words start at 2 (PAD is also BERT's [PAD])
 POOL_BATCHES = 50  # batches sorted by length together (bucketing pool)
 
 
@@ -279,6 +280,57 @@ class WordEncoder:
         return cls(RegexTokenizer(entry["pattern"], bool(entry["lowercase"])), vocab, entry["max_len"])
 
 
+class PieceEncoder:
+    """Texts -> [CLS] pieces [SEP] with a pretrained BERT's sentencepiece model, cut to
+    `max_len`: the encoder of `nlprec classify train --model bert` (same interface as WordEncoder)."""
+
+    kind = "bert-pieces"
+    pad_id = PAD
+
+    def __init__(self, tokenizer: Any, model_file: bytes, max_len: int):
+        self.tokenizer = tokenizer  # a nlprec.data.tokenize.SentencePieceTokenizer
+        self.model_file = model_file  # the sentencepiece model's bytes, copied into the classifier folder
+        self.max_len = max_len  # pieces per text with [CLS] and [SEP], >= 3
+
+    @classmethod
+    def from_file(cls, path: Path, max_len: int) -> PieceEncoder:
+        from nlprec.data.bert_data import check_tokenizer
+        from nlprec.data.tokenize import SentencePieceTokenizer
+
+        tokenizer = SentencePieceTokenizer.load(path)
+        check_tokenizer(tokenizer, str(path))
+        return cls(tokenizer, path.read_bytes(), max_len)
+
+    @property
+    def vocab_size(self) -> int:
+        return self.tokenizer.vocab_size
+
+    def encode(self, texts: Sequence[str]) -> Encoded:
+        """Encoded ids: [CLS], the first max_len - 2 pieces, [SEP] for each text."""
+        from nlprec.data.bert_data import CLS_ID, SEP_ID
+
+        rows = self.tokenizer.encode(list(texts))
+        lengths = np.fromiter((min(len(row), self.max_len - 2) + 2 for row in rows), dtype=np.int64, count=len(rows))
+        ids = np.fromiter((i for row in rows for i in (CLS_ID, *row[:self.max_len - 2], SEP_ID)), dtype=np.int64,
+                          count=int(lengths.sum()))
+        return Encoded(ids, np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
+
+    def save(self, folder: Path) -> dict[str, Any]:
+        """Write the sentencepiece model as folder/spm.model; the entry kept in config.json."""
+        from nlprec.data.bert_data import TOKENIZER_FILE
+
+        with atomic_write(Path(folder) / TOKENIZER_FILE) as handle:
+            handle.write(self.model_file)
+        return {"kind": self.kind, "file": TOKENIZER_FILE, "max_len": self.max_len, "vocab_size": self.vocab_size}
+
+    @classmethod
+    def load(cls, entry: dict[str, Any], folder: Path) -> PieceEncoder:
+        return cls.from_file(Path(folder) / entry["file"], int(entry["max_len"]))
+
+
+ENCODERS: dict[str, type] = {"words": WordEncoder, "bert-pieces": PieceEncoder}  # by the entry's "kind"
+
+
 def truncate(encoded: Encoded, max_len: int | None) -> Encoded:
     """Keep the first `max_len` ids of each sequence (vectorised)."""
     if max_len is None or len(encoded) == 0 or encoded.lengths.max() <= max_len:
@@ -348,21 +400,6 @@ def embedding_init(words: Sequence[str], vectors: Any, seed: int) -> tuple[np.nd
                     "random": n_words - n_found - composed}
 
 
-class _Batches:
-    """A re-iterable list of batch row-index arrays turned into batch dicts on the fly."""
-
-    def __init__(self, data: ClassificationData, batches: list[np.ndarray]):
-        self.data = data
-        self.batches = batches
-
-    def __len__(self) -> int:
-        return len(self.batches)
-
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        for rows in self.batches:
-            yield self.data.batch(rows)
-
-
 class ClassificationData:
     """Encoded texts and labels as length-bucketed batches for the shared trainer."""
 
@@ -395,10 +432,10 @@ class ClassificationData:
             batches.extend(np.array_split(chunk, math.ceil(len(chunk) / self.batch_size)))
         return [batches[i] for i in rng.permutation(len(batches))]
 
-    def train_dataloader(self, epoch: int = 0, rank: int = 0, world_size: int = 1) -> _Batches:
+    def train_dataloader(self, epoch: int = 0, rank: int = 0, world_size: int = 1) -> RowBatches:
         batches = self._epoch_batches(epoch)
         per_rank = len(batches) // world_size if world_size > 1 else len(batches)
-        return _Batches(self, batches[rank::world_size][:per_rank])
+        return RowBatches(batches[rank::world_size][:per_rank], self.batch)
 
     def steps_per_epoch(self, world_size: int = 1) -> int:
         batches = sum(math.ceil(min(self.batch_size * POOL_BATCHES, len(self.labels) - start) / self.batch_size)

@@ -22,7 +22,7 @@ import torch
 from nlprec.data.embedding_tables import EmbeddingTables, build_tables
 
 if TYPE_CHECKING:  # the corpus module needs pandas: imported where a corpus is encoded
-    from nlprec.data.corpus import EncodedCorpus
+    from nlprec.data.word_corpus import EncodedCorpus
 
 
 class EmbeddingData:

@@ -557,8 +557,9 @@ def sample_eval_negatives(users: np.ndarray, seen: sp.csr_matrix, n: int, seed: 
 # --- data modules for the trainer ------------------------------------------------------------
 
 
-class _Batches:
-    """Shared epoch logic: a seeded permutation per epoch, sliced into batches, strided by rank."""
+class _ShuffledRowsData:
+    """Base of the recommender data modules: every epoch a seeded permutation of all rows, sliced
+    into batches, strided by rank (no length bucketing; `train_dataloader` is a generator)."""
 
     def __init__(self, n_rows: int, batch_size: int, seed: int):
         if batch_size < 1:
@@ -581,7 +582,7 @@ class _Batches:
         return {"n_rows": self.n_rows, "batch_size": self.batch_size, "seed": self.seed}
 
 
-class RatingsData(_Batches):
+class RatingsData(_ShuffledRowsData):
     """Explicit ratings in shuffled minibatches: `users`, `items` (B,) int64, `ratings` (B,) float32."""
 
     def __init__(self, train: Interactions, batch_size: int = 1024, seed: int = 0):
@@ -598,7 +599,7 @@ class RatingsData(_Batches):
             yield {"users": self.users[rows], "items": self.items[rows], "ratings": self.ratings[rows]}
 
 
-class PairwiseData(_Batches):
+class PairwiseData(_ShuffledRowsData):
     """(user, positive, negative) triples for pairwise losses, negatives drawn afresh each epoch.
 
     Each epoch lists every training interaction `n_negatives` times, draws one unseen item per
@@ -652,7 +653,7 @@ def latest_rows(data: Interactions, per_user: int) -> np.ndarray:
     return np.sort(order[rank < per_user])
 
 
-class ItemRowsData(_Batches):
+class ItemRowsData(_ShuffledRowsData):
     """Item-based AutoRec input: each item's column of the rating matrix, in shuffled batches.
 
     `items` (B,) int64, `ratings` (B, n_users) float32 (0 where unobserved) and `mask`

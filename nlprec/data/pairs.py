@@ -16,6 +16,7 @@ Batch keys (all int64, padding id 0):
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -26,6 +27,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 import torch
 
+from nlprec.data.batching import RowBatches
 from nlprec.data.tokenize import BOS_ID, EOS_ID, PAD_ID, SentencePieceTokenizer, iter_text_chunks
 from nlprec.errors import NlprecError
 
@@ -284,38 +286,24 @@ class PairsData:
         rng = np.random.default_rng([self.seed, epoch])
         return token_batches(self.train.src.lengths, self.train.tgt.lengths, self.max_tokens, rng, self.bucket_size)
 
-    def train_dataloader(self, epoch: int, rank: int = 0, world_size: int = 1) -> _Batches:
+    def train_dataloader(self, epoch: int, rank: int = 0, world_size: int = 1) -> RowBatches:
         """This rank's batches of `epoch`, the same for the same seed and epoch."""
         batches = self._batches(epoch)
         usable = len(batches) - len(batches) % world_size if len(batches) >= world_size else len(batches)
-        return _Batches(self.train, batches[rank:usable:world_size])
+        return RowBatches(batches[rank:usable:world_size], functools.partial(make_batch, self.train))
 
     def steps_per_epoch(self, world_size: int = 1) -> int:
         return max(len(self._batches(0)) // world_size, 1)
 
-    def val_dataloader(self) -> _Batches | None:
+    def val_dataloader(self) -> RowBatches | None:
         if self.valid is None or len(self.valid) == 0:
             return None
         rng = np.random.default_rng(self.seed)
-        return _Batches(self.valid, token_batches(self.valid.src.lengths, self.valid.tgt.lengths, self.max_tokens,
-                                                  rng, self.bucket_size))
+        return RowBatches(token_batches(self.valid.src.lengths, self.valid.tgt.lengths, self.max_tokens, rng,
+                                        self.bucket_size), functools.partial(make_batch, self.valid))
 
     def state_dict(self) -> dict[str, Any]:
         return {"train_pairs": len(self.train), "max_tokens": self.max_tokens, "seed": self.seed}
-
-
-class _Batches:
-    """A sized, re-iterable list of batches built on the fly."""
-
-    def __init__(self, pairs: EncodedPairs, rows: list[np.ndarray]):
-        self.pairs = pairs
-        self.rows = rows
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        return (make_batch(self.pairs, rows) for rows in self.rows)
 
 
 __all__ = ["Pairs", "read_pairs", "split_indices", "PairsTokenizer", "Ragged", "EncodedPairs", "encode_pairs",

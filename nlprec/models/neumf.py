@@ -84,12 +84,11 @@ class NeuMF(nn.Module):
 
     task: ClassVar[str] = "ranking"  # ranks items; evaluated by HR@k, NDCG@k, AUC
     input_type: ClassVar[str] = "pairwise"  # trained on nlprec.data.interactions.PairwiseData
-    # Chosen on a leave-one-out validation split carved from the ml-100k training part (HR@10
-    # ~0.70, NDCG@10 ~0.42 there): 8 fresh negatives per positive per epoch, a short cosine-decayed
-    # run (longer runs overfit after ~6 epochs) and decoupled weight decay on every parameter.
-    # Each user's 5 latest interactions count 4 times (3 extra copies): what leave-one-out asks
-    # for is the next item, and the recent ones say most about it (validation HR@10 0.69 -> 0.72,
-    # NDCG@10 0.41 -> 0.43 over seeds 0-1; BENCHMARKS.md).
+    # Chosen on a leave-one-out validation split carved from the ml-100k training part: 8 fresh
+    # negatives per positive per epoch, a short cosine-decayed run and decoupled weight decay on
+    # every parameter. Each user's 5 latest interactions count 4 times (3 extra copies): what
+    # leave-one-out asks for is the next item, and the recent ones say most about it.
+    # Measured: BENCHMARKS.md, section "Recommenders on MovieLens 100K" (validation sweep, recency weight).
     training_defaults: ClassVar[dict[str, Any]] = {"optimizer": "adamw", "lr": 2e-3, "weight_decay": 0.1,
                                                     "epochs": 8, "schedule": "cosine", "batch_size": 1024,
                                                     "n_negatives": 8, "recent": 5, "recent_copies": 3}

@@ -7,22 +7,21 @@ and an output projection tied to the target embedding (section 3.4; with a joint
 source embedding is the same matrix too). Pre-norm or post-norm is `norm_first`. Trained with
 label-smoothed cross-entropy (section 5.4) computed on the non-padding positions only.
 
-The default is a two-layer encoder and a one-layer decoder. The decoder runs once per output
+The default is a two-layer encoder and a one-layer decoder: the decoder runs once per output
 piece when translating and its depth buys little (Kasai et al. 2021, "Deep Encoder, Shallow
-Decoder"): on fra.txt, 6 minutes on one CPU thread each, 3+1 layers trained at 1.36x the tokens/s
-of 3+3 and reached validation BLEU 12.7 against 8.5. 2+1 measured 1.22x the tokens/s of 3+1 in
-an A/B that ran it second (which favours it by about 10%: BENCHMARKS.md), and in 30 minutes it
-scored test BLEU 42.0 where 3+1 scored 41.3. The feed-forward is 2 x
-d_model wide rather than the paper's 4x: with 2,600 target tokens per step and an 8k vocabulary
-the output layer and attention already carry much of the cost, and halving the FFN gave 1.25x
-the tokens/s (A/B on real fra.txt batches, 2 threads, FFN 512 second: less by the order bias)
-for more updates in the same minutes.
+Decoder"), so a shallower stack trains more tokens per second and scores as well in the same
+minutes. The feed-forward is 2 x d_model wide rather than the paper's 4x: with an 8k vocabulary
+the output layer and attention already carry much of a step's cost, and a narrower FFN buys
+more updates in the same minutes. Measured: BENCHMARKS.md, section "Translation" (the layer and
+feed-forward rows of its before/after table, and 3+1 against 3+3 layers).
 
 `adaptive_head` > 0 replaces the full softmax by an adaptive one (Grave et al. 2017) with one
 tail cluster (nlprec.nn.adaptive_softmax): the head holds that many of the most frequent training
 targets (`order_output_pieces`) and every position computes only them, plus the tail for tail targets.
-Translation in fp32 picks 2,000 of 8,000 (nlprec.tasks.translate.precision_defaults), where the
-output layer was half a step's FLOPs.
+Translation in fp32 picks 2,000 of 8,000 (nlprec.tasks.translate.precision_defaults), because
+there the tied output layer is the largest share of a step's FLOPs. Measured: BENCHMARKS.md,
+sections "Transformer in fp32 (AVX2): where a training step goes" and "Transformer in fp32 with
+an adaptive softmax".
 
 Decoding interface (nlprec.decoding): `encode(src)` returns a state dict whose tensors are
 batch-first; `decode_step(tokens, state, step)` returns log-probabilities of the next token

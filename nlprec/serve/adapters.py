@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Hashable, Literal
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from nlprec import __version__
@@ -133,10 +132,6 @@ def _detect_folder(folder: Path) -> Adapter:
     raise NlprecError(f"{config}: format {fmt!r} is not a model nlprec serve knows (known: {known})")
 
 
-def _config_json(folder: str) -> dict:
-    return json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
-
-
 # --- word vectors ------------------------------------------------------------------------------
 
 
@@ -168,9 +163,9 @@ class AnalogyResponse(BaseModel):
 
 @dataclass
 class ServedVectors:
-    """Vectors with the index their plain lookups search (None for subword vectors)."""
+    """Vectors with the index their lookups search (None for subword vectors, searched exactly)."""
 
-    vectors: Any  # nlprec.vectors.Vectors or SubwordVectors
+    vectors: Any  # nlprec.vectors.Vectors, or a subclass that composes unseen words
     index: Any  # nlprec.index.VectorIndex or None
     path: str
     index_info: dict
@@ -178,26 +173,15 @@ class ServedVectors:
 
 def _check_words(vectors: Any, words: list[str]) -> None:
     """Every word must be answerable: in the vocabulary, or composable from n-grams (the message
-    with close spellings is the one `Vectors.index` / `SubwordVectors.vectors_for` raise)."""
-    from nlprec.subword_vectors import SubwordVectors
-
-    missing = [w for w in words if w not in vectors.key_to_index]
-    if not missing:
-        return
-    if isinstance(vectors, SubwordVectors):
-        from nlprec.data.subwords import ngram_buckets
-
-        offsets, _ = ngram_buckets(missing, vectors.spec) if vectors.spec.enabled else (None, None)
-        if offsets is not None and (np.diff(offsets) > 0).all():
-            return  # every unseen word has n-grams
-    raise UnknownKey(describe=lambda: _lookup_message(vectors, missing))
+    with close spellings is the one `vectors_for` raises, built on a thread when asked for)."""
+    missing = vectors.unanswerable(words)
+    if missing:
+        raise UnknownKey(describe=lambda: _lookup_message(vectors, missing))
 
 
 def _lookup_message(vectors: Any, words: list[str]) -> str:
-    from nlprec.subword_vectors import SubwordVectors
-
     try:
-        vectors.vectors_for(words) if isinstance(vectors, SubwordVectors) else [vectors.index(w) for w in words]
+        vectors.vectors_for(words)
     except NlprecError as err:
         return str(err)
     return f"unknown word {words[0]!r}"
@@ -209,13 +193,7 @@ def _prepare_similar(model: ServedVectors, request: SimilarRequest) -> tuple[Has
 
 
 def _run_similar(model: ServedVectors, key: Hashable, words: list) -> list:
-    from nlprec.index import most_similar
-    from nlprec.subword_vectors import SubwordVectors
-
-    k = key[1]
-    if isinstance(model.vectors, SubwordVectors):
-        return model.vectors.most_similar(words, k)
-    return most_similar(model.vectors, words, k, model.index)
+    return model.vectors.most_similar(words, key[1], model.index)
 
 
 def _prepare_analogy(model: ServedVectors, request: AnalogyRequest) -> tuple[Hashable, list]:
@@ -224,13 +202,8 @@ def _prepare_analogy(model: ServedVectors, request: AnalogyRequest) -> tuple[Has
 
 
 def _run_analogy(model: ServedVectors, key: Hashable, questions: list) -> list:
-    from nlprec.index import batch_analogy
-    from nlprec.subword_vectors import SubwordVectors
-
     _, k, method = key
-    if isinstance(model.vectors, SubwordVectors):  # its analogy answers one question per call
-        return [model.vectors.analogy(a, b, c, k, method) for a, b, c in questions]
-    return batch_analogy(model.vectors, questions, k, method, model.index if method == "3cosadd" else None)
+    return model.vectors.batch_analogy(questions, k, method, model.index if method == "3cosadd" else None)
 
 
 def _scored(rows: list[tuple[str, float]]) -> list[dict]:
@@ -257,14 +230,14 @@ class EmbeddingsAdapter(Adapter):
     )
 
     def accepts_file(self, path: Path) -> bool:
-        from nlprec.subword_vectors import is_fasttext_bin
+        from nlprec.fasttext_io import is_fasttext_bin
 
         return path.suffix.lower() in VECTOR_SUFFIXES or is_fasttext_bin(path)
 
     def load(self, spec: ModelSpec, settings: ServeSettings) -> ServedVectors:
         import numpy as np
 
-        from nlprec.subword_vectors import SubwordVectors, load_vectors
+        from nlprec.subword_vectors import load_vectors
         from nlprec.vectors import Vectors
 
         path = Path(spec.path)
@@ -278,7 +251,7 @@ class EmbeddingsAdapter(Adapter):
         if plain_npz:
             _read_through(path)  # the page cache holds the mapped matrix before the first query
         vectors = Vectors.load(path, mmap=True) if plain_npz else load_vectors(path)
-        if isinstance(vectors, SubwordVectors):
+        if vectors.subwords:
             if spec.index != "flat":
                 raise NlprecError(f"--index {spec.name}={spec.index}: subword vectors are searched exactly "
                                   "(their own matrix product); --index is for plain vectors")
@@ -297,7 +270,7 @@ class EmbeddingsAdapter(Adapter):
     def provenance(self, model: ServedVectors) -> dict:
         vectors = model.vectors
         return {"file": model.path, "words": len(vectors), "dim": vectors.dim,
-                "subwords": type(vectors).__name__ == "SubwordVectors", "index": model.index_info,
+                "subwords": vectors.subwords, "index": model.index_info,
                 "meta": vectors.meta}
 
 
@@ -438,9 +411,9 @@ class RecommenderAdapter(Adapter):
     )
 
     def load(self, spec: ModelSpec, settings: ServeSettings) -> Any:
-        from nlprec.tasks import recommend
+        from nlprec.tasks.recommender import Recommender
 
-        return recommend.load(spec.path)
+        return Recommender.load(spec.path)
 
     def warmup(self, model: Any) -> list[tuple[Operation, dict]]:
         user, item = model.user_ids[0], model.item_ids[0]

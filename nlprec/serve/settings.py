@@ -138,15 +138,3 @@ def read_api_key(path: str | None) -> str | None:
             raise NlprecError(f"--api-key-file {path}: the file is empty; expected the key on its first line")
         return key.splitlines()[0]
     return os.environ.get(API_KEY_ENV) or None
-
-
-def check_models(settings_json: str) -> str | None:
-    """Load and warm every model once (run in a child process before `--workers N` start, so
-    the supervisor stays small): the one-line error of the first that fails, or None."""
-    from nlprec.serve.app import load_models
-
-    try:
-        load_models(ServeSettings.from_json(settings_json))
-    except NlprecError as err:
-        return str(err)
-    return None

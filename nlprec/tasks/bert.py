@@ -1,6 +1,6 @@
 """Pretrain, load, probe and evaluate BERT models: the API behind `nlprec bert`.
 
-`pretrain(corpus, out, options)` reads a corpus (formats in nlprec.data.bert_data), holds out a
+`train(corpus, out, options)` reads a corpus (formats in nlprec.data.bert_data), holds out a
 seeded share of its documents, trains sentencepiece on the rest, cuts BERT examples and trains
 masked LM (+ next-sentence prediction) through the shared trainer: AdamW with weight decay off
 for biases and LayerNorms, linear warmup then linear decay to zero over the total steps, which
@@ -14,7 +14,7 @@ apart; the best held-out loss is the checkpoint that becomes the model. The mode
     config.json    format, model config, options, trainer config, seed, data sha256, held-out
                    scores, nlprec version (written last: its presence marks a model)
     spm.model      the sentencepiece model ([PAD]=0, [CLS]=4, [SEP]=5, [MASK]=6)
-    model.pt       the weights, a plain state dict (`torch.load(weights_only=True)`)
+    model.pt       the weights, a plain state dict of CPU tensors (read by nlprec.io.read_weights)
     metrics.json   per-epoch records, training tokens/s, held-out scores
     checkpoints/   the trainer's last.pt and best.pt (resume with `resume=True`)
 
@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import math
 import time
 from dataclasses import dataclass
@@ -37,20 +36,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from nlprec import __version__
-from nlprec.data.bert_data import (CLS_ID, FIRST_PIECE, MASK_ID, MASK_PIECE, SEP_ID, CorpusFormat, Documents,
-                                   Masking, PretrainingData, check_tokenizer, create_examples, encode_documents,
-                                   fixed_batches, read_documents, split_documents, train_tokenizer)
+from nlprec.data.bert_data import (CLS_ID, FIRST_PIECE, MASK_ID, MASK_PIECE, SEP_ID, TOKENIZER_FILE, CorpusFormat,
+                                   Documents, Masking, PretrainingData, check_tokenizer, create_examples,
+                                   encode_documents, fixed_batches, read_documents, split_documents, train_tokenizer)
 from nlprec.data.tokenize import PAD_ID, SentencePieceTokenizer
 from nlprec.errors import NlprecError, require
-from nlprec.io import atomic_write, read_model_config
+from nlprec.io import read_model_config, read_weights, write_model_folder
 from nlprec.models.bert import Bert, BertConfig
 from nlprec.registry import build_config
 from nlprec.train import Trainer, TrainerConfig, load_checkpoint
-from nlprec.train.trainer import cpu_has_bf16_units, resolve_device
+from nlprec.train.trainer import autocast, resolve_device, resolve_precision
 
 FORMAT = "nlprec-bert-v1"
-TOKENIZER_FILE = "spm.model"
 Pooling = Literal["cls", "mean"]
 
 
@@ -192,12 +189,14 @@ class PretrainedBert:
         """Load a model folder written by `pretrain`; anything else is a one-line NlprecError."""
         folder = Path(folder)
         config = read_config(folder)
-        model = Bert(build_config(BertConfig, config["model_config"]))
         try:
-            model.load_state_dict(torch.load(folder / "model.pt", map_location="cpu", weights_only=True))
-        except (OSError, RuntimeError, KeyError) as err:
-            raise NlprecError(f"{folder / 'model.pt'}: cannot load the weights ({' '.join(str(err).split())[:200]})"
-                              ) from None
+            model = Bert(build_config(BertConfig, config["model_config"]))
+        except NlprecError as err:
+            raise NlprecError(f"{folder / 'config.json'}: {err}") from None
+        except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as err:
+            raise NlprecError(f"{folder / 'config.json'}: not a BERT model config ({type(err).__name__}: "
+                              f"{' '.join(str(err).split())[:160]})") from None
+        read_weights(model, folder / "model.pt", "BERT weights")
         tokenizer = SentencePieceTokenizer.load(folder / TOKENIZER_FILE)
         check_tokenizer(tokenizer, str(folder / TOKENIZER_FILE))
         return cls(model.to(resolve_device(device)), tokenizer, config)
@@ -288,96 +287,14 @@ class PretrainedBert:
         return vectors
 
 
-# ----- fine-tuning through nlprec.tasks.classify (`nlprec classify train --model bert --init DIR`) --------
-class PieceEncoder:
-    """Texts -> [CLS] pieces [SEP] with a pretrained BERT's sentencepiece model: the encoder
-    interface of nlprec.tasks.classify (`kind`, `vocab_size`, `pad_id`, `encode`, `save`, `load`)."""
-
-    kind = "bert-pieces"
-    pad_id = PAD_ID
-
-    def __init__(self, tokenizer: SentencePieceTokenizer, model_file: bytes, max_len: int):
-        self.tokenizer = tokenizer
-        self.model_file = model_file  # the sentencepiece model's bytes, copied into the classifier folder
-        self.max_len = max_len  # pieces per text with [CLS] and [SEP], >= 3
-
-    @classmethod
-    def from_file(cls, path: Path, max_len: int) -> PieceEncoder:
-        tokenizer = SentencePieceTokenizer.load(path)
-        check_tokenizer(tokenizer, str(path))
-        return cls(tokenizer, path.read_bytes(), max_len)
-
-    @property
-    def vocab_size(self) -> int:
-        return self.tokenizer.vocab_size
-
-    def encode(self, texts: Sequence[str]):
-        """Encoded ids: [CLS], the first max_len - 2 pieces, [SEP] for each text."""
-        from nlprec.data.classification import Encoded
-
-        rows = self.tokenizer.encode(list(texts))
-        lengths = np.fromiter((min(len(row), self.max_len - 2) + 2 for row in rows), dtype=np.int64, count=len(rows))
-        ids = np.fromiter((i for row in rows for i in (CLS_ID, *row[:self.max_len - 2], SEP_ID)), dtype=np.int64,
-                          count=int(lengths.sum()))
-        return Encoded(ids, np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
-
-    def save(self, folder: Path) -> dict[str, Any]:
-        """Write the sentencepiece model as folder/spm.model; the entry kept in config.json."""
-        with atomic_write(Path(folder) / TOKENIZER_FILE) as handle:
-            handle.write(self.model_file)
-        return {"kind": self.kind, "file": TOKENIZER_FILE, "max_len": self.max_len, "vocab_size": self.vocab_size}
-
-    @classmethod
-    def load(cls, entry: dict[str, Any], folder: Path) -> PieceEncoder:
-        return cls.from_file(Path(folder) / entry["file"], int(entry["max_len"]))
-
-
-def prepare_fine_tuning(options: Any, log) -> PretrainedBert:
-    """The pretrained folder named by `options.init` (the classify kind's context)."""
-    if not getattr(options, "init", None):
-        raise NlprecError("--model bert fine-tunes a pretrained BERT: pass --init DIR (a folder written by "
-                          "`nlprec bert pretrain`)")
-    bert = PretrainedBert.load(options.init)
-    log(f"pretrained BERT {options.init}: {bert.model.config.layers} layers x {bert.model.config.hidden}, "
-        f"vocabulary {bert.tokenizer.vocab_size:,}, data sha256 {bert.config['data_sha256'][:12]}")
-    return bert
-
-
-def fit_piece_encoder(texts: Sequence[str], options: Any, bert: PretrainedBert) -> PieceEncoder:
-    """The pretrained tokenizer (nothing is fitted), texts cut to the model's positions and --max-len."""
-    limit = bert.model.config.max_positions
-    max_len = min(limit, options.max_len) if getattr(options, "max_len", None) else limit
-    if max_len < 3:
-        raise NlprecError(f"--max-len {max_len} leaves no room for a piece between [CLS] and [SEP]; use >= 3")
-    return PieceEncoder.from_file(Path(options.init) / TOKENIZER_FILE, max_len)
-
-
-def build_classifier(encoder: PieceEncoder, n_classes: int, options: Any, overrides: dict[str, Any],
-                     bert: PretrainedBert, log) -> tuple[nn.Module, dict[str, Any]]:
-    """A BertClassifier with the pretrained encoder's weights (a fresh head), and what to record."""
-    from nlprec.models.bert_classifier import BertClassifier, BertClassifierConfig
-
-    sizes = {"n_classes", "classifier_dropout", "encoder_lr_scale", "pooling", "dropout", "attention_dropout"}
-    unknown = set(overrides) - sizes
-    if unknown:
-        raise NlprecError(f"--set {sorted(unknown)[0]}: a fine-tuned BERT keeps the pretrained sizes; settable: "
-                          f"{', '.join(sorted(sizes - {'n_classes'}))}")
-    config = BertClassifierConfig.from_pretrained(bert.config["model_config"], n_classes=n_classes, **overrides)
-    torch.manual_seed(options.seed)
-    model = BertClassifier(config)
-    model.load_pretrained(bert.model.state_dict())
-    return model, {"init": str(options.init), "init_data_sha256": bert.config["data_sha256"],
-                   "init_seed": bert.config["seed"], "init_heldout": bert.config.get("heldout")}
-
-
 def read_config(folder: Path) -> dict[str, Any]:
     """The config.json of a BERT model folder; a one-line error for anything else."""
     return read_model_config(folder, FORMAT, "BERT model", "pretrain one with `nlprec bert pretrain`")
 
 
 # ----- pretraining -----------------------------------------------------------------------------
-def pretrain(corpus: str | Path, out: str | Path, options: PretrainOptions = PretrainOptions(),
-             overrides: dict[str, Any] | None = None, resume: bool = False, log=print) -> PretrainedBert:
+def train(corpus: str | Path, out: str | Path, options: PretrainOptions = PretrainOptions(),
+          overrides: dict[str, Any] | None = None, *, resume: bool = False, log: Callable = print) -> PretrainedBert:
     """Pretrain BERT on a corpus and write the model folder `out` (see the module docstring).
 
     Every input check runs before anything is written.
@@ -442,14 +359,6 @@ def pretrain(corpus: str | Path, out: str | Path, options: PretrainOptions = Pre
     return PretrainedBert.load(out)
 
 
-def _precision(options: PretrainOptions) -> str:
-    """"auto" is bf16 autocast on CPUs with bf16 units (AVX512-BF16, AMX), fp32 on other CPUs;
-    on CUDA the trainer picks bf16 or fp16."""
-    if options.precision != "auto" or resolve_device(options.device).type != "cpu":
-        return options.precision
-    return "bf16" if cpu_has_bf16_units() else "fp32"
-
-
 def total_steps(options: PretrainOptions, data: PretrainingData, make_model: Callable[[], nn.Module],
                 out: Path | None = None, resume: bool = False) -> int:
     """Steps of the whole run: epochs x steps per epoch, capped by --max-steps and by the steps
@@ -468,7 +377,8 @@ def total_steps(options: PretrainOptions, data: PretrainingData, make_model: Cal
 def trainer_config(options: PretrainOptions, out: Path | None, total: int, validate: bool) -> TrainerConfig:
     """AdamW (torch's fused kernel: the per-weight loop of the default implementation was a fifth
     of a CPU step, torch.profiler), linear warmup (a share of `total`), linear decay to zero."""
-    return TrainerConfig(device=options.device, precision=_precision(options), optimizer="adamw",
+    precision = resolve_precision(options.precision, resolve_device(options.device))
+    return TrainerConfig(device=options.device, precision=precision, optimizer="adamw",
                          fused_optimizer=True, lr=options.lr,
                          weight_decay=options.weight_decay, betas=(0.9, 0.999), schedule="linear",
                          warmup_steps=int(options.warmup_fraction * total), epochs=options.epochs, max_steps=total,
@@ -484,18 +394,13 @@ def steps_in_minutes(options: PretrainOptions, data: PretrainingData, make_model
     backward on the first batches (the first untimed: warm-up), plus a tenth for the optimizer."""
     device = resolve_device(options.device)
     probe = make_model().to(device)
-    precision = _precision(options)
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-    if device.type == "cuda" and precision == "auto":
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    context = (lambda: torch.autocast(device.type, dtype=dtype)) if dtype else contextlib.nullcontext
     seconds = []
     for index, batch in zip(range(probe_steps), data.train_dataloader(0)):
         batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
         if device.type == "cuda":
             torch.cuda.synchronize()
         started = time.perf_counter()
-        with context():
+        with autocast(options.precision, device):
             loss = probe.loss(batch)["loss"]
         loss.backward()
         if device.type == "cuda":
@@ -523,25 +428,19 @@ def evaluator(held: list[dict[str, Any]]) -> Callable[[nn.Module], dict[str, flo
 def _write_folder(out: Path, model: Bert, options: PretrainOptions, training: TrainerConfig,
                   documents: Documents, history: list[dict[str, Any]], heldout: dict[str, Any] | None,
                   seconds: float, n_examples: int) -> None:
-    """Weights and metrics first, config.json last (atomically): a folder without it is no model."""
-    with atomic_write(out / "model.pt") as handle:
-        torch.save(model.state_dict(), handle)
+    """The model folder (nlprec.io.write_model_folder); spm.model is already in place."""
     tokens = sum(record.get("tokens_per_s", 0.0) * record.get("seconds", 0.0) for record in history)
     train_seconds = sum(record.get("seconds", 0.0) for record in history)
     metrics = {"heldout": heldout, "epochs": history, "train_seconds": seconds,
                "train_tokens_per_s": tokens / train_seconds if train_seconds else None}
-    with atomic_write(out / "metrics.json", "w", encoding="utf-8") as handle:
-        handle.write(json.dumps(metrics, indent=2))
     config = {"format": FORMAT, "model_config": dataclasses.asdict(model.config), "options": dataclasses.asdict(options),
-              "trainer_config": json.loads(json.dumps(dataclasses.asdict(training))), "seed": options.seed,
+              "trainer_config": dataclasses.asdict(training), "precision": training.precision, "seed": options.seed,
               "data_sha256": documents.sha256, "corpus": documents.path, "corpus_format": documents.format,
               "documents": len(documents), "train_examples": n_examples, "heldout": heldout,
-              "tokenizer": TOKENIZER_FILE, "nlprec_version": __version__}
-    with atomic_write(out / "config.json", "w", encoding="utf-8") as handle:
-        handle.write(json.dumps(config, indent=2))
+              "tokenizer": TOKENIZER_FILE}
+    write_model_folder(out, config, model, metrics)
 
 
-__all__ = ["PretrainOptions", "PretrainedBert", "MaskGuess", "pretrain", "evaluate_batches", "heldout_batches",
-           "total_steps", "trainer_config", "steps_in_minutes", "evaluator", "read_config", "PieceEncoder",
-           "prepare_fine_tuning", "fit_piece_encoder", "build_classifier", "FORMAT",
+__all__ = ["PretrainOptions", "PretrainedBert", "MaskGuess", "train", "evaluate_batches", "heldout_batches",
+           "total_steps", "trainer_config", "steps_in_minutes", "evaluator", "read_config", "FORMAT",
            "TOKENIZER_FILE"]

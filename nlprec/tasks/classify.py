@@ -11,7 +11,7 @@ part, never its test fold). The model folder holds:
                     options, trainer config, seed, data sha256, embeddings coverage, nlprec
                     version (written last: its presence marks a finished model)
     encoder.json    the encoder's files (the word encoder: its vocabulary)
-    model.pt        the weights, a plain state dict (`torch.load(weights_only=True)`)
+    model.pt        the weights, a plain state dict of CPU tensors (read by nlprec.io.read_weights)
     metrics.json    validation report of the best epoch, per-epoch records, timings
     checkpoints/    the trainer's last.pt and best.pt (`resume=True` continues from last.pt)
 
@@ -37,7 +37,6 @@ stay as they are.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import tempfile
@@ -51,16 +50,18 @@ import torch
 from torch import nn
 
 from nlprec import __version__
-from nlprec.tasks.bert import PieceEncoder, build_classifier, fit_piece_encoder, prepare_fine_tuning
-from nlprec.data.classification import (ClassificationData, LabelledTexts, WordEncoder, check_classes,
-                                        embedding_init, label_ids, pad_rows, sorted_batches, stratified_split)
+from nlprec.data.bert_data import TOKENIZER_FILE
+from nlprec.data.classification import (ENCODERS, ClassificationData, LabelledTexts, PieceEncoder, WordEncoder,
+                                        check_classes, embedding_init, label_ids, pad_rows, sorted_batches,
+                                        stratified_split)
 from nlprec.data.tokenize import RegexTokenizer
 from nlprec.errors import NlprecError, require
-from nlprec.io import atomic_write, read_model_config, sha256_file
+from nlprec.io import atomic_write, read_json, read_model_config, read_weights, sha256_file, write_model_folder
 from nlprec.metrics import classification_report, mean_std, stratified_kfold
 from nlprec.registry import build_config, get_model
-from nlprec.train import Trainer, TrainerConfig
-from nlprec.train.trainer import cpu_has_bf16_units, resolve_device
+from nlprec.tasks.bert import PretrainedBert
+from nlprec.train import Trainer, TrainerConfig, load_checkpoint
+from nlprec.train.trainer import autocast, resolve_device, resolve_precision
 
 FORMAT = "nlprec-classifier-v1"
 EmbeddingModeName = Literal["rand", "static", "non-static", "multichannel"]
@@ -89,7 +90,7 @@ class ClassifyOptions:
     grad_clip: float | None = 5.0  # global gradient-norm clip, > 0 (None: off)
     threads: int = 2  # CPU threads for torch, >= 1
     device: str = "auto"  # "auto", "cpu", "cuda"
-    precision: Literal["auto", "fp32", "bf16"] = "auto"  # autocast; auto: bf16 on CPUs with bf16 units and CUDA
+    precision: Literal["auto", "fp32", "bf16"] = "auto"  # autocast; auto: nlprec.train.trainer.resolve_precision
     seed: int = 0  # seeds the split, random vector rows, initial weights and batches
     progress: bool = True  # progress line on stderr
 
@@ -188,16 +189,53 @@ def _build_word_model(name: str) -> Callable[..., tuple[nn.Module, dict]]:
     return build
 
 
+def _load_pretrained_bert(options: ClassifyOptions, log: Callable) -> PretrainedBert:
+    """The pretrained folder named by --init (the bert kind's context)."""
+    if not options.init:
+        raise NlprecError("--model bert fine-tunes a pretrained BERT: pass --init DIR (a folder written by "
+                          "`nlprec bert pretrain`)")
+    bert = PretrainedBert.load(options.init)
+    log(f"pretrained BERT {options.init}: {bert.model.config.layers} layers x {bert.model.config.hidden}, "
+        f"vocabulary {bert.tokenizer.vocab_size:,}, data sha256 {bert.config['data_sha256'][:12]}")
+    return bert
+
+
+def _piece_encoder(texts: Sequence[str], options: ClassifyOptions, bert: PretrainedBert) -> PieceEncoder:
+    """The pretrained tokenizer (nothing is fitted), texts cut to the model's positions and --max-len."""
+    limit = bert.model.config.max_positions
+    max_len = min(limit, options.max_len) if options.max_len else limit
+    if max_len < 3:
+        raise NlprecError(f"--max-len {max_len} leaves no room for a piece between [CLS] and [SEP]; use >= 3")
+    return PieceEncoder.from_file(Path(options.init) / TOKENIZER_FILE, max_len)
+
+
+def _build_bert_classifier(encoder: PieceEncoder, n_classes: int, options: ClassifyOptions,
+                           overrides: dict[str, Any], bert: PretrainedBert, log: Callable) -> tuple[nn.Module, dict]:
+    """A BertClassifier with the pretrained encoder's weights (a fresh head), and what to record."""
+    from nlprec.models.bert_classifier import BertClassifier, BertClassifierConfig
+
+    settable = {"classifier_dropout", "encoder_lr_scale", "pooling", "dropout", "attention_dropout"}
+    unknown = set(overrides) - settable - {"n_classes"}
+    if unknown:
+        raise NlprecError(f"--set {sorted(unknown)[0]}: a fine-tuned BERT keeps the pretrained sizes; settable: "
+                          f"{', '.join(sorted(settable))}")
+    config = BertClassifierConfig.from_pretrained(bert.config["model_config"], n_classes=n_classes, **overrides)
+    torch.manual_seed(options.seed)
+    model = BertClassifier(config)
+    model.load_pretrained(bert.model.state_dict())
+    return model, {"init": str(options.init), "init_data_sha256": bert.config["data_sha256"],
+                   "init_seed": bert.config["seed"], "init_heldout": bert.config.get("heldout")}
+
+
 KINDS: dict[str, ModelKind] = {
     "textcnn": ModelKind("textcnn", _load_vectors, _fit_word_encoder, _build_word_model("textcnn")),
     # batches of 64 (d2l's) at 3e-3: 0.864 on IMDb in 29 minutes, 0.855 at TextCNN's 1e-3 and 50 (BENCHMARKS.md)
     "birnn": ModelKind("birnn", _load_vectors, _fit_word_encoder, _build_word_model("birnn"), default_lr=3e-3,
                        default_batch_size=64),
-    # fine-tuning (nlprec.tasks.bert): the pretrained tokenizer, the encoder at a fifth of the head's rate
-    "bert": ModelKind("bert-classifier", prepare_fine_tuning, fit_piece_encoder, build_classifier, default_lr=5e-4,
-                      default_batch_size=32),
+    # fine-tuning: the pretrained tokenizer, the encoder at a fifth of the head's rate
+    "bert": ModelKind("bert-classifier", _load_pretrained_bert, _piece_encoder, _build_bert_classifier,
+                      default_lr=5e-4, default_batch_size=32),
 }
-ENCODERS: dict[str, type] = {"words": WordEncoder, "bert-pieces": PieceEncoder}
 
 
 def model_kind(name: str) -> ModelKind:
@@ -209,28 +247,19 @@ def model_kind(name: str) -> ModelKind:
 # ----- prediction --------------------------------------------------------------------------
 
 
-def use_bf16(precision: str, device: torch.device) -> bool:
-    """Whether to autocast to bf16: asked for, or "auto" on CUDA and on CPUs with bf16 units (about
-    2x the texts/s of fp32 for TextCNN on AVX512-BF16; probabilities move by ~1e-3)."""
-    if precision not in ("auto", "fp32", "bf16"):
-        raise NlprecError(f"--precision must be auto, fp32 or bf16, got {precision!r}")
-    if precision == "auto":
-        return device.type == "cuda" or cpu_has_bf16_units()
-    return precision == "bf16"
-
-
 def predict_proba(model: nn.Module, encoder: Any, texts: Sequence[str], batch_size: int = 256,
                   precision: str = "auto") -> np.ndarray:
-    """(N, C) softmax probabilities, in length-sorted batches, returned in the input order."""
+    """(N, C) softmax probabilities, in length-sorted batches, returned in the input order.
+    precision: "auto" (resolve_precision: bf16 where the hardware has bf16 units), "fp32", "bf16"."""
+    if precision not in ("auto", "fp32", "bf16"):
+        raise NlprecError(f"--precision must be auto, fp32 or bf16, got {precision!r}")
     encoded = encoder.encode(list(texts))
     device = next(model.parameters()).device
-    autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if use_bf16(precision, device)
-                else contextlib.nullcontext())
     n_classes = model.config.n_classes
     out = np.zeros((len(texts), n_classes), np.float32)  # (N, C)
     was_training = model.training
     model.eval()
-    with torch.inference_mode(), autocast:
+    with torch.inference_mode(), autocast(precision, device):
         for rows in sorted_batches(encoded.lengths, batch_size):
             tokens, lengths = pad_rows(encoded, rows, encoder.pad_id)
             batch = {"tokens": tokens.to(device), "lengths": lengths.to(device)}
@@ -256,25 +285,24 @@ class Classifier:
 
     @classmethod
     def load(cls, folder: str | Path, device: str = "cpu") -> Classifier:
-        """Load a model folder written by `train` (JSON and a weights-only state dict; no code runs)."""
+        """Load a model folder written by `train` (JSON and checked weights: nlprec.io; no code runs)."""
         folder = Path(folder)
         config = _read_config(folder)
         try:
-            encoder = ENCODERS[config["encoder"]["kind"]].load(config["encoder"], folder)
+            encoder_cls = ENCODERS[config["encoder"]["kind"]]
             entry = get_model(config["registry_name"])
             model = entry.model_cls(build_config(entry.config_cls, config["model_config"]))
-        except KeyError as err:
-            raise NlprecError(f"{folder / 'config.json'}: incomplete classifier config (missing {err})") from None
-        try:
-            state = torch.load(folder / "model.pt", map_location="cpu", weights_only=True)
-            model.load_state_dict(state)
-        except (OSError, RuntimeError, KeyError) as err:
-            raise NlprecError(f"{folder / 'model.pt'}: cannot load the weights ({' '.join(str(err).split())[:200]})"
-                              ) from None
+        except NlprecError as err:
+            raise NlprecError(f"{folder / 'config.json'}: {err}") from None
+        except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as err:
+            raise NlprecError(f"{folder / 'config.json'}: not a classifier config ({type(err).__name__}: "
+                              f"{' '.join(str(err).split())[:160]})") from None
+        encoder = encoder_cls.load(config["encoder"], folder)
+        read_weights(model, folder / "model.pt", "classifier weights")
         return cls(model.to(resolve_device(device)), encoder, list(config["classes"]), config)
 
     def predict_proba(self, texts: Sequence[str], batch_size: int = 256, precision: str = "auto") -> np.ndarray:
-        """(N, C) class probabilities; columns in the order of `classes`. precision: see `use_bf16`."""
+        """(N, C) class probabilities; columns in the order of `classes`. precision: see `predict_proba`."""
         _check_texts(texts)
         return predict_proba(self.model, self.encoder, texts, batch_size, precision)
 
@@ -322,15 +350,14 @@ def _check_out(out: Path, resume: bool) -> None:
         raise NlprecError(f"{out} already holds a model; choose another --out")
 
 
-def _accuracy_evaluator(data: ClassificationData, bf16: bool) -> Callable[[nn.Module], dict[str, float]]:
+def _accuracy_evaluator(data: ClassificationData, precision: str) -> Callable[[nn.Module], dict[str, float]]:
     """Validation accuracy over the data module's validation batches (the early-stopping metric),
     in the training precision."""
 
     def evaluate_model(model: nn.Module) -> dict[str, float]:
         device = next(model.parameters()).device
         correct, total = 0, 0
-        autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
-        with autocast:
+        with autocast(precision, device):
             for batch in data.val_dataloader() or []:
                 logits = model({k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()})
                 correct += int((logits.argmax(1).cpu() == batch["labels"]).sum())
@@ -341,7 +368,7 @@ def _accuracy_evaluator(data: ClassificationData, bf16: bool) -> Callable[[nn.Mo
 
 
 def train(data: LabelledTexts, out: str | Path, options: ClassifyOptions = ClassifyOptions(),
-          overrides: dict[str, Any] | None = None, resume: bool = False, log: Callable = print) -> Classifier:
+          overrides: dict[str, Any] | None = None, *, resume: bool = False, log: Callable = print) -> Classifier:
     """Train `options.model` on labelled texts and write the model folder `out` (module docstring).
 
     Every input is checked before anything is written; a bad one raises a one-line `NlprecError`.
@@ -358,7 +385,7 @@ def train(data: LabelledTexts, out: str | Path, options: ClassifyOptions = Class
     train_texts = [data.texts[i] for i in train_rows]
     context = kind.prepare(options, log)
     if resume:
-        config_entry = json.loads((out / "encoder_entry.json").read_text(encoding="utf-8"))
+        config_entry = read_json(out / "encoder_entry.json", dict)
         encoder = ENCODERS[config_entry["kind"]].load(config_entry, out)
     else:
         encoder = kind.fit_encoder(train_texts, options, context)
@@ -375,7 +402,7 @@ def train(data: LabelledTexts, out: str | Path, options: ClassifyOptions = Class
         device=options.device, optimizer="adam", lr=options.lr or kind.default_lr,
         weight_decay=options.weight_decay, epochs=options.epochs, max_minutes=options.max_minutes,
         grad_clip=options.grad_clip, seed=options.seed, out_dir=str(out), progress=options.progress,
-        precision=_train_precision(options),
+        precision=resolve_precision(options.precision, resolve_device(options.device)),
         early_stopping_metric="val_accuracy" if len(valid_rows) else None, early_stopping_mode="max",
         patience=options.patience, log_every_steps=50)
     out.mkdir(parents=True, exist_ok=True)
@@ -384,14 +411,14 @@ def train(data: LabelledTexts, out: str | Path, options: ClassifyOptions = Class
         with atomic_write(out / "encoder_entry.json", "w", encoding="utf-8") as handle:
             handle.write(json.dumps(entry))
     meta = {"model": options.model, "data_sha256": data.sha256, "classes": classes}
-    bf16 = use_bf16(options.precision, resolve_device(options.device))
-    trainer = Trainer(model, module, trainer_config, evaluator=_accuracy_evaluator(module, bf16), meta=meta)
+    trainer = Trainer(model, module, trainer_config, evaluator=_accuracy_evaluator(module, trainer_config.precision),
+                      meta=meta)
     if resume:
         trainer.restore(out / "checkpoints" / "last.pt")
     history = trainer.fit()
     best = out / "checkpoints" / "best.pt"
     if best.is_file():
-        model.load_state_dict(torch.load(best, map_location="cpu", weights_only=True)["model"])
+        model.load_state_dict(load_checkpoint(best)["model"])
     model.eval()
     valid_report = (score(model, encoder, [data.texts[i] for i in valid_rows], labels[valid_rows], classes,
                           precision=options.precision)
@@ -400,38 +427,25 @@ def train(data: LabelledTexts, out: str | Path, options: ClassifyOptions = Class
                   valid_report, time.perf_counter() - started, len(train_rows), len(valid_rows))
     if valid_report:
         log(f"best validation accuracy {valid_report['accuracy']:.4f} (macro-F1 {valid_report['macro_f1']:.4f})")
-    return Classifier(model, encoder, classes, json.loads((out / "config.json").read_text(encoding="utf-8")))
-
-
-def _train_precision(options: ClassifyOptions) -> str:
-    """The trainer's precision: on CPU "auto" means bf16 autocast where the CPU has bf16 units
-    (TextCNN and BiRNN steps 1.5x faster, measured here), else fp32; on CUDA the trainer picks."""
-    if options.precision != "auto" or resolve_device(options.device).type != "cpu":
-        return options.precision
-    return "bf16" if cpu_has_bf16_units() else "fp32"
+    return Classifier(model, encoder, classes, read_json(out / "config.json", dict))
 
 
 def _write_folder(out: Path, model: nn.Module, encoder: Any, classes: list[str], options: ClassifyOptions,
                   kind: ModelKind, trainer_config: TrainerConfig, data: LabelledTexts, info: dict,
                   history: list[dict], valid_report: dict | None, seconds: float, n_train: int,
                   n_valid: int) -> None:
-    """Weights, encoder and metrics first, config.json last (atomically): a folder without it is no model."""
-    with atomic_write(out / "model.pt") as handle:
-        torch.save(model.state_dict(), handle)
-    encoder_entry = json.loads((out / "encoder_entry.json").read_text(encoding="utf-8"))
+    """The model folder (nlprec.io.write_model_folder); the encoder's files are already in place."""
+    encoder_entry = read_json(out / "encoder_entry.json", dict)
     train_seconds = sum(record.get("seconds", 0.0) for record in history)
     metrics = {"validation": valid_report, "epochs": history, "train_seconds": train_seconds,
                "total_seconds": seconds}
-    with atomic_write(out / "metrics.json", "w", encoding="utf-8") as handle:
-        handle.write(json.dumps(metrics, indent=2))
     config = {"format": FORMAT, "model": options.model, "registry_name": kind.registry_name,
-              "model_config": json.loads(json.dumps(dataclasses.asdict(model.config))), "classes": classes,
+              "model_config": dataclasses.asdict(model.config), "classes": classes,
               "encoder": encoder_entry, "options": dataclasses.asdict(options),
-              "trainer_config": json.loads(json.dumps(dataclasses.asdict(trainer_config))), **info,
+              "trainer_config": dataclasses.asdict(trainer_config), **info, "precision": trainer_config.precision,
               "seed": options.seed, "data": data.source, "data_sha256": data.sha256, "train_examples": n_train,
-              "valid_examples": n_valid, "nlprec_version": __version__}
-    with atomic_write(out / "config.json", "w", encoding="utf-8") as handle:
-        handle.write(json.dumps(config, indent=2))
+              "valid_examples": n_valid}
+    write_model_folder(out, config, model, metrics)
 
 
 def cv(data: LabelledTexts, folds: int = 10, options: ClassifyOptions = ClassifyOptions(),
@@ -447,7 +461,7 @@ def cv(data: LabelledTexts, folds: int = 10, options: ClassifyOptions = Classify
     for fold, (train_rows, test_rows) in enumerate(splits, start=1):
         with tempfile.TemporaryDirectory(prefix="nlprec-cv-") as scratch:
             started = time.perf_counter()
-            classifier = train(data.subset(train_rows), Path(scratch) / "model", options, overrides, log=log)
+            classifier = train(data.subset(train_rows), Path(scratch) / "model", options, overrides=overrides, log=log)
             seconds = time.perf_counter() - started
         test = data.subset(test_rows)
         report = score(classifier.model, classifier.encoder, test.texts, label_ids(test.labels, classes, data.source),

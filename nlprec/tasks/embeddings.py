@@ -1,11 +1,13 @@
 """Train word embeddings from a text file: the API behind `nlprec embed train`.
 
-`train_word2vec(corpus, options)` reads and encodes the corpus, builds the tables, prints a
-memory estimate, trains through the shared trainer (checkpoints beside the output, resumable),
-and writes the vectors (format from the suffix: .bin, .vec/.txt or .npz) with their
-provenance: config, seed, data checksum and package version. `train_fasttext` (subword vectors:
-.npz keeps the n-grams, .bin is Facebook fastText's model) and `train_glove` (co-occurrence
-counts, then weighted least squares) follow the same steps.
+`train(corpus, out, options)` trains the model its options name: word2vec (`EmbedOptions`),
+fastText (`FastTextOptions`: subword vectors; .npz keeps the n-grams, .bin is Facebook
+fastText's model) or GloVe (`GloveOptions`: co-occurrence counts, then weighted least squares).
+Each reads and encodes the corpus, builds its tables, prints a memory estimate, trains through
+the shared trainer (checkpoints beside the output, resumable) and writes the vectors (format
+from the suffix: .bin, .vec/.txt or .npz) with their provenance: config, seed, data checksum
+and package version. The query object is the vectors store they return (`Vectors`, or
+`SubwordVectors` for fastText), which `nlprec.subword_vectors.load_vectors(path)` reads back.
 """
 
 from __future__ import annotations
@@ -16,14 +18,14 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 import numba
 import torch
 
 from nlprec import __version__
 from nlprec.data.cooccurrence import MAX_WINDOW, CooccurrenceData, count_cooccurrences
-from nlprec.data.corpus import EncodedCorpus, encode_corpus
+from nlprec.data.word_corpus import EncodedCorpus, encode_corpus
 from nlprec.data.embedding_data import EmbeddingData
 from nlprec.data.subwords import SubwordSpec
 from nlprec.data.tokenize import RegexTokenizer
@@ -143,14 +145,25 @@ class GloveOptions:
         require(checks)
 
 
+def train(corpus: str | Path, out: str | Path, options: EmbedOptions | GloveOptions = EmbedOptions(), *,
+          resume: bool = False, log: Callable = print) -> Vectors:
+    """Train the embeddings `options` names on a text file (one sentence per line) and write them
+    to `out`: word2vec for EmbedOptions, fastText for FastTextOptions, GloVe for GloveOptions."""
+    if isinstance(options, FastTextOptions):
+        return _train_fasttext(corpus, out, options, resume, log)
+    if isinstance(options, GloveOptions):
+        return _train_glove(corpus, out, options, resume, log)
+    return _train_word2vec(corpus, out, options, resume, log)
+
+
 def checkpoint_dir_for(out: str | Path) -> Path:
     """Where checkpoints and metrics of a run that writes `out` go: `<out>.run/`."""
     out = Path(out)
     return out.with_name(out.name + ".run")
 
 
-def train_word2vec(corpus_path: str | Path, out: str | Path, options: EmbedOptions = EmbedOptions(),
-                   resume: bool = False, log=print) -> Vectors:
+def _train_word2vec(corpus_path: str | Path, out: str | Path, options: EmbedOptions, resume: bool,
+                    log: Callable) -> Vectors:
     """Train word2vec on a text file (one sentence per line) and save the vectors to `out`."""
     out, run_dir, checkpoint, device, backend, corpus = _prepare_run(corpus_path, out, options, resume, log)
     log(_memory_estimate(len(corpus.vocab), options))
@@ -174,8 +187,8 @@ def train_word2vec(corpus_path: str | Path, out: str | Path, options: EmbedOptio
     return vectors
 
 
-def train_fasttext(corpus_path: str | Path, out: str | Path, options: FastTextOptions = FastTextOptions(),
-                   resume: bool = False, log=print) -> SubwordVectors:
+def _train_fasttext(corpus_path: str | Path, out: str | Path, options: FastTextOptions, resume: bool,
+                    log: Callable) -> SubwordVectors:
     """Train fastText on a text file and save to `out`: .npz keeps the n-grams (unseen words
     answerable), .bin is Facebook fastText's model format, .vec/.txt the vocabulary's vectors only."""
     out, run_dir, checkpoint, device, backend, corpus = _prepare_run(corpus_path, out, options, resume, log)
@@ -207,8 +220,8 @@ def train_fasttext(corpus_path: str | Path, out: str | Path, options: FastTextOp
     return vectors
 
 
-def train_glove(corpus_path: str | Path, out: str | Path, options: GloveOptions = GloveOptions(),
-                resume: bool = False, log=print) -> Vectors:
+def _train_glove(corpus_path: str | Path, out: str | Path, options: GloveOptions, resume: bool,
+                 log: Callable) -> Vectors:
     """Count co-occurrences of a text file, fit GloVe and save w + c vectors to `out`."""
     out, run_dir, checkpoint, device, backend, corpus = _prepare_run(corpus_path, out, options, resume, log)
     started = time.perf_counter()
@@ -352,9 +365,7 @@ def _memory_estimate(vocab_size: int, options: EmbedOptions) -> str:
 
 def print_neighbours(vectors: Vectors, words: list[str], k: int = 5, stream=None) -> None:
     """A few nearest neighbours per word, so a newcomer sees the vectors work."""
-    from nlprec.index import most_similar
-
     known = [word for word in words if word in vectors]
-    for word, neighbours in zip(known, most_similar(vectors, known, k=k)):
+    for word, neighbours in zip(known, vectors.most_similar(known, k=k)):
         print(f"  {word:>10} -> " + ", ".join(f"{other} {score:.2f}" for other, score in neighbours),
               file=stream or sys.stdout)

@@ -1,6 +1,6 @@
 """Train, load, run and evaluate translation models: the API behind `nlprec translate`.
 
-`train_translation(pairs, out, options)` reads source<TAB>target pairs, holds out a seeded
+`train(pairs, out, options)` reads source<TAB>target pairs, holds out a seeded
 validation split, trains sentencepiece on the training pairs, encodes and length-filters them,
 and trains the chosen architecture through the shared trainer with token-budget batches. After
 every epoch (and when --max-minutes/--max-steps stop it) the trainer scores validation BLEU with
@@ -10,7 +10,7 @@ model. The model folder holds:
     config.json         format, arch, model config, options, trainer config, seed, data sha256,
                         tokenizer files, nlprec version (written last: its presence marks a model)
     spm.model           joint sentencepiece model (or src.model + tgt.model per side)
-    model.pt            the weights, a plain state dict (`torch.load(weights_only=True)`)
+    model.pt            the weights, a plain state dict of CPU tensors (read by nlprec.io.read_weights)
     metrics.json        best validation BLEU, per-epoch records, training tokens/s
     checkpoints/        the trainer's last.pt and best.pt (resume with `resume=True`)
     metrics.jsonl       the trainer's log
@@ -22,27 +22,25 @@ file with sacrebleu (BLEU and chrF, signatures) and reports decoding speed.
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Callable, Literal, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from nlprec import __version__
 from nlprec.data.pairs import (PairsData, PairsTokenizer, encode_pairs, read_pairs, split_indices,
                                target_piece_counts)
 from nlprec.data.tokenize import PAD_ID
 from nlprec.decoding import decode, greedy
 from nlprec.errors import NlprecError, require
-from nlprec.io import atomic_write, read_model_config
+from nlprec.io import read_model_config, read_weights, write_model_folder
 from nlprec.metrics import translation_scores
 from nlprec.registry import build_config, get_model
 from nlprec.train import Trainer, TrainerConfig, load_checkpoint
-from nlprec.train.trainer import cpu_has_bf16_units, resolve_device
+from nlprec.train.trainer import resolve_device, resolve_precision
 
 FORMAT = "nlprec-translation-v1"
 Arch = Literal["transformer", "gru-attention"]
@@ -159,9 +157,7 @@ class Translator:
 
     @classmethod
     def load(cls, folder: str | Path, device: str = "cpu") -> Translator:
-        """Load a model folder written by `train_translation`."""
-        from nlprec.train.checkpoint import read_torch_file
-
+        """Load a model folder written by `train`; anything damaged is a one-line NlprecError."""
         folder = Path(folder)
         config = _read_config(folder)
         try:
@@ -174,14 +170,7 @@ class Translator:
         except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as err:
             raise NlprecError(f"{folder / 'config.json'}: not a translation model config ({type(err).__name__}: "
                               f"{' '.join(str(err).split())[:160]})") from None
-        state = read_torch_file(folder / "model.pt", "translation weights file")  # CRC-checked, weights_only
-        try:
-            model.load_state_dict(state)
-        except (RuntimeError, KeyError, TypeError, AttributeError, ValueError) as err:
-            raise NlprecError(f"{folder / 'model.pt'}: cannot load the weights ({' '.join(str(err).split())[:200]})"
-                              ) from None
-        if not all(bool(torch.isfinite(v).all()) for v in model.state_dict().values() if v.is_floating_point()):
-            raise NlprecError(f"{folder / 'model.pt'}: the weights hold NaN or infinite values")
+        read_weights(model, folder / "model.pt", "translation weights file")
         order = getattr(model, "piece_order", None)  # the adaptive softmax's ranking of the target pieces
         if order is not None and not torch.equal(order.sort().values, torch.arange(len(order))):
             raise NlprecError(f"{folder / 'model.pt'}: piece_order is not a permutation of the {len(order):,} target "
@@ -263,8 +252,8 @@ def evaluate(translator: Translator, pairs_path: str | Path, beam: int = 5, alph
     return {**report, "pairs": str(pairs_path), "data_sha256": pairs.sha256}
 
 
-def train_translation(pairs_path: str | Path, out: str | Path, options: TranslateOptions = TranslateOptions(),
-                      overrides: dict[str, Any] | None = None, resume: bool = False, log=print) -> Translator:
+def train(pairs_path: str | Path, out: str | Path, options: TranslateOptions = TranslateOptions(),
+          overrides: dict[str, Any] | None = None, *, resume: bool = False, log: Callable = print) -> Translator:
     """Train `options.arch` on a pairs file and write the model folder `out` (see the module docstring)."""
     out = Path(out)
     checkpoints = out / "checkpoints"
@@ -294,7 +283,7 @@ def train_translation(pairs_path: str | Path, out: str | Path, options: Translat
     if len(train) == 0:
         raise NlprecError(f"{pairs_path}: no training pairs left after length filtering (--max-len {options.max_len})")
     entry = get_model(options.arch)
-    precision = _precision(options)
+    precision = resolve_precision(options.precision, resolve_device(options.device))
     model_config = build_config(entry.config_cls, {"src_vocab": tokenizer.source.vocab_size,
                                                    "tgt_vocab": tokenizer.target.vocab_size,
                                                    "share_embeddings": tokenizer.joint,
@@ -342,14 +331,11 @@ def train_translation(pairs_path: str | Path, out: str | Path, options: Translat
 def precision_defaults(arch: str, precision: str, tgt_vocab: int = 8000) -> dict[str, Any]:
     """Model sizes that differ from the config's defaults at this (resolved) precision.
 
-    In fp32 the tied 8k output layer is about half of a training step's FLOPs in both models, so
-    both use an adaptive softmax with the 2,000 most frequent target pieces in its head (95% of
-    the targets), when the vocabulary has at least 4,000 pieces: 1.48x the tokens/s of a
-    Transformer step and 1.38x of a GRU step (BENCHMARKS.md, "Transformer in fp32 with an adaptive
-    softmax" and "GRU in fp32 with the adaptive softmax"). The GRU's decoder is also 256 wide
-    instead of 512 in fp32, where its matrix products bound the step: 1.42x the tokens/s at the
-    same BLEU after 6 minutes (BENCHMARKS.md, "Translation in fp32 on an AVX2-only CPU").
-    --set overrides these."""
+    In fp32 the tied output layer dominates a step, so both models use an adaptive softmax whose
+    head holds the 2,000 most frequent target pieces (vocabularies of at least 4,000), and the
+    GRU's decoder, whose matrix products bound its step, is 256 wide instead of 512. Measured in
+    BENCHMARKS.md ("Transformer in fp32 with an adaptive softmax", "GRU in fp32 with the adaptive
+    softmax", "Translation in fp32 on an AVX2-only CPU"). --set overrides these."""
     if precision != "fp32":
         return {}
     defaults = {"adaptive_head": 2000} if tgt_vocab >= 4000 and arch in ("transformer", "gru-attention") else {}
@@ -390,34 +376,21 @@ def _max_tokens(options: TranslateOptions) -> int:
     return 4000 if options.arch == "transformer" else 6000
 
 
-def _precision(options: TranslateOptions) -> str:
-    """"auto" is bf16 autocast on CPUs with bf16 units too (1.4x the tokens/s of fp32, profiled on
-    AVX512-BF16), fp32 on other CPUs; on CUDA the trainer picks bf16 or fp16."""
-    if options.precision != "auto" or resolve_device(options.device).type != "cpu":
-        return options.precision
-    return "bf16" if cpu_has_bf16_units() else "fp32"
-
 
 def _write_folder(out: Path, model: nn.Module, tokenizer: PairsTokenizer, options: TranslateOptions,
                   trainer_config: TrainerConfig, sha256: str, pairs_path: str, history: list[dict[str, Any]],
                   best: float | None, seconds: float, n_train: int, n_valid: int) -> None:
-    """Weights and metrics first, config.json last (atomically): a folder without it is no model."""
-    with atomic_write(out / "model.pt") as handle:
-        torch.save(model.state_dict(), handle)
+    """The model folder (nlprec.io.write_model_folder); the sentencepiece models are already in place."""
     tokens = sum(record.get("tokens_per_s", 0.0) * record.get("seconds", 0.0) for record in history)
     train_seconds = sum(record.get("seconds", 0.0) for record in history)
     metrics = {"best_val_bleu": best, "epochs": history, "train_seconds": seconds,
                "train_tokens_per_s": tokens / train_seconds if train_seconds else None}
-    with atomic_write(out / "metrics.json", "w", encoding="utf-8") as handle:
-        handle.write(json.dumps(metrics, indent=2))
     config = {"format": FORMAT, "arch": options.arch, "model_config": dataclasses.asdict(model.config),
-              "options": dataclasses.asdict(options), "trainer_config": json.loads(json.dumps(
-                  dataclasses.asdict(trainer_config))), "seed": options.seed, "data_sha256": sha256,
-              "pairs": pairs_path, "train_pairs": n_train, "valid_pairs": n_valid,
-              "tokenizer": tokenizer.files(), "nlprec_version": __version__}
-    with atomic_write(out / "config.json", "w", encoding="utf-8") as handle:
-        handle.write(json.dumps(config, indent=2))
+              "options": dataclasses.asdict(options), "trainer_config": dataclasses.asdict(trainer_config),
+              "precision": trainer_config.precision, "seed": options.seed, "data_sha256": sha256,
+              "pairs": pairs_path, "train_pairs": n_train, "valid_pairs": n_valid, "tokenizer": tokenizer.files()}
+    write_model_folder(out, config, model, metrics)
 
 
-__all__ = ["TranslateOptions", "Translation", "Translator", "train_translation", "translate_sentences",
+__all__ = ["TranslateOptions", "Translation", "Translator", "train", "translate_sentences",
            "score_model", "evaluate", "precision_defaults", "FORMAT"]

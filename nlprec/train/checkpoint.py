@@ -7,7 +7,7 @@ state (vocabulary) and provenance (seed, data checksum, package version).
 
 Safety. A checkpoint is written to a temporary file, fsynced and renamed over `last.pt`, so a
 kill while writing leaves the previous `last.pt` whole (and a `.last.pt.*.tmp` that nothing
-reads). Reading (`read_torch_file`, also used for the model folders' `model.pt`) first checks
+reads). Reading (`nlprec.io.read_torch_file`, also used for the model folders' `model.pt`) first checks
 the CRC-32 of every member of torch's zip archive, since torch itself does not: a damaged or
 truncated file is refused with one line, never loaded with wrong weights; then only
 `weights_only=True` unpickling runs, which refuses any pickle that would call code.
@@ -16,7 +16,6 @@ truncated file is refused with one line, never loaded with wrong weights; then o
 from __future__ import annotations
 
 import random
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ import numpy as np
 import torch
 
 from nlprec.errors import NlprecError
-from nlprec.io import ARCHIVE_ERRORS, atomic_write
+from nlprec.io import atomic_write, read_torch_file
 
 FORMAT = "nlprec-checkpoint-v1"
 
@@ -67,30 +66,6 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
         torch.save({"format": FORMAT, **state}, handle)
     for stale in path.parent.glob(f".{path.name}.*.tmp"):
         stale.unlink(missing_ok=True)
-
-
-def read_torch_file(path: str | Path, what: str = "nlprec checkpoint") -> Any:
-    """What `torch.save` wrote to `path`, after checking every member's CRC-32; `weights_only`
-    unpickling, so no code from the file runs. Any problem is one `NlprecError` line naming it."""
-    path = Path(path)
-    if not path.is_file():
-        raise NlprecError(f"{path}: no such {what} file")
-    try:
-        with zipfile.ZipFile(path) as archive:
-            damaged = archive.testzip()
-    except ARCHIVE_ERRORS as err:
-        raise NlprecError(f"{path}: not a readable {what} (not a torch zip archive: {_first_line(err)})") from None
-    if damaged is not None:
-        raise NlprecError(f"{path}: not a readable {what} (checksum mismatch in {damaged}: the file is damaged)")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises several types for corrupt or unsafe files
-        raise NlprecError(f"{path}: not a readable {what} ({_first_line(err)})") from None
-
-
-def _first_line(err: BaseException) -> str:
-    text = " ".join(str(err).strip().splitlines()[0].split()) if str(err).strip() else type(err).__name__
-    return text[:200]
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -43,9 +43,3 @@ def average_parameters(model: nn.Module) -> None:
     for parameter in model.parameters():
         dist.all_reduce(parameter.data, op=dist.ReduceOp.SUM)
         parameter.data /= world_size
-
-
-def teardown() -> None:
-    """Leave the process group, if one was joined."""
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()

@@ -43,12 +43,16 @@ class TrainingDiverged(NlprecError):
     """The loss became NaN or infinite; the message names the step and the batch shape."""
 
 
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
 @dataclass(frozen=True)
 class TrainerConfig:
     """How to train; independent of the model."""
 
     device: str = "auto"  # "auto" (CUDA when present, else CPU), "cpu", "cuda", "cuda:N"
-    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # auto: bf16 (else fp16) on CUDA, fp32 on CPU
+    precision: Precision = "fp32"  # autocast; "auto": see resolve_precision (tasks pass it resolved)
     optimizer: Literal["adamw", "adam", "sgd", "adagrad", "sparse_adam"] = "adamw"
     fused_optimizer: bool = False  # adamw/adam: torch's fused kernel, one pass over each weight (CPU, CUDA)
     lr: float = 1e-3  # base learning rate, > 0
@@ -97,6 +101,33 @@ def cpu_has_bf16_units() -> bool:
     except OSError:
         return False
     return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """The one rule for "auto", used by every task and by the trainer: bf16 autocast where the
+    hardware computes bf16 natively (CUDA that supports it, CPUs with AVX512-BF16 or AMX), fp32
+    elsewhere. An explicit "fp32", "bf16" or "fp16" is kept (fp16 autocasts on CUDA only)."""
+    if precision not in PRECISIONS:
+        raise NlprecError(f"--precision must be {', '.join(PRECISIONS[:-1])} or {PRECISIONS[-1]}, got {precision!r}")
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    return "bf16" if cpu_has_bf16_units() else "fp32"
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of `precision` on `device` (None: fp32); fp16 only on CUDA."""
+    resolved = resolve_precision(precision, device)
+    if resolved == "fp16" and device.type != "cuda":
+        return None
+    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[resolved]
+
+
+def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
+    """torch.autocast for `precision` on `device`, or a no-op context for fp32."""
+    dtype = autocast_dtype(precision, device)
+    return contextlib.nullcontext() if dtype is None else torch.autocast(device_type=device.type, dtype=dtype)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -170,15 +201,11 @@ class Trainer:
 
     # ----- set-up -------------------------------------------------------------------------
     def _pick_autocast_dtype(self) -> torch.dtype | None:
-        """bf16/fp16 autocast on CUDA by default; on CPU only when bf16 is asked for explicitly."""
+        """The config's precision on this device (resolve_precision); none for models that
+        keep float32 (sparse embedding updates)."""
         if not getattr(self.model, "supports_amp", True):
             return None
-        precision = self.config.precision
-        if self.device.type != "cuda":
-            return torch.bfloat16 if precision == "bf16" else None
-        if precision == "auto":
-            precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-        return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+        return autocast_dtype(self.config.precision, self.device)
 
     def _build_optimizer(self) -> torch.optim.Optimizer:
         """One group of all trainable parameters, or the model's own `param_groups()`: a list of

@@ -149,9 +149,9 @@ def test_rec_evaluate_plot(tmp_path, capsys, figures):
     code, stdout, _ = run(capsys, "rec", "evaluate", model, "--plot", out)
     assert code == 0 and "hr@10" in stdout and "hr@11" not in stdout
     assert_picture(out, figures[0])
-    from nlprec.tasks import recommend
+    from nlprec.tasks.recommender import Recommender
 
-    metrics = recommend.load(model).evaluate(ks=range(1, 51))["metrics"]
+    metrics = Recommender.load(model).evaluate(ks=range(1, 51))["metrics"]
     hr, ndcg = figures[0].axes[0].get_lines()
     assert list(hr.get_xdata()) == list(range(1, 51))
     assert list(hr.get_ydata()) == [metrics[f"hr@{k}"] for k in range(1, 51)]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from nlprec.data.bert_data import (CLS_ID, FIRST_PIECE, IS_NEXT, MASK_ID, NOT_NEXT, SEP_ID, EncodedCorpus, Masking,
+from nlprec.data.bert_data import (CLS_ID, FIRST_PIECE, IS_NEXT, MASK_ID, NOT_NEXT, SEP_ID, EncodedDocuments, Masking,
                                    PretrainingData, assemble, create_examples, encode_documents, fixed_batches,
                                    load_batches, read_documents, save_batches, split_documents, split_sentences,
                                    train_tokenizer)
@@ -19,16 +19,17 @@ VOCAB = 60
 
 
 def synthetic_corpus(n_docs: int = 40, seed: int = 0, sentence_len: tuple[int, int] = (3, 9),
-                     sentences: tuple[int, int] = (4, 12)) -> EncodedCorpus:
+                     sentences: tuple[int, int] = (4, 12)) -> EncodedDocuments:
     """Random ids in [FIRST_PIECE, VOCAB) as sentences and documents (no tokenizer needed)."""
     rng = np.random.default_rng(seed)
     doc_sizes = rng.integers(*sentences, n_docs)
     lengths = rng.integers(*sentence_len, int(doc_sizes.sum()))
     tokens = rng.integers(FIRST_PIECE, VOCAB, int(lengths.sum())).astype(np.int32)
-    return EncodedCorpus(tokens, np.concatenate([[0], np.cumsum(lengths)]), np.concatenate([[0], np.cumsum(doc_sizes)]))
+    return EncodedDocuments(tokens, np.concatenate([[0], np.cumsum(lengths)]),
+                            np.concatenate([[0], np.cumsum(doc_sizes)]))
 
 
-def doc_of_token(corpus: EncodedCorpus) -> np.ndarray:
+def doc_of_token(corpus: EncodedDocuments) -> np.ndarray:
     sentence_doc = np.repeat(np.arange(corpus.n_docs), np.diff(corpus.doc_starts))
     return np.repeat(sentence_doc, np.diff(corpus.sentence_starts))
 

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import strategies as st
 
 from fuzz_support import check_outcome, every_truncation, fuzz_pair, mutations, scratch
-from nlprec.data.corpus import encode_corpus
+from nlprec.data.word_corpus import encode_corpus
 from nlprec.data.interactions import read_interactions
 from nlprec.data.pairs import read_pairs
 from nlprec.data.tokenize import RegexTokenizer

@@ -1,4 +1,5 @@
-"""Fuzzed checkpoints, recommender and translation model folders, and vectors sidecars.
+"""Fuzzed checkpoints, model folders of every task (recommender, translation, classifier, BERT),
+and vectors sidecars; and a flipped byte in any folder's weights.
 
 A valid artifact of each kind is made once (tiny configs, a few steps); each example damages
 one file of it. Allowed: a load that then works (scores, recommends, translates), or a
@@ -19,10 +20,14 @@ from hypothesis import strategies as st
 from torch import nn
 
 from fuzz_support import check_outcome, every_truncation, fuzz_pair, mutations, scratch
-from nlprec.tasks import recommend
+from nlprec.data.classification import LabelledTexts
+from nlprec.tasks import bert, classify, recommend
+from nlprec.tasks.recommender import Recommender
+from nlprec.errors import NlprecError
 from nlprec.train import Trainer, TrainerConfig, load_checkpoint
 from nlprec.train.trainer import seed_everything
-from nlprec.tasks.translate import TranslateOptions, Translator, train_translation
+from nlprec.tasks.translate import TranslateOptions, Translator
+from nlprec.tasks.translate import train as train_translation
 from nlprec.vectors import Vectors
 
 BUILD = Path(__import__("tempfile").mkdtemp(prefix="nlprec-fuzz-artifacts-"))
@@ -74,11 +79,10 @@ def recommender_folder() -> Path:
     rows = [f"u{u}\ti{i}\t{(u + i) % 5 + 1}\t{1000 + u * 10 + i}" for u in range(6) for i in range(5) if (u + i) % 3]
     ratings.write_text("\n".join(rows) + "\n", encoding="utf-8")
     out = BUILD / "mf"
-    recommend.train(ratings, "mf", out, model_options={"dim": 4}, trainer_options={"epochs": 1, "device": "cpu"},
-                    progress=False, threads=1)
-    shutil.rmtree(out / "checkpoints")  # the folder as it is shipped: the model files
-    (out / "metrics.jsonl").unlink(missing_ok=True)
-    return out
+    options = recommend.RecommendOptions(model="mf", trainer_options={"epochs": 1, "device": "cpu"}, progress=False,
+                                         threads=1)
+    recommend.train(ratings, out, options, {"dim": 4})
+    return _shipped(out)
 
 
 @functools.cache
@@ -97,6 +101,38 @@ def translation_folder() -> Path:
     out = BUILD / "tfm"
     train_translation(pairs, out, options, dict(d_model=16, heads=2, encoder_layers=1, decoder_layers=1, d_ff=32),
                       log=lambda *_: None)
+    return _shipped(out)
+
+
+@functools.cache
+def classifier_folder() -> Path:
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    texts = [" ".join(rng.choice(["good", "fine", "bad", "dull", "the", "film"], 4)) for _ in range(60)]
+    labels = ["pos" if ("good" in text or "fine" in text) else "neg" for text in texts]
+    options = classify.ClassifyOptions(epochs=1, threads=1, device="cpu", progress=False, seed=1)
+    out = BUILD / "clf"
+    classify.train(LabelledTexts(texts, labels, "toy.tsv", "0" * 64), out, options, {"dim": 8, "maps": 4},
+                   log=lambda *_: None)
+    return _shipped(out)
+
+
+@functools.cache
+def bert_folder() -> Path:
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    words = "the cat dog sat ran on a mat big red".split()
+    corpus = BUILD / "documents.txt"
+    corpus.write_text("\n".join(" ".join(rng.choice(words, 6)) + " ." for _ in range(40)) + "\n", encoding="utf-8")
+    options = bert.PretrainOptions(format="documents", vocab_size=40, max_len=32, batch_size=8, max_steps=2, threads=1,
+                                   device="cpu", progress=False, heldout_fraction=0.0, seed=1)
+    out = BUILD / "bert"
+    bert.train(corpus, out, options, {"hidden": 16, "layers": 1, "heads": 2, "d_ff": 32}, log=lambda *_: None)
+    return _shipped(out)
+
+
+def _shipped(out: Path) -> Path:
+    """The folder as it is shipped: the model files, without the run's checkpoints and log."""
     shutil.rmtree(out / "checkpoints")
     (out / "metrics.jsonl").unlink(missing_ok=True)
     return out
@@ -157,7 +193,7 @@ def _recommender(change) -> None:
         shutil.copytree(recommender_folder(), folder / "rec-folder")
         target = folder / "rec-folder" / name
         target.unlink() if data is None else target.write_bytes(data)
-        check_outcome("recommender folder", folder / "rec-folder", recommend.load, _check_recommender)
+        check_outcome("recommender folder", folder / "rec-folder", Recommender.load, _check_recommender)
 
 
 test_recommender_folder_mutations, test_recommender_folder_mutations_slow = fuzz_pair(
@@ -192,6 +228,79 @@ def _translation(change) -> None:
 
 test_translation_folder_mutations, test_translation_folder_mutations_slow = fuzz_pair(
     _damaged(lambda: _files(translation_folder())), _translation, default_share=0.4)  # ~0.1 s per load
+
+
+# --- classifier and BERT folders ----------------------------------------------------------------
+
+def _check_classifier(classifier) -> None:
+    """A folder that loads must work: probabilities for a text, finite and summing to one."""
+    proba = classifier.predict_proba(["a good film"])
+    assert proba.shape == (1, len(classifier.classes)) and np.allclose(proba.sum(1), 1, atol=1e-3)
+
+
+def _classifier(change) -> None:
+    name, data = change
+    with scratch() as folder:
+        shutil.copytree(classifier_folder(), folder / "clf-folder")
+        target = folder / "clf-folder" / name
+        target.unlink() if data is None else target.write_bytes(data)
+        check_outcome("classifier folder", folder / "clf-folder", classify.Classifier.load, _check_classifier)
+
+
+test_classifier_folder_mutations, test_classifier_folder_mutations_slow = fuzz_pair(
+    _damaged(lambda: _files(classifier_folder())), _classifier, default_share=0.4)
+
+
+def _check_bert(model) -> None:
+    """A folder that loads must work: a guess for a [MASK], with a finite score."""
+    guess = model.fill(["the cat [MASK] on a mat ."], k=1)[0][0][0]
+    assert 0.0 <= guess.probability <= 1.0
+
+
+def _bert(change) -> None:
+    name, data = change
+    with scratch() as folder:
+        shutil.copytree(bert_folder(), folder / "bert-folder")
+        target = folder / "bert-folder" / name
+        target.unlink() if data is None else target.write_bytes(data)
+        check_outcome("BERT folder", folder / "bert-folder", bert.PretrainedBert.load, _check_bert)
+
+
+test_bert_folder_mutations, test_bert_folder_mutations_slow = fuzz_pair(
+    _damaged(lambda: _files(bert_folder())), _bert, default_share=0.4)
+
+
+FOLDERS = {"recommender": (recommender_folder, Recommender.load), "translation": (translation_folder, Translator.load),
+           "classifier": (classifier_folder, classify.Classifier.load), "bert": (bert_folder, bert.PretrainedBert.load)}
+
+
+def _largest_member_data_offset(path: Path) -> tuple[int, int]:
+    """(offset, size) of the stored bytes of the largest member of a zip archive (a tensor's data)."""
+    import struct
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        info = max(archive.infolist(), key=lambda member: member.compress_size)
+    raw = path.read_bytes()
+    name_length, extra_length = struct.unpack("<HH", raw[info.header_offset + 26:info.header_offset + 30])
+    return info.header_offset + 30 + name_length + extra_length, info.compress_size
+
+
+@pytest.mark.parametrize("kind", sorted(FOLDERS))
+def test_a_flipped_byte_in_the_weights_is_refused_with_one_line(kind):
+    """Every folder kind reads model.pt through the one checked reader (nlprec.io.read_weights):
+    one flipped bit inside a tensor's bytes is a CRC mismatch, never a silently wrong weight."""
+    make, load = FOLDERS[kind]
+    with scratch() as folder:
+        shutil.copytree(make(), folder / f"{kind}-folder")
+        weights = folder / f"{kind}-folder" / "model.pt"
+        offset, size = _largest_member_data_offset(weights)
+        data = bytearray(weights.read_bytes())
+        data[offset + size // 2] ^= 0x04
+        weights.write_bytes(bytes(data))
+        with pytest.raises(NlprecError, match=r"model\.pt: not a readable .*checksum mismatch") as error:
+            load(folder / f"{kind}-folder")
+        assert "\n" not in str(error.value)
 
 
 # --- vectors sidecars ----------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from contract import ModelContract
-from nlprec.data.bert_data import FIRST_PIECE, EncodedCorpus, Masking, create_examples, make_batch
+from nlprec.data.bert_data import FIRST_PIECE, EncodedDocuments, Masking, create_examples, make_batch
 from nlprec.errors import NlprecError
 from nlprec.models.bert import Bert, BertConfig, query_columns
 
@@ -29,7 +29,7 @@ def tiny_batch(rows: int = 8, next_sentence: bool = True, seed: int = 0) -> dict
     rng = np.random.default_rng(seed)
     lengths = rng.integers(3, 7, 60)
     tokens = rng.integers(FIRST_PIECE, VOCAB, int(lengths.sum())).astype(np.int32)
-    corpus = EncodedCorpus(tokens, np.concatenate([[0], np.cumsum(lengths)]), np.arange(0, 61, 6))
+    corpus = EncodedDocuments(tokens, np.concatenate([[0], np.cumsum(lengths)]), np.arange(0, 61, 6))
     examples = create_examples(corpus, 32, rng, next_sentence)
     return make_batch(corpus, examples, np.arange(rows), next_sentence, Masking(VOCAB), rng)
 

@@ -14,7 +14,7 @@ import torch
 from contract import ModelContract
 from nlprec.data.embedding_tables import build_tables
 from nlprec.data.subwords import SubwordSpec, ngram_buckets
-from nlprec.tasks.embeddings import FastTextOptions, checkpoint_dir_for, train_fasttext
+from nlprec.tasks.embeddings import FastTextOptions, checkpoint_dir_for, train
 from nlprec.errors import NlprecError
 from nlprec.metrics import analogy_accuracy, word_similarity
 from nlprec.models.fasttext import FastText, FastTextConfig
@@ -101,7 +101,7 @@ def demo_options(**overrides) -> FastTextOptions:
 
 @pytest.mark.parametrize("arch", ["skipgram", "cbow"])
 def test_learns_the_demo_corpus_and_answers_unseen_words(tmp_path, arch):
-    vectors = train_fasttext(default_corpus_path(), tmp_path / "ft.npz", demo_options(arch=arch), log=lambda *_: None)
+    vectors = train(default_corpus_path(), tmp_path / "ft.npz", demo_options(arch=arch), log=lambda *_: None)
     assert isinstance(vectors, SubwordVectors)
     assert PETS & {word for word, _ in vectors.most_similar("cat", k=5)[0]}
     assert "catz" not in vectors
@@ -110,10 +110,10 @@ def test_learns_the_demo_corpus_and_answers_unseen_words(tmp_path, arch):
 
 def test_npz_bin_and_vec_outputs(small_corpus, tmp_path):
     options = demo_options(epochs=1)
-    trained = train_fasttext(small_corpus, tmp_path / "ft.npz", options, log=lambda *_: None)
+    trained = train(small_corpus, tmp_path / "ft.npz", options, log=lambda *_: None)
     for name in ("ft.npz", "ft.bin"):
         if name == "ft.bin":
-            train_fasttext(small_corpus, tmp_path / name, options, log=lambda *_: None)
+            train(small_corpus, tmp_path / name, options, log=lambda *_: None)
         loaded = load_vectors(tmp_path / name)
         assert isinstance(loaded, SubwordVectors) and loaded.spec == SubwordSpec(3, 6, 50_000)
         np.testing.assert_allclose(loaded.vector("catz"), trained.vector("catz"), rtol=1e-5, atol=1e-6)
@@ -126,14 +126,14 @@ def test_npz_bin_and_vec_outputs(small_corpus, tmp_path):
 
 
 def test_same_seed_one_thread_gives_identical_vectors(small_corpus, tmp_path):
-    runs = [train_fasttext(small_corpus, tmp_path / f"{name}.npz", demo_options(epochs=1, seed=seed),
+    runs = [train(small_corpus, tmp_path / f"{name}.npz", demo_options(epochs=1, seed=seed),
                            log=lambda *_: None) for name, seed in (("a", 3), ("b", 3), ("c", 4))]
     np.testing.assert_array_equal(runs[0].ngram_matrix, runs[1].ngram_matrix)
     assert not np.array_equal(runs[0].matrix, runs[2].matrix)
 
 
 def test_fixed_seed_regression(small_corpus, tmp_path):
-    vectors = train_fasttext(small_corpus, tmp_path / "v.npz", demo_options(epochs=1, seed=5),
+    vectors = train(small_corpus, tmp_path / "v.npz", demo_options(epochs=1, seed=5),
                              log=lambda *_: None)
     assert vectors.meta["loss_per_epoch"][0] == pytest.approx(0.3716, abs=2e-4)
     assert float(vectors.vector("cat").sum()) == pytest.approx(-0.6522, abs=2e-3)
@@ -141,7 +141,7 @@ def test_fixed_seed_regression(small_corpus, tmp_path):
 
 def test_resume_after_interrupt_equals_uninterrupted_run(small_corpus, tmp_path, monkeypatch):
     options = demo_options(epochs=2, chunk_words=10_000)
-    straight = train_fasttext(small_corpus, tmp_path / "straight.npz", options, log=lambda *_: None)
+    straight = train(small_corpus, tmp_path / "straight.npz", options, log=lambda *_: None)
     from nlprec.data import embedding_data
 
     original = embedding_data.EmbeddingData.train_dataloader
@@ -155,10 +155,10 @@ def test_resume_after_interrupt_equals_uninterrupted_run(small_corpus, tmp_path,
     monkeypatch.setattr(embedding_data.EmbeddingData, "train_dataloader", interrupted)
     out = tmp_path / "resumed.npz"
     with pytest.raises(KeyboardInterrupt):
-        train_fasttext(small_corpus, out, options, log=lambda *_: None)
+        train(small_corpus, out, options, log=lambda *_: None)
     assert not out.exists()
     monkeypatch.setattr(embedding_data.EmbeddingData, "train_dataloader", original)
-    resumed = train_fasttext(small_corpus, out, options, resume=True, log=lambda *_: None)
+    resumed = train(small_corpus, out, options, resume=True, log=lambda *_: None)
     np.testing.assert_array_equal(straight.ngram_matrix, resumed.ngram_matrix)
     assert (checkpoint_dir_for(out) / "metrics.jsonl").is_file()
 
@@ -174,7 +174,7 @@ def test_bad_options_are_one_line_errors(options, message):
 
 
 def test_model_without_ngrams_refuses_unseen_words(small_corpus, tmp_path):
-    vectors = train_fasttext(small_corpus, tmp_path / "v.npz", demo_options(epochs=1, max_n=0),
+    vectors = train(small_corpus, tmp_path / "v.npz", demo_options(epochs=1, max_n=0),
                              log=lambda *_: None)
     assert vectors.ngram_matrix.shape == (0, 32)
     with pytest.raises(NlprecError, match=r"unknown word 'catz'.*no n-grams \(trained with --max-n 0\)"):
@@ -224,7 +224,7 @@ def test_cli_bad_ngram_settings_are_one_line_errors(tmp_path, capsys, args, mess
 @pytest.mark.slow
 def test_quality_on_penn_treebank(tmp_path, corpora_dir):
     """3 epochs of skip-gram on PTB (0.9M words): semantic structure a broken model would not have."""
-    vectors = train_fasttext(corpora_dir / "ptb" / "ptb.train.txt", tmp_path / "ptb.npz",
+    vectors = train(corpora_dir / "ptb" / "ptb.train.txt", tmp_path / "ptb.npz",
                              FastTextOptions(epochs=3, threads=2, progress=False), log=lambda *_: None)
     wordeval = corpora_dir / "wordeval"
     assert word_similarity(vectors, wordeval / "wordsim353.tsv")["spearman"] > 0.10

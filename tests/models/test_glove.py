@@ -11,9 +11,8 @@ import pytest
 import torch
 
 from contract import ModelContract
-from nlprec.tasks.embeddings import GloveOptions, checkpoint_dir_for, train_glove
+from nlprec.tasks.embeddings import GloveOptions, checkpoint_dir_for, train
 from nlprec.errors import NlprecError
-from nlprec.index import most_similar
 from nlprec.metrics import analogy_accuracy, word_similarity
 from nlprec.models import glove as glove_module
 from nlprec.models.glove import GloVe, GloVeConfig
@@ -95,8 +94,8 @@ def demo_options(**overrides) -> GloveOptions:
 
 
 def test_learns_the_demo_corpus_and_records_provenance(tmp_path):
-    vectors = train_glove(default_corpus_path(), tmp_path / "g.vec", demo_options(), log=lambda *_: None)
-    neighbours = {word for word, _ in most_similar(vectors, "cat", k=5)[0]}
+    vectors = train(default_corpus_path(), tmp_path / "g.vec", demo_options(), log=lambda *_: None)
+    neighbours = {word for word, _ in vectors.most_similar("cat", k=5)[0]}
     assert PETS & neighbours, neighbours
     losses = vectors.meta["loss_per_epoch"]
     assert losses[-1] < losses[0]
@@ -107,12 +106,12 @@ def test_learns_the_demo_corpus_and_records_provenance(tmp_path):
 
 def test_torch_backend_learns_the_demo_corpus(tmp_path):
     options = demo_options(backend="torch", device="cpu", epochs=5, batch_size=65536, eta=0.05)
-    vectors = train_glove(default_corpus_path(), tmp_path / "g.npz", options, log=lambda *_: None)
+    vectors = train(default_corpus_path(), tmp_path / "g.npz", options, log=lambda *_: None)
     assert vectors.meta["loss_per_epoch"][-1] < vectors.meta["loss_per_epoch"][0]
 
 
 def test_fixed_seed_regression(tmp_path):
-    vectors = train_glove(default_corpus_path(), tmp_path / "g.npz", demo_options(epochs=1, seed=5),
+    vectors = train(default_corpus_path(), tmp_path / "g.npz", demo_options(epochs=1, seed=5),
                           log=lambda *_: None)
     assert vectors.meta["cooccurrence_entries"] == 12085
     assert vectors.meta["loss_per_epoch"][0] == pytest.approx(0.9478, rel=1e-3)
@@ -120,7 +119,7 @@ def test_fixed_seed_regression(tmp_path):
 
 def test_resume_after_interrupt_equals_uninterrupted_run(tmp_path, monkeypatch):
     options = demo_options(epochs=2, batch_size=2_000)
-    straight = train_glove(default_corpus_path(), tmp_path / "straight.npz", options, log=lambda *_: None)
+    straight = train(default_corpus_path(), tmp_path / "straight.npz", options, log=lambda *_: None)
     from nlprec.data import cooccurrence
 
     original = cooccurrence.CooccurrenceData.train_dataloader
@@ -134,9 +133,9 @@ def test_resume_after_interrupt_equals_uninterrupted_run(tmp_path, monkeypatch):
     monkeypatch.setattr(cooccurrence.CooccurrenceData, "train_dataloader", interrupted)
     out = tmp_path / "resumed.npz"
     with pytest.raises(KeyboardInterrupt):
-        train_glove(default_corpus_path(), out, options, log=lambda *_: None)
+        train(default_corpus_path(), out, options, log=lambda *_: None)
     monkeypatch.setattr(cooccurrence.CooccurrenceData, "train_dataloader", original)
-    resumed = train_glove(default_corpus_path(), out, options, resume=True, log=lambda *_: None)
+    resumed = train(default_corpus_path(), out, options, resume=True, log=lambda *_: None)
     np.testing.assert_array_equal(straight.matrix, resumed.matrix)
     assert (checkpoint_dir_for(out) / "metrics.jsonl").is_file()
 
@@ -155,7 +154,7 @@ def test_bad_options_are_one_line_errors(options, message):
 
 def test_memory_refusal_says_what_to_change(tmp_path):
     with pytest.raises(NlprecError, match="lower --max-vocab or --window"):
-        train_glove(default_corpus_path(), tmp_path / "g.npz", demo_options(memory_gb=0.001), log=lambda *_: None)
+        train(default_corpus_path(), tmp_path / "g.npz", demo_options(memory_gb=0.001), log=lambda *_: None)
 
 
 def run_cli(capsys, *args) -> tuple[int, str, str]:
@@ -196,7 +195,7 @@ def test_cli_memory_refusal_is_one_line(tmp_path, capsys):
 @pytest.mark.slow
 def test_quality_on_penn_treebank(tmp_path, corpora_dir):
     """15 epochs on PTB (0.9M words): semantic structure a broken model would not have."""
-    vectors = train_glove(corpora_dir / "ptb" / "ptb.train.txt", tmp_path / "ptb.npz",
+    vectors = train(corpora_dir / "ptb" / "ptb.train.txt", tmp_path / "ptb.npz",
                           GloveOptions(threads=2, progress=False, x_max=10.0), log=lambda *_: None)
     wordeval = corpora_dir / "wordeval"
     assert word_similarity(vectors, wordeval / "wordsim353.tsv")["spearman"] > 0.10

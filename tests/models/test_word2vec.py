@@ -9,9 +9,8 @@ import torch
 
 from contract import ModelContract
 from nlprec.data.embedding_tables import build_tables
-from nlprec.tasks.embeddings import EmbedOptions, checkpoint_dir_for, train_word2vec
+from nlprec.tasks.embeddings import EmbedOptions, checkpoint_dir_for, train
 from nlprec.errors import NlprecError
-from nlprec.index import analogy, most_similar
 from nlprec.metrics import analogy_accuracy, word_similarity
 from nlprec.models.word2vec import Word2Vec, Word2VecConfig
 from nlprec.vectors import Vectors
@@ -68,34 +67,34 @@ def demo_options(**overrides) -> EmbedOptions:
 
 
 def solved_analogies(vectors: Vectors) -> int:
-    return sum(analogy(vectors, a, b, c, k=1)[0][0] == d for a, b, c, d in DEFAULT_ANALOGIES)
+    return sum(vectors.analogy(a, b, c, k=1)[0][0] == d for a, b, c, d in DEFAULT_ANALOGIES)
 
 
 @pytest.mark.parametrize("arch, objective", PAIRS)
 def test_each_pair_learns_the_demo_corpus(tmp_path, arch, objective):
-    vectors = train_word2vec(default_corpus_path(), tmp_path / "v.bin", demo_options(arch=arch, objective=objective),
+    vectors = train(default_corpus_path(), tmp_path / "v.bin", demo_options(arch=arch, objective=objective),
                              log=lambda *_: None)
-    neighbours = [word for word, _ in most_similar(vectors, "cat", k=5)[0]]
+    neighbours = [word for word, _ in vectors.most_similar("cat", k=5)[0]]
     assert {"dog", "rabbit", "hamster", "parrot"} & set(neighbours), neighbours
     assert solved_analogies(vectors) >= 2
 
 
 def test_torch_backend_learns_the_demo_corpus(tmp_path):
     options = demo_options(backend="torch", device="cpu", epochs=1)
-    vectors = train_word2vec(default_corpus_path(), tmp_path / "v.npz", options, log=lambda *_: None)
-    neighbours = [word for word, _ in most_similar(vectors, "cat", k=5)[0]]
+    vectors = train(default_corpus_path(), tmp_path / "v.npz", options, log=lambda *_: None)
+    neighbours = [word for word, _ in vectors.most_similar("cat", k=5)[0]]
     assert {"dog", "rabbit", "hamster", "parrot"} & set(neighbours), neighbours
 
 
 def test_same_seed_one_thread_gives_identical_vectors(tmp_path):
-    runs = [train_word2vec(default_corpus_path(), tmp_path / f"{name}.npz", demo_options(epochs=1, seed=seed),
+    runs = [train(default_corpus_path(), tmp_path / f"{name}.npz", demo_options(epochs=1, seed=seed),
                            log=lambda *_: None) for name, seed in (("a", 3), ("b", 3), ("c", 4))]
     np.testing.assert_array_equal(runs[0].matrix, runs[1].matrix)
     assert not np.array_equal(runs[0].matrix, runs[2].matrix)
 
 
 def test_fixed_seed_regression(tmp_path):
-    vectors = train_word2vec(default_corpus_path(), tmp_path / "v.npz", demo_options(epochs=1, seed=5),
+    vectors = train(default_corpus_path(), tmp_path / "v.npz", demo_options(epochs=1, seed=5),
                              log=lambda *_: None)
     assert vectors.meta["loss_per_epoch"][0] == pytest.approx(0.2477, abs=2e-4)
     assert float(vectors.matrix[vectors.index("cat")].sum()) == pytest.approx(1.1894, abs=2e-3)
@@ -103,7 +102,7 @@ def test_fixed_seed_regression(tmp_path):
 
 def test_resume_after_interrupt_equals_uninterrupted_run(tmp_path, monkeypatch):
     options = demo_options(epochs=2, seed=2, chunk_words=50_000)
-    straight = train_word2vec(default_corpus_path(), tmp_path / "straight.npz", options, log=lambda *_: None)
+    straight = train(default_corpus_path(), tmp_path / "straight.npz", options, log=lambda *_: None)
 
     from nlprec.data import embedding_data
 
@@ -118,23 +117,23 @@ def test_resume_after_interrupt_equals_uninterrupted_run(tmp_path, monkeypatch):
     monkeypatch.setattr(embedding_data.EmbeddingData, "train_dataloader", interrupted)
     out = tmp_path / "resumed.npz"
     with pytest.raises(KeyboardInterrupt):
-        train_word2vec(default_corpus_path(), out, options, log=lambda *_: None)
+        train(default_corpus_path(), out, options, log=lambda *_: None)
     assert not out.exists()  # nothing half-written
     monkeypatch.setattr(embedding_data.EmbeddingData, "train_dataloader", original)
-    resumed = train_word2vec(default_corpus_path(), out, options, resume=True, log=lambda *_: None)
+    resumed = train(default_corpus_path(), out, options, resume=True, log=lambda *_: None)
     np.testing.assert_array_equal(straight.matrix, resumed.matrix)
     assert (checkpoint_dir_for(out) / "metrics.jsonl").is_file()
 
 
 def test_resume_refuses_other_options(tmp_path):
     out = tmp_path / "v.npz"
-    train_word2vec(default_corpus_path(), out, demo_options(epochs=1), log=lambda *_: None)
+    train(default_corpus_path(), out, demo_options(epochs=1), log=lambda *_: None)
     with pytest.raises(NlprecError, match=r"options differ from the checkpoint's \(dim\)"):
-        train_word2vec(default_corpus_path(), out, demo_options(epochs=1, dim=16), resume=True, log=lambda *_: None)
+        train(default_corpus_path(), out, demo_options(epochs=1, dim=16), resume=True, log=lambda *_: None)
 
 
 def test_vectors_record_provenance(tmp_path):
-    vectors = train_word2vec(default_corpus_path(), tmp_path / "v.bin", demo_options(epochs=1), log=lambda *_: None)
+    vectors = train(default_corpus_path(), tmp_path / "v.bin", demo_options(epochs=1), log=lambda *_: None)
     reloaded = Vectors.load(tmp_path / "v.bin")
     for key in ("options", "seed", "data_sha256", "nlprec_version"):
         assert reloaded.meta[key] == vectors.meta[key]
@@ -149,7 +148,7 @@ def test_bad_corpora_are_one_line_errors(tmp_path, text, message):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text(text)
     with pytest.raises(NlprecError, match=message):
-        train_word2vec(corpus, tmp_path / "v.bin", demo_options(), log=lambda *_: None)
+        train(corpus, tmp_path / "v.bin", demo_options(), log=lambda *_: None)
     assert not (tmp_path / "v.bin").exists()
 
 
@@ -157,7 +156,7 @@ def test_bad_corpora_are_one_line_errors(tmp_path, text, message):
 def test_quality_on_penn_treebank(tmp_path, corpora_dir):
     """3 epochs of skip-gram on PTB (0.9M words): real semantic structure, unlike a broken model."""
     options = EmbedOptions(epochs=3, threads=2, seed=1, progress=False)
-    vectors = train_word2vec(corpora_dir / "ptb" / "ptb.train.txt", tmp_path / "ptb.bin", options,
+    vectors = train(corpora_dir / "ptb" / "ptb.train.txt", tmp_path / "ptb.bin", options,
                              log=lambda *_: None)
     wordeval = corpora_dir / "wordeval"
     similarity = word_similarity(vectors, wordeval / "wordsim353.tsv")
@@ -165,4 +164,4 @@ def test_quality_on_penn_treebank(tmp_path, corpora_dir):
     assert similarity["spearman"] > 0.10, similarity
     assert analogies["accuracy"] > 0.01, analogies
     weekdays = {"tuesday", "wednesday", "thursday", "friday"}
-    assert len(weekdays & {word for word, _ in most_similar(vectors, "monday", k=10)[0]}) >= 2
+    assert len(weekdays & {word for word, _ in vectors.most_similar("monday", k=10)[0]}) >= 2

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from reliability_support import run_in_process, write_ratings
-from nlprec.tasks import recommend
+from nlprec.tasks.recommender import Recommender, baseline_biases
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,7 @@ ROWS = [("u1", "i1"), ("stranger", "i1"), ("u1", "new-item"), ("stranger", "new-
 
 
 def test_mf_falls_back_on_its_own_biases(models, tmp_path, capsys):
-    rec = recommend.load(models / "mf")
+    rec = Recommender.load(models / "mf")
     known_user, known_item = rec.user_ids[0], rec.item_ids[0]
     rows = [(known_user, known_item), ("stranger", known_item), (known_user, "new-item"), ("stranger", "new-item")]
     code, err, lines = _score(capsys, models / "mf", rows, tmp_path, "--unknown-items", "baseline")
@@ -54,8 +54,8 @@ def test_mf_falls_back_on_its_own_biases(models, tmp_path, capsys):
 def test_models_without_biases_use_surprises_baseline_estimates(models):
     import surprise
 
-    rec = recommend.load(models / "autorec")
-    mu, user_bias, item_bias = recommend.baseline_biases(rec.train)
+    rec = Recommender.load(models / "autorec")
+    mu, user_bias, item_bias = baseline_biases(rec.train)
     frame = [(rec.user_ids[u], rec.item_ids[i], float(r)) for u, i, r in
              zip(rec.train.users, rec.train.items, rec.train.ratings)]
     import pandas as pd
@@ -80,7 +80,7 @@ def test_models_without_biases_use_surprises_baseline_estimates(models):
 
 
 def test_ranking_models_fall_back_on_popularity(models, tmp_path, capsys):
-    rec = recommend.load(models / "neumf")
+    rec = Recommender.load(models / "neumf")
     known_user, item = rec.user_ids[0], rec.item_ids[0]
     rows = [(known_user, item), ("stranger", item), (known_user, "new-item")]
     code, _, lines = _score(capsys, models / "neumf", rows, tmp_path, "--unknown-items", "baseline")

@@ -18,7 +18,7 @@ from reliability_support import run_in_process, write_corpus, write_pairs, write
 from nlprec.errors import NlprecError
 from nlprec.subword_vectors import load_vectors
 from nlprec.train.checkpoint import FORMAT, load_checkpoint
-from nlprec.tasks.translate import TranslateOptions, train_translation
+from nlprec.tasks.translate import TranslateOptions, train
 
 
 class Payload:
@@ -53,7 +53,7 @@ def folders(tmp_path_factory):
           "--set", "dim=4", "--threads", "1", "--quiet", "--device", "cpu"])
     options = TranslateOptions(vocab_size=60, valid_size=0, max_tokens=120, max_steps=2, threads=1, progress=False,
                                warmup_steps=1, device="cpu")
-    train_translation(write_pairs(root / "p.tsv"), root / "tfm", options,
+    train(write_pairs(root / "p.tsv"), root / "tfm", options,
                       dict(d_model=16, heads=2, encoder_layers=1, decoder_layers=1, d_ff=32), log=lambda *_: None)
     main(["embed", "train", str(write_corpus(root / "c.txt", 50)), "--out", str(root / "v.npz"), "--epochs", "1",
           "--dim", "4", "--min-count", "1", "--threads", "1", "-q"])

@@ -78,9 +78,10 @@ def _train_recommender(ratings_file: Path, model: str, out: Path) -> Path:
     from nlprec.tasks import recommend
 
     torch.set_num_threads(1)
-    protocol = recommend.Protocol(split="leave_one_out", n_negatives=20) if model == "neumf" else None
-    recommend.train(ratings_file, model, out, protocol=protocol, trainer_options={"epochs": 2, "device": "cpu"},
-                    progress=False)
+    protocol = recommend.EvalProtocol(split="leave_one_out", n_negatives=20) if model == "neumf" else None
+    options = recommend.RecommendOptions(model=model, protocol=protocol, progress=False,
+                                         trainer_options={"epochs": 2, "device": "cpu"})
+    recommend.train(ratings_file, out, options)
     return out
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nlprec.tasks import recommend
-from nlprec.index import VectorIndex, most_similar
+from nlprec.tasks.recommender import Recommender
+from nlprec.index import VectorIndex
 from nlprec.vectors import Vectors
 
 
@@ -39,12 +39,12 @@ def test_a_memory_mapped_index_searches_like_the_built_one(tmp_path):
     built = VectorIndex(vectors, kind="flat")
     mapped = VectorIndex.load(built.save(tmp_path / "index"), mmap=True)
     words = vectors.keys[:20]
-    assert most_similar(vectors, words, 5, mapped) == most_similar(vectors, words, 5, built)
+    assert vectors.most_similar(words, 5, mapped) == vectors.most_similar(words, 5, built)
 
 
 @pytest.mark.parametrize("fixture", ["mf_dir", "neumf_dir"])
 def test_recommend_many_equals_one_user_at_a_time(request, fixture):
-    model = recommend.load(request.getfixturevalue(fixture))
+    model = Recommender.load(request.getfixturevalue(fixture))
     users = ["100", "nobody", "131", "100", "159"]
     for k, exclude_seen in ((5, True), (50, False)):
         together = [answer.to_dict() for answer in model.recommend_many(users, k, exclude_seen)]

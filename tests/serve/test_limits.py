@@ -119,9 +119,7 @@ def test_reload_swaps_in_new_models_and_a_failed_one_keeps_the_old(reloadable, m
     assert response.status_code == 200 and response.json()["ok"] is True
     assert all(a.status_code == 200 for a in during), [a.text for a in during if a.status_code != 200]
     after = _similar(server).json()
-    from nlprec.index import most_similar
-
-    assert [r["word"] for r in after["results"][0]] == [w for w, _ in most_similar(Vectors.load(words), "cat", 3)[0]]
+    assert [r["word"] for r in after["results"][0]] == [w for w, _ in Vectors.load(words).most_similar("cat", 3)[0]]
     assert after != before
 
     # A broken model folder: the reload fails with the reason, every old model keeps answering.
@@ -220,14 +218,12 @@ def _write(path, text):
 
 
 def test_two_workers_share_the_mapped_vectors_and_answer_alike(vectors_path, index_cache, start_server):
-    from nlprec.index import most_similar
-
     running = start_server(["--model", f"words={vectors_path}", "--workers", "2"], cache=index_cache)
     try:
         body = {"words": ["cat", "king"], "k": 4}
         answers = [httpx.post(f"{running.url}/v1/embeddings/words/similar", json=body).json() for _ in range(20)]
         assert all(answer == answers[0] for answer in answers)
-        want = most_similar(Vectors.load(vectors_path), body["words"], 4)
+        want = Vectors.load(vectors_path).most_similar(body["words"], 4)
         assert [[r["word"] for r in row] for row in answers[0]["results"]] == [[w for w, _ in row] for row in want]
         workers = Path(f"/proc/{running.proc.pid}/task/{running.proc.pid}/children").read_text().split()
         mapped = [pid for pid in workers if str(vectors_path) in Path(f"/proc/{pid}/maps").read_text()]

@@ -10,10 +10,9 @@ import re
 import httpx
 import pytest
 
-from nlprec.tasks import recommend
+from nlprec.tasks.recommender import Recommender
 from nlprec.tasks.bert import PretrainedBert
 from nlprec.tasks.classify import Classifier
-from nlprec.index import analogy, most_similar
 from nlprec.subword_vectors import load_vectors
 from nlprec.tasks.translate import Translator
 from nlprec.vectors import Vectors
@@ -50,13 +49,13 @@ def test_similar_and_analogy_equal_the_python_api(server, request, name, fixture
     words = ["cat", "paris", "king", "red"]
     response = post(server, f"/v1/embeddings/{name}/similar", {"words": words, "k": 5})
     assert response.status_code == 200, response.text
-    same(response.json(), {"results": [scored(rows) for rows in most_similar(vectors, words, 5)]})
+    same(response.json(), {"results": [scored(rows) for rows in vectors.most_similar(words, 5)]})
     response = post(server, f"/v1/embeddings/{name}/analogy", {"a": "man", "b": "king", "c": "woman", "k": 3})
     assert response.status_code == 200, response.text
-    same(response.json(), {"results": scored(analogy(vectors, "man", "king", "woman", 3))})
+    same(response.json(), {"results": scored(vectors.analogy("man", "king", "woman", 3))})
     response = post(server, f"/v1/embeddings/{name}/analogy", {"a": "man", "b": "king", "c": "woman",
                                                                 "method": "3cosmul"})
-    same(response.json(), {"results": scored(analogy(vectors, "man", "king", "woman", 5, "3cosmul"))})
+    same(response.json(), {"results": scored(vectors.analogy("man", "king", "woman", 5, "3cosmul"))})
 
 
 def test_an_hnsw_index_is_built_once_and_searched(server, vectors_path, index_cache):
@@ -64,7 +63,7 @@ def test_an_hnsw_index_is_built_once_and_searched(server, vectors_path, index_ca
     words = vectors.keys[:20]
     response = post(server, "/v1/embeddings/whnsw/similar", {"words": words, "k": 5})
     assert response.status_code == 200, response.text
-    exact = most_similar(vectors, words, 5)
+    exact = vectors.most_similar(words, 5)
     found = sum(len({r["word"] for r in got} & {w for w, _ in want}) for got, want in
                 zip(response.json()["results"], exact))
     assert found / (5 * len(words)) >= 0.9
@@ -87,7 +86,7 @@ def test_subword_vectors_answer_unseen_words(server, subword_path):
 
 @pytest.mark.parametrize("name, fixture", [("mf", "mf_dir"), ("nm", "neumf_dir")])
 def test_recommend_and_score_equal_the_python_api(server, request, name, fixture):
-    model = recommend.load(request.getfixturevalue(fixture))
+    model = Recommender.load(request.getfixturevalue(fixture))
     users = ["100", "nobody", "131"]
     response = post(server, f"/v1/rec/{name}/recommend", {"users": users, "k": 4})
     assert response.status_code == 200, response.text

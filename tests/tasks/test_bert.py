@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from nlprec.tasks.bert import PretrainedBert, PretrainOptions, evaluate_batches, heldout_batches, pretrain
+from nlprec.tasks.bert import PretrainedBert, PretrainOptions, evaluate_batches, heldout_batches, train
 from nlprec.data.bert_data import FIRST_PIECE, Masking, encode_documents, read_documents
 from nlprec.errors import NlprecError
 from nlprec.models.bert import Bert
@@ -41,7 +41,7 @@ def trained(tmp_path_factory):
     folder = tmp_path_factory.mktemp("bert")
     corpus = write_corpus(folder / "corpus.txt")
     torch.set_num_threads(1)
-    bert = pretrain(corpus, folder / "model", options(), TINY, log=lambda message: None)
+    bert = train(corpus, folder / "model", options(), overrides=TINY, log=lambda message: None)
     return bert, folder / "model", corpus
 
 
@@ -99,20 +99,20 @@ def test_embed_cls_and_mean_are_batch_invariant(trained):
 def test_resume_continues_to_more_steps(tmp_path):
     corpus = write_corpus(tmp_path / "c.txt")
     out = tmp_path / "m"
-    pretrain(corpus, out, options(max_steps=3), TINY, log=lambda m: None)
+    train(corpus, out, options(max_steps=3), overrides=TINY, log=lambda m: None)
     with pytest.raises(NlprecError, match="already holds"):
-        pretrain(corpus, out, options(max_steps=3), TINY, log=lambda m: None)
+        train(corpus, out, options(max_steps=3), overrides=TINY, log=lambda m: None)
     (out / "config.json").unlink()  # as if the first run had been interrupted
     checkpoint = torch.load(out / "checkpoints" / "last.pt", weights_only=True)
     assert checkpoint["train_state"]["step"] == 3
-    resumed = pretrain(corpus, out, options(max_steps=3), TINY, resume=True, log=lambda m: None)
+    resumed = train(corpus, out, options(max_steps=3), overrides=TINY, resume=True, log=lambda m: None)
     assert resumed.config["trainer_config"]["max_steps"] == 3
 
 
 def test_same_seed_same_model(tmp_path):
     corpus = write_corpus(tmp_path / "c.txt")
-    first = pretrain(corpus, tmp_path / "a", options(max_steps=2), TINY, log=lambda m: None)
-    second = pretrain(corpus, tmp_path / "b", options(max_steps=2), TINY, log=lambda m: None)
+    first = train(corpus, tmp_path / "a", options(max_steps=2), overrides=TINY, log=lambda m: None)
+    second = train(corpus, tmp_path / "b", options(max_steps=2), overrides=TINY, log=lambda m: None)
     for (name, a), b in zip(first.model.state_dict().items(), second.model.state_dict().values()):
         assert torch.equal(a, b), name
 
@@ -124,7 +124,7 @@ def test_bad_inputs_are_one_line_errors_and_write_nothing(tmp_path):
     single.write_text("one sentence .\nanother one .\n", encoding="utf-8")
     for corpus, message in ((empty, "no text"), (single, "--no-nsp")):
         with pytest.raises(NlprecError, match=message):
-            pretrain(corpus, tmp_path / "out", options(format="sentences"), TINY, log=lambda m: None)
+            train(corpus, tmp_path / "out", options(format="sentences"), overrides=TINY, log=lambda m: None)
         assert not (tmp_path / "out").exists()
     with pytest.raises(NlprecError, match="--max-len must be >= 8"):
         options(max_len=7)
@@ -138,8 +138,8 @@ def test_bad_inputs_are_one_line_errors_and_write_nothing(tmp_path):
 def test_single_document_trains_with_mlm_only(tmp_path):
     corpus = tmp_path / "single.txt"
     corpus.write_text("\n".join(f"the cat number {i} sat ." for i in range(60)) + "\n", encoding="utf-8")
-    bert = pretrain(corpus, tmp_path / "m", options(format="sentences", objectives="mlm", max_steps=2,
-                                                     vocab_size=40), TINY, log=lambda m: None)
+    bert = train(corpus, tmp_path / "m", options(format="sentences", objectives="mlm", max_steps=2,
+                                                     vocab_size=40), overrides=TINY, log=lambda m: None)
     assert bert.model.nsp is None and bert.evaluate(corpus)["nsp_accuracy"] is None
 
 
@@ -153,15 +153,16 @@ def test_pretrained_on_wikitext_beats_the_most_frequent_piece(corpora_dir, tmp_p
     starts = [i for i, line in enumerate(lines) if line.startswith(" = ") and not line.startswith(" = = ")]
     (tmp_path / "train.txt").write_text("\n".join(lines[:starts[40]]) + "\n", encoding="utf-8")
     (tmp_path / "held.txt").write_text("\n".join(lines[starts[40]:]) + "\n", encoding="utf-8")
-    bert = pretrain(tmp_path / "train.txt", tmp_path / "m",
+    bert = train(tmp_path / "train.txt", tmp_path / "m",
                     options(vocab_size=1000, max_len=64, batch_size=32, max_steps=600, lr=2e-3, threads=2,
                             warmup_fraction=0.05, heldout_fraction=0.0, precision="fp32", seed=1),
-                    {"hidden": 64, "layers": 2, "heads": 2, "d_ff": 256}, log=lambda m: None)
+                    overrides={"hidden": 64, "layers": 2, "heads": 2, "d_ff": 256}, log=lambda m: None)
     held = heldout_batches(read_documents(tmp_path / "held.txt"), bert.tokenizer, 64,
                            Masking(bert.tokenizer.vocab_size), 123, True)
     report = evaluate_batches(bert.model, held)
-    train = encode_documents(bert.tokenizer, read_documents(tmp_path / "train.txt"))
-    counts = np.bincount(train.tokens[train.tokens >= FIRST_PIECE], minlength=bert.tokenizer.vocab_size) + 1.0
+    train_pieces = encode_documents(bert.tokenizer, read_documents(tmp_path / "train.txt"))
+    pieces = train_pieces.tokens
+    counts = np.bincount(pieces[pieces >= FIRST_PIECE], minlength=bert.tokenizer.vocab_size) + 1.0
     labels = torch.cat([batch["mlm_labels"] for batch in held]).numpy()
     baseline = float((labels == counts.argmax()).mean())
     unigram = float(-np.log(counts[labels] / counts.sum()).mean())

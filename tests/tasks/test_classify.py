@@ -42,7 +42,7 @@ def options(**kwargs) -> ClassifyOptions:
 @pytest.fixture(scope="module")
 def textcnn(tmp_path_factory):
     folder = tmp_path_factory.mktemp("clf") / "model"
-    train(synthetic(), folder, options(), TINY, log=lambda line: None)
+    train(synthetic(), folder, options(), overrides=TINY, log=lambda line: None)
     return folder
 
 
@@ -73,7 +73,7 @@ def test_predictions_learn_the_task_and_survive_reloading(textcnn):
 
 def test_same_seed_same_model_other_seed_other_model(tmp_path):
     data = synthetic(120)
-    runs = [train(data, tmp_path / f"m{i}", options(epochs=1, seed=seed), TINY, log=lambda line: None)
+    runs = [train(data, tmp_path / f"m{i}", options(epochs=1, seed=seed), overrides=TINY, log=lambda line: None)
             for i, seed in enumerate((3, 3, 4))]
     probe = synthetic(20, seed=9).texts
     first, second, other = (run.predict_proba(probe) for run in runs)
@@ -87,31 +87,31 @@ def test_pretrained_vectors_static_mode_and_coverage(tmp_path):
     vectors = Vectors(words, rng.standard_normal((len(words), 16)))
     vectors.save(tmp_path / "v.vec")
     classifier = train(synthetic(), tmp_path / "m", options(embeddings=str(tmp_path / "v.vec"),
-                                                            embedding_mode="static"), {"maps": 8},
+                                                            embedding_mode="static"), overrides={"maps": 8},
                        log=lambda line: None)
     coverage = classifier.config["coverage"]
     assert coverage["found"] == 15 and coverage["found"] + coverage["random"] == coverage["words"]
     row = classifier.encoder.words.index("good")
     assert np.allclose(classifier.model.embedding.weight[row].detach().numpy(), vectors.vector("good"))
     with pytest.raises(NlprecError, match="--set dim=8 disagrees with the embeddings' dimension 16"):
-        train(synthetic(), tmp_path / "bad", options(embeddings=str(tmp_path / "v.vec")), {"dim": 8})
+        train(synthetic(), tmp_path / "bad", options(embeddings=str(tmp_path / "v.vec")), overrides={"dim": 8})
     assert not (tmp_path / "bad").exists()
 
 
 def test_birnn_and_three_classes(tmp_path):
     data = synthetic(240, classes=("pos", "neg", "mid"))
     classifier = train(data, tmp_path / "rnn", options(model="birnn", epochs=6),
-                       {"dim": 16, "hidden": 16, "layers": 1, "dropout": 0.0}, log=lambda line: None)
+                       overrides={"dim": 16, "hidden": 16, "layers": 1, "dropout": 0.0}, log=lambda line: None)
     assert classifier.classes == ["mid", "neg", "pos"]
     assert evaluate(classifier, synthetic(90, classes=("pos", "neg", "mid"), seed=5))["accuracy"] >= 0.8
 
 
 def test_resume_continues_the_run(tmp_path):
     data = synthetic(120)
-    train(data, tmp_path / "m", options(epochs=1, patience=5), TINY, log=lambda line: None)
+    train(data, tmp_path / "m", options(epochs=1, patience=5), overrides=TINY, log=lambda line: None)
     with pytest.raises(NlprecError, match="already holds a training run"):
-        train(data, tmp_path / "m", options(epochs=2), TINY)
-    train(data, tmp_path / "m", options(epochs=2, patience=5), TINY, resume=True, log=lambda line: None)
+        train(data, tmp_path / "m", options(epochs=2), overrides=TINY)
+    train(data, tmp_path / "m", options(epochs=2, patience=5), overrides=TINY, resume=True, log=lambda line: None)
     epochs = json.loads((tmp_path / "m" / "metrics.json").read_text())["epochs"]
     assert [record["epoch"] for record in epochs] == [1, 2]
 
@@ -146,7 +146,7 @@ def test_textcnn_on_rt_polarity_beats_chance_clearly(corpora_dir, tmp_path):
     started = time.perf_counter()
     classifier = train(data.subset(train_rows), tmp_path / "rt", options(epochs=2, threads=1, batch_size=50,
                                                                           lr=1e-3, min_count=2),
-                       {"dim": 64, "maps": 50}, log=lambda line: None)
+                       overrides={"dim": 64, "maps": 50}, log=lambda line: None)
     accuracy = evaluate(classifier, data.subset(test_rows))["accuracy"]
     print(f"rt-polarity TextCNN small: accuracy {accuracy:.4f} in {time.perf_counter() - started:.0f} s")
     assert accuracy >= 0.70

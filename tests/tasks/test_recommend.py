@@ -12,6 +12,7 @@ import scipy.sparse as sp
 import torch
 
 from nlprec.tasks import recommend
+from nlprec.tasks.recommender import EvalProtocol, Recommender
 from nlprec.errors import NlprecError
 from nlprec.metrics import full_counts, mae, ranking_metrics, rmse, sampled_counts
 
@@ -37,12 +38,13 @@ def ratings_file(tmp_path_factory):
     return path
 
 
-def train(ratings_file, model, out=None, **kwargs):
+def train(ratings_file, model, out=None, model_options=None, resume=False, **kwargs):
     kwargs.setdefault("trainer_options", dict(FAST))
     kwargs.setdefault("progress", False)
     if model == "neumf":  # 50 items: fewer sampled negatives than the default 99
-        kwargs.setdefault("protocol", recommend.Protocol(split="leave_one_out", n_negatives=20))
-    return recommend.train(ratings_file, model, out, **kwargs)
+        kwargs.setdefault("protocol", EvalProtocol(split="leave_one_out", n_negatives=20))
+    options = recommend.RecommendOptions(model=model, **kwargs)
+    return recommend.train(ratings_file, out, options, model_options, resume=resume)
 
 
 # --- metrics against hand-computed values ----------------------------------------------------
@@ -98,7 +100,7 @@ def test_model_folder_round_trips(ratings_file, tmp_path):
     state = torch.load(folder / "model.pt", weights_only=True)
     assert set(state) >= {"user_factors.weight", "item_bias.weight"}
     assert json.loads((folder / "users.json").read_text())[0] == "100"
-    loaded = recommend.load(folder)
+    loaded = Recommender.load(folder)
     users, items = trained.test.users, trained.test.items
     assert np.allclose(loaded.predict(users, items), trained.predict(users, items))
     saved = json.loads((folder / "metrics.json").read_text())
@@ -197,8 +199,8 @@ def test_unknown_users_get_popularity_and_unknown_items_error_or_nan(ratings_fil
 
 def test_ranking_protocols_are_saved_and_described(ratings_file, tmp_path):
     trained = train(ratings_file, "neumf", tmp_path / "nm",
-                    protocol=recommend.Protocol(split="leave_one_out", n_negatives=20, seed=3))
-    loaded = recommend.load(tmp_path / "nm")
+                    protocol=EvalProtocol(split="leave_one_out", n_negatives=20, seed=3))
+    loaded = Recommender.load(tmp_path / "nm")
     users, negatives = loaded.negatives
     assert negatives.shape == (60, 20) and np.array_equal(negatives, trained.negatives[1])
     sampled = loaded.evaluate()

@@ -14,7 +14,7 @@ from nlprec.data.tokenize import EOS_ID
 from nlprec.errors import NlprecError
 from nlprec.metrics import bleu_files, bleu_tokenizer_for, translation_scores
 from nlprec.tasks.translate import (TranslateOptions, Translator, evaluate, precision_defaults, score_model,
-                              train_translation)
+                              train)
 
 WORDS = "cat dog bird fish runs sleeps eats small big red blue the a".split()
 TINY_TRANSFORMER = dict(d_model=32, heads=2, encoder_layers=1, decoder_layers=1, d_ff=64)
@@ -47,7 +47,7 @@ def trained(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tfm")
     pairs = write_pairs(folder / "pairs.tsv")
     torch.set_num_threads(1)
-    translator = train_translation(pairs, folder / "model", tiny_options(), TINY_TRANSFORMER, log=lambda *_: None)
+    translator = train(pairs, folder / "model", tiny_options(), TINY_TRANSFORMER, log=lambda *_: None)
     return translator, folder / "model", pairs
 
 
@@ -126,22 +126,22 @@ def test_not_a_model_folder_errors(tmp_path):
 
 def test_resume_continues_and_a_used_folder_needs_resume(tmp_path):
     pairs = write_pairs(tmp_path / "p.tsv", n=200)
-    train_translation(pairs, tmp_path / "m", tiny_options(max_steps=4), TINY_TRANSFORMER, log=lambda *_: None)
+    train(pairs, tmp_path / "m", tiny_options(max_steps=4), TINY_TRANSFORMER, log=lambda *_: None)
     with pytest.raises(NlprecError, match="--resume"):
-        train_translation(pairs, tmp_path / "m", tiny_options(max_steps=4), TINY_TRANSFORMER, log=lambda *_: None)
+        train(pairs, tmp_path / "m", tiny_options(max_steps=4), TINY_TRANSFORMER, log=lambda *_: None)
     lines = []
-    train_translation(pairs, tmp_path / "m", tiny_options(max_steps=7), TINY_TRANSFORMER, resume=True,
+    train(pairs, tmp_path / "m", tiny_options(max_steps=7), TINY_TRANSFORMER, resume=True,
                       log=lines.append)
     assert any("resuming" in line and "step 4" in line for line in lines)
     records = [json.loads(line) for line in (tmp_path / "m" / "metrics.jsonl").read_text().splitlines()]
     assert max(r["step"] for r in records) == 7
     with pytest.raises(NlprecError, match="no checkpoint"):
-        train_translation(pairs, tmp_path / "other", tiny_options(), TINY_TRANSFORMER, resume=True)
+        train(pairs, tmp_path / "other", tiny_options(), TINY_TRANSFORMER, resume=True)
 
 
 def test_gru_attention_trains_reversed_per_side_and_shows_attention(tmp_path):
     pairs = write_pairs(tmp_path / "p.tsv", n=200)
-    translator = train_translation(pairs, tmp_path / "gru", tiny_options(arch="gru-attention", reverse=True,
+    translator = train(pairs, tmp_path / "gru", tiny_options(arch="gru-attention", reverse=True,
                                                                          joint_vocab=False, vocab_size=30),
                                    TINY_GRU, log=lambda *_: None)
     assert translator.config["tokenizer"] == ["src.model", "tgt.model"] and translator.reverse
@@ -167,7 +167,7 @@ def test_precision_defaults_change_only_fp32_models():
 def test_adaptive_softmax_model_trains_saves_and_reloads(tmp_path, arch, sizes):
     pairs = write_pairs(tmp_path / "p.tsv", n=200)
     options = tiny_options(arch=arch, precision="fp32", device="cpu", max_steps=4)
-    translator = train_translation(pairs, tmp_path / "m", options, {**sizes, "adaptive_head": 20},
+    translator = train(pairs, tmp_path / "m", options, {**sizes, "adaptive_head": 20},
                                    log=lambda *_: None)
     order = translator.model.piece_order
     counts = torch.bincount(torch.from_numpy(np.concatenate(
@@ -190,28 +190,28 @@ def test_fp32_gru_records_its_precision_default_and_set_wins(tmp_path):
     pairs = write_pairs(tmp_path / "p.tsv", n=100)
     small = {key: value for key, value in TINY_GRU.items() if key != "decoder_hidden"}
     options = tiny_options(arch="gru-attention", precision="fp32", max_steps=2, device="cpu")
-    chosen = train_translation(pairs, tmp_path / "auto", options, small, log=lambda *_: None).config
+    chosen = train(pairs, tmp_path / "auto", options, small, log=lambda *_: None).config
     assert chosen["model_config"]["decoder_hidden"] == 256 and chosen["trainer_config"]["precision"] == "fp32"
-    bf16 = train_translation(pairs, tmp_path / "bf16", tiny_options(arch="gru-attention", precision="bf16",
+    bf16 = train(pairs, tmp_path / "bf16", tiny_options(arch="gru-attention", precision="bf16",
                                                                     max_steps=2, device="cpu"),
                              small, log=lambda *_: None).config
     assert bf16["model_config"]["decoder_hidden"] == 512 and bf16["trainer_config"]["precision"] == "bf16"
-    explicit = train_translation(pairs, tmp_path / "set", options, TINY_GRU, log=lambda *_: None).config
+    explicit = train(pairs, tmp_path / "set", options, TINY_GRU, log=lambda *_: None).config
     assert explicit["model_config"]["decoder_hidden"] == 16
 
 
 def test_resume_with_another_model_size_is_one_line_error(tmp_path):
     pairs = write_pairs(tmp_path / "p.tsv", n=100)
-    train_translation(pairs, tmp_path / "m", tiny_options(max_steps=2), TINY_TRANSFORMER, log=lambda *_: None)
+    train(pairs, tmp_path / "m", tiny_options(max_steps=2), TINY_TRANSFORMER, log=lambda *_: None)
     with pytest.raises(NlprecError, match=r"started with d_ff=64 \(now 128\)"):
-        train_translation(pairs, tmp_path / "m", tiny_options(max_steps=3), {**TINY_TRANSFORMER, "d_ff": 128},
+        train(pairs, tmp_path / "m", tiny_options(max_steps=3), {**TINY_TRANSFORMER, "d_ff": 128},
                           resume=True, log=lambda *_: None)
 
 
 def test_unknown_model_override_is_one_line_error(tmp_path):
     pairs = write_pairs(tmp_path / "p.tsv", n=100)
     with pytest.raises(NlprecError, match="no option 'layers'"):
-        train_translation(pairs, tmp_path / "m", tiny_options(), {"layers": 2}, log=lambda *_: None)
+        train(pairs, tmp_path / "m", tiny_options(), {"layers": 2}, log=lambda *_: None)
 
 
 @pytest.mark.slow
@@ -225,7 +225,7 @@ def test_tiny_transformer_learns_frequent_short_french(tmp_path, corpora_dir):
     options = TranslateOptions(vocab_size=1000, valid_size=500, val_bleu_sentences=200, max_tokens=2500,
                                max_steps=250, max_minutes=4.0, threads=1, progress=False, warmup_steps=50, lr=3e-3,
                                seed=1)  # a step budget, not a time budget: the same result on a busy machine
-    translator = train_translation(pairs, tmp_path / "m", options, dict(d_model=128, heads=4, encoder_layers=2,
+    translator = train(pairs, tmp_path / "m", options, dict(d_model=128, heads=4, encoder_layers=2,
                                                                         decoder_layers=2, d_ff=512),
                                    log=lambda *_: None)
     sample = [line.split("\t") for line in lines[:20000:40]]  # 500 pairs seen in training (or held out)

@@ -1,4 +1,4 @@
-"""The corpus registry: entries match the mirror, lookup order mirror -> cache -> download, errors.
+"""The public data-set registry: entries match the mirror, lookup order mirror -> cache -> download, errors.
 
 Downloads are exercised with file:// URLs to files written in tmp_path: no network.
 """
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from nlprec.data import corpora
-from nlprec.data.corpora import CorpusFile, CorpusInfo
+from nlprec.data import public_datasets
+from nlprec.data.public_datasets import CorpusFile, CorpusInfo
 from nlprec.errors import NlprecError
 
 
@@ -34,17 +34,17 @@ def _entry(path: str, data: bytes, url: str | None, member: str | None = None) -
 def _use_registry(monkeypatch: pytest.MonkeyPatch, *files: CorpusFile) -> None:
     """Replace the registry by one corpus "toy" holding `files`."""
     info = CorpusInfo("toy", "toy data", tuple(files), "https://example.org", "tests", "CC0", "none", "none", "")
-    monkeypatch.setattr(corpora, "_registry", lambda: {"toy": info})
+    monkeypatch.setattr(public_datasets, "_registry", lambda: {"toy": info})
 
 
 def test_registry_names_every_mirror_folder(corpora_dir: Path) -> None:
     folders = {p.name for p in corpora_dir.iterdir() if p.is_dir()}
-    assert {info.name for info in corpora.list_corpora()} == folders
+    assert {info.name for info in public_datasets.list_corpora()} == folders
 
 
 def test_registry_entries_are_complete() -> None:
     direct_urls = []
-    for info in corpora.list_corpora():
+    for info in public_datasets.list_corpora():
         assert info.description and info.homepage.startswith("http") and info.licence and info.citation
         for entry in info.files:
             assert entry.path.startswith(info.name + "/") and entry.bytes > 0
@@ -59,50 +59,50 @@ def test_registry_entries_are_complete() -> None:
 
 def test_every_mirror_file_verifies(corpora_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NLPREC_CORPORA", str(corpora_dir))
-    for info in corpora.list_corpora():
-        checks = corpora.verify(info.name)  # size and sha256, about 50 MB in all
+    for info in public_datasets.list_corpora():
+        checks = public_datasets.verify(info.name)  # size and sha256, about 50 MB in all
         assert [c.file for c in checks] == [f.path for f in info.files]
         assert all(c.ok for c in checks), [c for c in checks if not c.ok]
-        assert corpora.where_found(info.name) == "mirror"
-        assert corpora.corpus_path(info.name) == corpora_dir / info.name
+        assert public_datasets.where_found(info.name) == "mirror"
+        assert public_datasets.corpus_path(info.name) == corpora_dir / info.name
 
 
 def test_corpus_path_of_one_file_in_the_mirror(corpora_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NLPREC_CORPORA", str(corpora_dir))
     expected = corpora_dir / "imdb" / "imdb_train.tsv.gz"
-    assert corpora.corpus_path("imdb", "imdb_train.tsv.gz") == expected
-    assert corpora.corpus_path("imdb", "imdb/imdb_train.tsv.gz") == expected
-    assert corpora.corpus_info("rt-polarity").file("rt-polarity.pos").encoding == "latin-1"
+    assert public_datasets.corpus_path("imdb", "imdb_train.tsv.gz") == expected
+    assert public_datasets.corpus_path("imdb", "imdb/imdb_train.tsv.gz") == expected
+    assert public_datasets.corpus_info("rt-polarity").file("rt-polarity.pos").encoding == "latin-1"
 
 
 def test_unknown_corpus_lists_the_known_ones() -> None:
     with pytest.raises(NlprecError, match=r"unknown corpus 'nope'; known corpora: fra-eng, imdb, ml-100k, ptb"):
-        corpora.corpus_info("nope")
+        public_datasets.corpus_info("nope")
     with pytest.raises(NlprecError, match=r"corpus 'ptb' has no file 'x.txt'; its files: ptb.train.txt"):
-        corpora.corpus_path("ptb", "x.txt")
+        public_datasets.corpus_path("ptb", "x.txt")
 
 
 def test_mirror_then_cache_then_download(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_cache: Path) -> None:
     source = tmp_path / "source.txt"
     source.write_bytes(b"hello corpus\n")
     _use_registry(monkeypatch, _entry("toy/a.txt", source.read_bytes(), source.as_uri()))
-    assert corpora.where_found("toy") == "missing"
+    assert public_datasets.where_found("toy") == "missing"
 
-    downloaded = corpora.corpus_path("toy", "a.txt")  # nothing anywhere: downloads into the cache
+    downloaded = public_datasets.corpus_path("toy", "a.txt")  # nothing anywhere: downloads into the cache
     assert downloaded == empty_cache / "toy" / "a.txt"
     assert downloaded.read_bytes() == b"hello corpus\n"
-    assert corpora.where_found("toy") == "cache"
+    assert public_datasets.where_found("toy") == "cache"
     source.unlink()  # from now on a download would fail
-    assert corpora.corpus_path("toy", "a.txt") == downloaded
+    assert public_datasets.corpus_path("toy", "a.txt") == downloaded
 
     mirror = tmp_path / "mirror"
     (mirror / "toy").mkdir(parents=True)
     monkeypatch.setenv("NLPREC_CORPORA", str(mirror))
-    assert corpora.corpus_path("toy", "a.txt") == downloaded  # mirror lacks it: cache
+    assert public_datasets.corpus_path("toy", "a.txt") == downloaded  # mirror lacks it: cache
     (mirror / "toy" / "a.txt").write_bytes(b"hello corpus\n")
-    assert corpora.corpus_path("toy", "a.txt") == mirror / "toy" / "a.txt"  # mirror first
-    assert corpora.corpus_path("toy") == mirror / "toy"
-    assert corpora.where_found("toy") == "mirror"
+    assert public_datasets.corpus_path("toy", "a.txt") == mirror / "toy" / "a.txt"  # mirror first
+    assert public_datasets.corpus_path("toy") == mirror / "toy"
+    assert public_datasets.where_found("toy") == "mirror"
 
 
 def _zip_bytes(members: dict[str, bytes]) -> bytes:
@@ -132,10 +132,10 @@ def test_download_extracts_archive_members(tmp_path: Path, monkeypatch: pytest.M
     url = archive.as_uri()
     _use_registry(monkeypatch, _entry("toy/train.txt", members["data/train.txt"], url, "data/train.txt"),
                   _entry("toy/test.txt", members["data/test.txt"], url, "data/test.txt"))
-    folder = corpora.corpus_path("toy")
+    folder = public_datasets.corpus_path("toy")
     assert folder == empty_cache / "toy"
     assert sorted(p.name for p in folder.iterdir()) == ["test.txt", "train.txt"]
-    assert all(check.ok for check in corpora.verify("toy"))
+    assert all(check.ok for check in public_datasets.verify("toy"))
     assert [p.name for p in empty_cache.iterdir()] == ["toy"]  # no temporary files left
 
 
@@ -144,7 +144,7 @@ def test_download_failure_names_the_url_and_the_mirror(tmp_path: Path, monkeypat
     url = (tmp_path / "absent.zip").as_uri()
     _use_registry(monkeypatch, _entry("toy/a.txt", b"x", url, "a.txt"))
     with pytest.raises(NlprecError) as caught:
-        corpora.corpus_path("toy", "a.txt")
+        public_datasets.corpus_path("toy", "a.txt")
     message = str(caught.value)
     assert "\n" not in message
     assert f"download of {url} failed" in message and "set NLPREC_CORPORA to a local mirror" in message
@@ -157,16 +157,16 @@ def test_download_with_wrong_checksum_leaves_nothing(tmp_path: Path, monkeypatch
     source.write_bytes(b"the publisher changed this file\n")
     _use_registry(monkeypatch, _entry("toy/a.txt", b"the original file\n", source.as_uri()))
     with pytest.raises(NlprecError, match=r"gave toy/a.txt with 32 bytes and sha256 [0-9a-f]{64}, expected 18 bytes"):
-        corpora.corpus_path("toy", "a.txt")
+        public_datasets.corpus_path("toy", "a.txt")
     assert list((empty_cache / "toy").iterdir()) == []
 
 
 def test_file_without_public_url_asks_for_a_mirror() -> None:
     with pytest.raises(NlprecError, match=r"imdb/imdb_train.tsv.gz is neither in NLPREC_CORPORA nor in the cache .*"
                                           r"set NLPREC_CORPORA to a folder holding it"):
-        corpora.corpus_path("imdb", "imdb_train.tsv.gz")
+        public_datasets.corpus_path("imdb", "imdb_train.tsv.gz")
     with pytest.raises(NlprecError, match="download is off"):
-        corpora.corpus_path("ptb", download=False)
+        public_datasets.corpus_path("ptb", download=False)
 
 
 def test_verify_reports_missing_wrong_size_and_wrong_hash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -177,17 +177,17 @@ def test_verify_reports_missing_wrong_size_and_wrong_hash(tmp_path: Path, monkey
     (mirror / "toy" / "a.txt").write_bytes(b"aaaa")
     (mirror / "toy" / "b.txt").write_bytes(b"bbbbb")
     monkeypatch.setenv("NLPREC_CORPORA", str(mirror))
-    ok, wrong_size, missing = corpora.verify("toy")
+    ok, wrong_size, missing = public_datasets.verify("toy")
     assert ok == ("toy/a.txt", True, f"mirror: {mirror / 'toy' / 'a.txt'}")
     assert not wrong_size.ok and wrong_size.reason.endswith("has 5 bytes, expected 4")
     assert not missing.ok and missing.reason.startswith("missing")
-    assert corpora.where_found("toy") == "partial"
+    assert public_datasets.where_found("toy") == "partial"
     (mirror / "toy" / "b.txt").write_bytes(b"BBBB")
-    assert "sha256" in corpora.verify("toy")[1].reason
-    assert corpora.verify("toy", checksum=False)[1].ok
+    assert "sha256" in public_datasets.verify("toy")[1].reason
+    assert public_datasets.verify("toy", checksum=False)[1].ok
 
 
 def test_mirror_variable_must_name_a_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NLPREC_CORPORA", str(tmp_path / "nowhere"))
     with pytest.raises(NlprecError, match=r"NLPREC_CORPORA=.*nowhere is not a folder"):
-        corpora.corpus_path("ptb")
+        public_datasets.corpus_path("ptb")
