@@ -226,6 +226,21 @@ def write_model_folder(folder: Path, config: dict[str, Any], model: Any = None,
     write_json(folder / "config.json", to_plain({**config, "nlprec_version": __version__}))
 
 
+@contextlib.contextmanager
+def config_errors(path: Path, kind: str) -> Iterator[None]:
+    """What building a model from a folder's config.json raises (a missing key, a wrong type, an
+    option the config class lacks) as one NlprecError line naming `path` and the `kind` of config."""
+    from nlprec.errors import NlprecError
+
+    try:
+        yield
+    except NlprecError as err:
+        raise NlprecError(f"{path}: {err}") from None
+    except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as err:
+        raise NlprecError(f"{path}: not a {kind} config ({type(err).__name__}: "
+                          f"{' '.join(str(err).split())[:160]})") from None
+
+
 def read_model_config(folder: Path, format: str, kind: str, how: str) -> dict[str, Any]:
     """The config.json of a model folder whose "format" is `format`; anything else (no folder, no
     config.json, invalid JSON, another format) is a one-line NlprecError naming the path, the

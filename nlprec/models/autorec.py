@@ -53,8 +53,8 @@ class AutoRec(nn.Module):
 
     task: ClassVar[str] = "rating"
     input_type: ClassVar[str] = "item_rows"  # trained on nlprec.data.interactions.ItemRowsData
-    # Chosen on a validation split carved from the ml-100k training part (validation RMSE ~0.883;
-    # weaker L2 overfits after ~60 epochs, stronger underfits).
+    # Chosen on a validation split carved from the ml-100k training part: weaker L2 overfits, stronger
+    # underfits (BENCHMARKS.md, "Recommenders on MovieLens 100K vs scikit-surprise and implicit").
     training_defaults: ClassVar[dict[str, Any]] = {"optimizer": "adam", "lr": 1e-3, "epochs": 150,
                                                     "batch_size": 256}
 

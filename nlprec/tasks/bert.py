@@ -41,7 +41,7 @@ from nlprec.data.bert_data import (CLS_ID, FIRST_PIECE, MASK_ID, MASK_PIECE, SEP
                                    encode_documents, fixed_batches, read_documents, split_documents, train_tokenizer)
 from nlprec.data.tokenize import PAD_ID, SentencePieceTokenizer
 from nlprec.errors import NlprecError, require
-from nlprec.io import read_model_config, read_weights, write_model_folder
+from nlprec.io import config_errors, read_model_config, read_weights, write_model_folder
 from nlprec.models.bert import Bert, BertConfig
 from nlprec.registry import build_config
 from nlprec.train import Trainer, TrainerConfig, load_checkpoint
@@ -189,13 +189,8 @@ class PretrainedBert:
         """Load a model folder written by `pretrain`; anything else is a one-line NlprecError."""
         folder = Path(folder)
         config = read_config(folder)
-        try:
+        with config_errors(folder / "config.json", "BERT model"):
             model = Bert(build_config(BertConfig, config["model_config"]))
-        except NlprecError as err:
-            raise NlprecError(f"{folder / 'config.json'}: {err}") from None
-        except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as err:
-            raise NlprecError(f"{folder / 'config.json'}: not a BERT model config ({type(err).__name__}: "
-                              f"{' '.join(str(err).split())[:160]})") from None
         read_weights(model, folder / "model.pt", "BERT weights")
         tokenizer = SentencePieceTokenizer.load(folder / TOKENIZER_FILE)
         check_tokenizer(tokenizer, str(folder / TOKENIZER_FILE))

@@ -56,7 +56,8 @@ from nlprec.data.classification import (ENCODERS, ClassificationData, LabelledTe
                                         stratified_split)
 from nlprec.data.tokenize import RegexTokenizer
 from nlprec.errors import NlprecError, require
-from nlprec.io import atomic_write, read_json, read_model_config, read_weights, sha256_file, write_model_folder
+from nlprec.io import (atomic_write, config_errors, read_json, read_model_config, read_weights, sha256_file,
+                       write_model_folder)
 from nlprec.metrics import classification_report, mean_std, stratified_kfold
 from nlprec.registry import build_config, get_model
 from nlprec.tasks.bert import PretrainedBert
@@ -229,7 +230,8 @@ def _build_bert_classifier(encoder: PieceEncoder, n_classes: int, options: Class
 
 KINDS: dict[str, ModelKind] = {
     "textcnn": ModelKind("textcnn", _load_vectors, _fit_word_encoder, _build_word_model("textcnn")),
-    # batches of 64 (d2l's) at 3e-3: 0.864 on IMDb in 29 minutes, 0.855 at TextCNN's 1e-3 and 50 (BENCHMARKS.md)
+    # batches of 64 (d2l's) at 3e-3 reached the IMDb bar in 29 minutes where TextCNN's 1e-3 and 50 did not
+    # (BENCHMARKS.md, "Text classification: TextCNN and BiRNN vs TF-IDF + logistic regression and fastText")
     "birnn": ModelKind("birnn", _load_vectors, _fit_word_encoder, _build_word_model("birnn"), default_lr=3e-3,
                        default_batch_size=64),
     # fine-tuning: the pretrained tokenizer, the encoder at a fifth of the head's rate
@@ -288,15 +290,10 @@ class Classifier:
         """Load a model folder written by `train` (JSON and checked weights: nlprec.io; no code runs)."""
         folder = Path(folder)
         config = _read_config(folder)
-        try:
+        with config_errors(folder / "config.json", "classifier"):
             encoder_cls = ENCODERS[config["encoder"]["kind"]]
             entry = get_model(config["registry_name"])
             model = entry.model_cls(build_config(entry.config_cls, config["model_config"]))
-        except NlprecError as err:
-            raise NlprecError(f"{folder / 'config.json'}: {err}") from None
-        except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as err:
-            raise NlprecError(f"{folder / 'config.json'}: not a classifier config ({type(err).__name__}: "
-                              f"{' '.join(str(err).split())[:160]})") from None
         encoder = encoder_cls.load(config["encoder"], folder)
         read_weights(model, folder / "model.pt", "classifier weights")
         return cls(model.to(resolve_device(device)), encoder, list(config["classes"]), config)

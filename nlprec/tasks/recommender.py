@@ -62,7 +62,7 @@ from torch import nn
 
 from nlprec.data.interactions import Interactions, ItemRowsData, SplitName, describe_split, sample_eval_negatives
 from nlprec.errors import NlprecError
-from nlprec.io import atomic_write, read_json, read_weights, write_model_folder
+from nlprec.io import atomic_write, config_errors, read_json, read_weights, write_model_folder
 from nlprec.metrics import full_counts, mae, ranking_metrics, rmse, sampled_counts
 from nlprec.registry import get_model, typed_values
 
@@ -410,16 +410,11 @@ class Recommender:
         config = read_json(directory / "config.json", dict)
         if config.get("format") != FORMAT:
             raise NlprecError(f"{directory}/config.json: format {config.get('format')!r}, expected {FORMAT!r}")
-        try:
+        with config_errors(directory / "config.json", "recommender"):
             entry = get_model(config["model"])
             model_config = entry.config_cls(**typed_values(entry.config_cls, config["model_config"]))
             protocol = EvalProtocol(**{k: v for k, v in config["protocol"].items() if k != "description"})
             model = entry.model_cls(model_config)
-        except NlprecError as err:
-            raise NlprecError(f"{directory}/config.json: {err}") from None
-        except (ValueError, KeyError, TypeError, AttributeError, RuntimeError) as err:
-            raise NlprecError(f"{directory}/config.json: not a recommender config ({type(err).__name__}: "
-                              f"{' '.join(str(err).split())[:160]})") from None
         user_ids, item_ids = _read_ids(directory / "users.json"), _read_ids(directory / "items.json")
         sizes = (getattr(model_config, "n_users", len(user_ids)), getattr(model_config, "n_items", len(item_ids)))
         if sizes != (len(user_ids), len(item_ids)):

@@ -36,7 +36,7 @@ from nlprec.data.pairs import (PairsData, PairsTokenizer, encode_pairs, read_pai
 from nlprec.data.tokenize import PAD_ID
 from nlprec.decoding import decode, greedy
 from nlprec.errors import NlprecError, require
-from nlprec.io import read_model_config, read_weights, write_model_folder
+from nlprec.io import config_errors, read_model_config, read_weights, write_model_folder
 from nlprec.metrics import translation_scores
 from nlprec.registry import build_config, get_model
 from nlprec.train import Trainer, TrainerConfig, load_checkpoint
@@ -160,16 +160,11 @@ class Translator:
         """Load a model folder written by `train`; anything damaged is a one-line NlprecError."""
         folder = Path(folder)
         config = _read_config(folder)
-        try:
+        with config_errors(folder / "config.json", "translation model"):
             entry = get_model(config["arch"])
             model = entry.model_cls(build_config(entry.config_cls, config["model_config"]))
             if not isinstance(config["options"], dict):
                 raise TypeError("options is not an object")
-        except NlprecError as err:
-            raise NlprecError(f"{folder / 'config.json'}: {err}") from None
-        except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as err:
-            raise NlprecError(f"{folder / 'config.json'}: not a translation model config ({type(err).__name__}: "
-                              f"{' '.join(str(err).split())[:160]})") from None
         read_weights(model, folder / "model.pt", "translation weights file")
         order = getattr(model, "piece_order", None)  # the adaptive softmax's ranking of the target pieces
         if order is not None and not torch.equal(order.sort().values, torch.arange(len(order))):
