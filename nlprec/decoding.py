@@ -99,7 +99,7 @@ def greedy(model: Any, src: torch.Tensor, alpha: float = 0.6, max_len_a: float =
             weights = state["attention"].float().cpu()  # (A, ...)
             if attention is None:
                 attention = torch.zeros(batch, width, *weights.shape[1:])
-            attention[active, step] = weights
+            attention[active.cpu(), step] = weights  # the buffer stays on the CPU, the rows may be on a GPU
         step += 1
         ended = tokens == EOS_ID  # (A,)
         lengths[active[ended]] = step

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from nlprec.nn.recurrent import run_recurrent
 from nlprec.registry import register
 
 
@@ -76,7 +77,7 @@ class BiRNN(nn.Module):
         lengths = batch["lengths"].clamp(min=1)  # (B,)
         x = self.dropout(self.embedding(tokens))  # (B, T, dim)
         packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        outputs, _ = self.rnn(packed)
+        outputs, _ = run_recurrent(self.rnn, packed)  # fp32 on CUDA: nlprec.nn.recurrent
         outputs, _ = pad_packed_sequence(outputs, batch_first=True)  # (B, T', 2H), T' = max length
         last = outputs[torch.arange(len(lengths), device=outputs.device), lengths.to(outputs.device) - 1]  # (B, 2H)
         encoding = torch.cat([outputs[:, 0], last], dim=1)  # (B, 4H)

@@ -28,6 +28,7 @@ from nlprec.errors import require
 from nlprec.nn.attention import AdditiveAttention
 from nlprec.nn.dropout import Dropout
 from nlprec.nn.adaptive_softmax import TiedAdaptiveSoftmax
+from nlprec.nn.recurrent import run_recurrent
 from nlprec.registry import register
 
 
@@ -92,7 +93,7 @@ class GRUAttention(TiedAdaptiveSoftmax, nn.Module):
         lengths = keep.sum(dim=1).clamp(min=1).cpu()  # (B,)
         embedded = self.dropout(self.src_embed(src))  # (B, S, E)
         packed = pack_padded_sequence(embedded, lengths, batch_first=True, enforce_sorted=False)
-        outputs, last = self.encoder(packed)  # last: (layers * directions, B, hidden)
+        outputs, last = run_recurrent(self.encoder, packed)  # last: (layers * directions, B, hidden)
         memory, _ = pad_packed_sequence(outputs, batch_first=True, total_length=src.shape[1])  # (B, S, M)
         top = last[-2:] if self.config.bidirectional else last[-1:]  # (directions, B, hidden)
         summary = top.transpose(0, 1).reshape(src.shape[0], -1)  # (B, M): [forward last; backward first]

@@ -209,7 +209,10 @@ def _blocked_gradient(logits: torch.Tensor, targets: torch.Tensor, lse: torch.Te
 
 
 def _row_blocks(logits: torch.Tensor) -> list[slice]:
-    """Slices of consecutive rows of about _ROW_BLOCK_ELEMENTS elements each."""
+    """Slices of consecutive rows of about _ROW_BLOCK_ELEMENTS elements each; on a GPU one slice of
+    every row (the blocks are sized for a CPU core's cache; on a GPU they would be many small kernels)."""
+    if logits.is_cuda:
+        return [slice(0, len(logits))]
     step = max(1, _ROW_BLOCK_ELEMENTS // max(1, logits.shape[-1]))
     return [slice(start, start + step) for start in range(0, len(logits), step)]
 

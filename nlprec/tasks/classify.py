@@ -294,7 +294,11 @@ class Classifier:
             encoder_cls = ENCODERS[config["encoder"]["kind"]]
             entry = get_model(config["registry_name"])
             model = entry.model_cls(build_config(entry.config_cls, config["model_config"]))
-        encoder = encoder_cls.load(config["encoder"], folder)
+        try:  # the encoder's own files raise one-line errors naming themselves
+            encoder = encoder_cls.load(config["encoder"], folder)
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            raise NlprecError(f"{folder / 'config.json'}: not a classifier config (encoder entry: "
+                              f"{type(err).__name__}: {' '.join(str(err).split())[:160]})") from None
         read_weights(model, folder / "model.pt", "classifier weights")
         return cls(model.to(resolve_device(device)), encoder, list(config["classes"]), config)
 

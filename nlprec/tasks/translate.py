@@ -225,7 +225,8 @@ class Translator:
         if not ids:
             raise NlprecError("cannot show attention for an empty sentence: give a sentence with at least one word")
         with torch.no_grad():
-            hypothesis = greedy(self.model, torch.tensor([ids]), return_attention=True)[0]
+            device = next(self.model.parameters()).device
+            hypothesis = greedy(self.model, torch.tensor([ids], device=device), return_attention=True)[0]
         source = [self.tokenizer.source.id_to_piece(i) for i in ids]
         output = [self.tokenizer.target.id_to_piece(i) for i in hypothesis.tokens] + ["</s>"]
         return source, output, hypothesis.attention.numpy()  # (T, S) or (T, layers, heads, S)

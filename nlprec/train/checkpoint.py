@@ -28,8 +28,9 @@ from nlprec.io import atomic_write, read_torch_file
 FORMAT = "nlprec-checkpoint-v1"
 
 
-def capture_rng() -> dict[str, Any]:
-    """The Python, NumPy and torch (CPU and CUDA) RNG states, in weights_only-safe types."""
+def capture_rng(device: torch.device) -> dict[str, Any]:
+    """The Python, NumPy and torch RNG states, in weights_only-safe types; the CUDA state only of
+    the GPU this run trains on (a CPU run never initialises CUDA)."""
     name, keys, pos, has_gauss, gauss = np.random.get_state()
     state: dict[str, Any] = {
         "python": random.getstate(),
@@ -37,20 +38,26 @@ def capture_rng() -> dict[str, Any]:
                   "has_gauss": int(has_gauss), "gauss": float(gauss)},
         "torch": torch.get_rng_state(),
     }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
     return state
 
 
-def restore_rng(state: dict[str, Any]) -> None:
-    """Put back the RNG states saved by `capture_rng`."""
+def restore_rng(state: dict[str, Any], device: torch.device) -> None:
+    """Put back the RNG states saved by `capture_rng`. A run resumed on the CPU ignores a saved
+    CUDA state; one resumed on a GPU takes it (from checkpoints that saved every GPU's state, the
+    entry of its own index, else the first), so the GPU count may differ between the runs."""
     random.setstate(_as_tuple(state["python"]))
     numpy_state = state["numpy"]
     np.random.set_state((numpy_state["name"], numpy_state["keys"].numpy().astype(np.uint32),
                          numpy_state["pos"], numpy_state["has_gauss"], numpy_state["gauss"]))
     torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    cuda = state.get("cuda")
+    if cuda is None or device.type != "cuda":
+        return
+    if isinstance(cuda, (list, tuple)):  # every GPU's state, as checkpoints before this change saved it
+        cuda = cuda[device.index or 0] if (device.index or 0) < len(cuda) else cuda[0]
+    torch.cuda.set_rng_state(cuda, device)
 
 
 def _as_tuple(value: Any) -> Any:

@@ -1,4 +1,5 @@
-"""torch.distributed glue for runs started with `torchrun` (NCCL on GPUs, gloo on CPU).
+"""torch.distributed glue for runs started with `torchrun`: NCCL when the run's device is a GPU,
+gloo when it is the CPU (whether or not the machine has a GPU).
 
 Outside torchrun (no WORLD_SIZE in the environment) every function here is a no-op.
 """
@@ -17,16 +18,16 @@ def local_rank() -> int:
     return int(os.environ.get("LOCAL_RANK", "0"))
 
 
-def setup() -> tuple[int, int]:
-    """Join the process group torchrun describes; returns (world_size, rank)."""
+def setup(device: torch.device) -> tuple[int, int]:
+    """Join the process group torchrun describes, with the backend of the device this run trains
+    on (NCCL for CUDA, gloo for the CPU); returns (world_size, rank)."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size <= 1:
         return 1, 0
     if not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        if backend == "nccl":
-            torch.cuda.set_device(local_rank())
-        dist.init_process_group(backend=backend)
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     return dist.get_world_size(), dist.get_rank()
 
 

@@ -183,8 +183,8 @@ class Trainer:
         self.data = data
         self.evaluator = evaluator
         self.meta = {"nlprec_version": __version__, "seed": config.seed, **(meta or {})}
-        self.world_size, self.rank = distributed.setup()
         self.device = resolve_device(config.device)
+        self.world_size, self.rank = distributed.setup(self.device)
         if self.device.type == "cpu":
             keep_freed_memory()  # no page faults on each step's large buffers (nlprec.train.memory)
         self.model = model.to(self.device)
@@ -270,7 +270,7 @@ class Trainer:
             "trainer_config": to_plain(dataclasses.asdict(self.config)),
             "train_state": dataclasses.asdict(self.state),
             "data_state": self.data.state_dict() if hasattr(self.data, "state_dict") else {},
-            "rng": capture_rng(),
+            "rng": capture_rng(self.device),
             "meta": to_plain(self.meta),
             "history": to_plain(self.history),
         }
@@ -295,7 +295,7 @@ class Trainer:
             self.scaler.load_state_dict(checkpoint["scaler"])
         self.state = TrainState(**checkpoint["train_state"])
         self.history = list(checkpoint.get("history", []))
-        restore_rng(checkpoint["rng"])
+        restore_rng(checkpoint["rng"], self.device)
         self._resumed = True
 
     # ----- the loop -------------------------------------------------------------------------
