@@ -278,6 +278,9 @@ def train(
     seed: Annotated[int, typer.Option(help="Random seed; with --threads 1 runs repeat bit for bit.")] = 1,
     device: Annotated[str, typer.Option(help="auto (CUDA when present), cpu or cuda.")] = "auto",
     backend: Annotated[str, typer.Option(help="auto, numba (CPU kernel) or torch (batched, GPU).")] = "auto",
+    chunk_words: Annotated[Optional[int], typer.Option(
+        help="word2vec/fastText: corpus words per trainer step, >= 1000 (default 100,000 with the numba kernel, "
+             "4,096 with the torch backend).", show_default=False)] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run whose checkpoint is in OUT.run/.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress line.")] = False,
 ) -> None:
@@ -301,6 +304,8 @@ def train(
         if value is not None and owner != family:
             raise NlprecError(f"{flag} applies to --arch {owner} only; drop it or use --arch {owner}")
     given = {name: value for name, value in specific.items() if value is not None}
+    if family == "glove" and chunk_words is not None:
+        raise NlprecError("--chunk-words applies to word2vec and fastText; GloVe batches co-occurrence entries")
     from nlprec.tasks.embeddings import EmbedOptions, FastTextOptions, GloveOptions, print_neighbours, train
 
     common = dict(dim=dim, min_count=min_count, max_vocab=max_vocab, threads=threads, seed=seed,
@@ -320,7 +325,7 @@ def train(
         options_cls = FastTextOptions if family == "fasttext" else EmbedOptions
         options = options_cls(arch="cbow" if arch.endswith("cbow") else "skipgram", objective=objective,
                               window=window or 5, negative=negative, sample=sample, epochs=epochs or 5,
-                              min_alpha=min_alpha, **common, **given)
+                              min_alpha=min_alpha, chunk_words=chunk_words, **common, **given)
         vectors = train(corpus, out, options, resume=resume)
     if demo:
         print("nearest neighbours:")

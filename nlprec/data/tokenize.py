@@ -292,9 +292,15 @@ class SentencePieceTokenizer:
         import sentencepiece as spm
 
         try:
-            return cls(spm.SentencePieceProcessor(model_file=str(path)))
+            processor = spm.SentencePieceProcessor(model_file=str(path))
         except RuntimeError as err:
             raise NlprecError(f"{path}: not a sentencepiece model ({' '.join(str(err).split())})") from None
+        try:  # every piece must be text: a damaged file can hold bytes that are not UTF-8
+            processor.id_to_piece(list(range(processor.get_piece_size())))
+        except UnicodeDecodeError:
+            raise NlprecError(f"{path}: not a readable sentencepiece model (a piece is not valid UTF-8: the file "
+                              "is damaged)") from None
+        return cls(processor)
 
     def encode(self, texts: Sequence[str], add_bos: bool = False, add_eos: bool = False) -> list[list[int]]:
         """Piece ids of each text, in one batched call."""

@@ -64,3 +64,13 @@ def test_empty_corpus_is_one_line_error(tmp_path, capsys):
 def test_list_shows_registered_models(capsys):
     code, stdout, _ = run(["list"], capsys)
     assert code == 0 and "word2vec" in stdout
+
+
+
+def test_chunk_words_is_for_word2vec_and_fasttext(tmp_path, capsys):
+    code, _, err = run(["embed", "train", "--arch", "glove", "--chunk-words", "5000", "--out", tmp_path / "g.vec"],
+                       capsys)
+    assert code == 2 and "--chunk-words applies to word2vec and fastText" in err
+    code, _, _ = run(["embed", "train", "--chunk-words", "2000", "--epochs", "1", "--dim", "8", "--threads", "1",
+                      "--device", "cpu", "-q", "--out", tmp_path / "v.npz"], capsys)
+    assert code == 0 and Vectors.load(tmp_path / "v.npz").meta["options"]["chunk_words"] == 2000
