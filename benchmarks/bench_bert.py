@@ -242,13 +242,13 @@ def rt_polarity(corpora: Path, seed: int) -> tuple[list[str], np.ndarray, list[s
 
 
 # ----- the run ---------------------------------------------------------------------------------
-def pretrain_one(name: str, model: nn.Module, make_model, data: PretrainingData, options: PretrainOptions,
+def pretrain_one(name: str, model: nn.Module, data: PretrainingData, options: PretrainOptions,
                  held: list[dict[str, Any]]) -> dict[str, Any]:
     torch.manual_seed(options.seed)
-    total = total_steps(options, data, make_model)
+    total = total_steps(options, data)
     config = trainer_config(options, None, total, validate=False)
     trainer = Trainer(model, data, config)
-    print(f"[{name}] pretraining for {options.max_minutes} min, {total:,} steps planned, precision "
+    print(f"[{name}] pretraining for {options.max_minutes} min (at most {total:,} steps), precision "
           f"{config.precision}", file=sys.stderr, flush=True)
     started = time.perf_counter()
     history = trainer.fit()
@@ -258,7 +258,7 @@ def pretrain_one(name: str, model: nn.Module, make_model, data: PretrainingData,
     evaluated = time.perf_counter()
     report = evaluate_batches(model, held)
     result = {"train_tokens_per_s": tokens / max(train_seconds, 1e-9), "train_tokens": tokens,
-              "steps": trainer.state.step, "planned_steps": total, "train_seconds": seconds,
+              "steps": trainer.state.step, "plan": trainer.plan(), "train_seconds": seconds,
               "heldout": report, "eval_seconds": time.perf_counter() - evaluated, "precision": config.precision,
               "last_train_record": history[-1] if history else None}
     print(f"[{name}] {result['train_tokens_per_s']:,.0f} tokens/s, held-out MLM {report['mlm_accuracy']:.4f} NSP "
@@ -423,7 +423,7 @@ def main() -> None:
     for tool in tools if not args.skip_pretrain else []:
         torch.manual_seed(args.seed)
         models[tool] = makers[tool]()
-        results[tool] = {"pretraining": pretrain_one(tool, models[tool], makers[tool], datas[tool], options, held)}
+        results[tool] = {"pretraining": pretrain_one(tool, models[tool], datas[tool], options, held)}
 
     if not args.skip_finetune and not args.skip_pretrain:
         precision = "bf16" if (args.precision == "bf16" or (args.precision == "auto" and cpu_has_bf16_units())) \

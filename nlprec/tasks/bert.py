@@ -3,11 +3,11 @@
 `train(corpus, out, options)` reads a corpus (formats in nlprec.data.bert_data), holds out a
 seeded share of its documents, trains sentencepiece on the rest, cuts BERT examples and trains
 masked LM (+ next-sentence prediction) through the shared trainer: AdamW with weight decay off
-for biases and LayerNorms, linear warmup then linear decay to zero over the total steps, which
-come from the data and the epochs, capped by --max-steps and by --max-minutes (for a time budget
-the steps that fit are estimated from a timed probe of a few training steps before training, so
-the rate decays to about zero when the time runs out); gradient clipping; bf16 autocast on CPUs
-with bf16 units and on CUDA. After every epoch, and when the time or steps run out, the held-out
+for biases and LayerNorms, linear warmup then linear decay to zero over the run: its steps (the
+data and the epochs, capped by --max-steps) or, where it comes first, its --max-minutes budget,
+which the trainer plans against the time the run really takes, so the rate reaches zero when
+the budget runs out (config.json's "plan" records what was planned and done); gradient
+clipping; bf16 autocast on CPUs with bf16 units and on CUDA. After every epoch, and when the time or steps run out, the held-out
 documents are scored (masked once with a fixed seed): MLM and NSP loss and accuracy, logged
 apart; the best held-out loss is the checkpoint that becomes the model. The model folder:
 
@@ -45,7 +45,7 @@ from nlprec.io import config_errors, read_model_config, read_weights, write_mode
 from nlprec.models.bert import Bert, BertConfig
 from nlprec.registry import build_config
 from nlprec.train import Trainer, TrainerConfig, load_checkpoint
-from nlprec.train.trainer import autocast, resolve_device, resolve_precision
+from nlprec.train.trainer import resolve_device, resolve_precision
 
 FORMAT = "nlprec-bert-v1"
 Pooling = Literal["cls", "mean"]
@@ -67,7 +67,7 @@ class PretrainOptions:
     max_predictions: int = 20  # most predicted positions per example, >= 1
     batch_size: int = 32  # examples per step, >= 1
     lr: float = 5e-4  # peak learning rate, > 0
-    warmup_fraction: float = 0.1  # linear warmup as a share of the total steps, in [0, 1)
+    warmup_fraction: float = 0.1  # linear warmup as a share of the run (its steps, or its --max-minutes), in [0, 1)
     weight_decay: float = 0.01  # AdamW decoupled decay on weight matrices, >= 0
     epochs: int = 40  # passes over the examples (BERT's 40); --max-minutes usually stops first, >= 1
     max_steps: int | None = None  # stop after this many steps
@@ -328,7 +328,7 @@ def train(corpus: str | Path, out: str | Path, options: PretrainOptions = Pretra
     log(f"corpus {corpus} ({documents.format}): {len(documents):,} documents, {len(documents.sentences):,} sentences; "
         f"{len(train_docs):,} for training -> {len(examples):,} examples of <= {options.max_len} pieces "
         f"({int(encoded.tokens.size):,} pieces), {len(held_docs):,} held out; vocabulary {tokenizer.vocab_size:,}")
-    total = total_steps(options, data, lambda: Bert(model_config), out, resume)
+    total = total_steps(options, data, out, resume)
     config = trainer_config(options, out, total, validate=bool(held))
     torch.manual_seed(options.seed)
     model = Bert(model_config)
@@ -347,63 +347,37 @@ def train(corpus: str | Path, out: str | Path, options: PretrainOptions = Pretra
         model.load_state_dict(load_checkpoint(checkpoints / "best.pt")["model"])
     model = model.cpu()
     heldout = evaluate_batches(model, held) if held else None
-    _write_folder(out, model, options, config, documents, history, heldout, seconds, len(examples))
+    _write_folder(out, model, options, config, documents, history, heldout, seconds, len(examples), trainer.plan())
     log(f"wrote {out}" + (f" (held-out MLM accuracy {heldout['mlm_accuracy']:.3f}" +
                           (f", NSP accuracy {heldout['nsp_accuracy']:.3f})" if heldout["nsp_accuracy"] is not None
                            else ")") if heldout else " (no held-out documents)"))
     return PretrainedBert.load(out)
 
 
-def total_steps(options: PretrainOptions, data: PretrainingData, make_model: Callable[[], nn.Module],
-                out: Path | None = None, resume: bool = False) -> int:
-    """Steps of the whole run: epochs x steps per epoch, capped by --max-steps and by the steps
-    that fit in --max-minutes (estimated by `steps_in_minutes`); a resumed run keeps its first
-    run's total, so its schedule continues where it stopped."""
+def total_steps(options: PretrainOptions, data: PretrainingData, out: Path | None = None,
+                resume: bool = False) -> int:
+    """The run's step cap: epochs x steps per epoch, capped by --max-steps; a resumed run keeps
+    its first run's, so its schedule continues where it stopped. A --max-minutes budget is
+    planned by the trainer against the time the run really takes (Trainer.lr_at)."""
     if resume and out is not None:
         return int(load_checkpoint(out / "checkpoints" / "last.pt")["trainer_config"]["max_steps"])
     total = data.steps_per_epoch() * options.epochs
-    if options.max_steps:
-        total = min(total, options.max_steps)
-    if options.max_minutes:
-        total = min(total, steps_in_minutes(options, data, make_model))
-    return total
+    return min(total, options.max_steps) if options.max_steps else total
 
 
 def trainer_config(options: PretrainOptions, out: Path | None, total: int, validate: bool) -> TrainerConfig:
-    """AdamW (torch's fused kernel: the per-weight loop of the default implementation was a fifth
-    of a CPU step, torch.profiler), linear warmup (a share of `total`), linear decay to zero."""
+    """AdamW (torch's fused kernel: one pass over each weight instead of a per-weight loop), linear
+    warmup over a share of the run and linear decay to zero at its end: the end of `total` steps,
+    or of the --max-minutes budget where that comes first."""
     precision = resolve_precision(options.precision, resolve_device(options.device))
     return TrainerConfig(device=options.device, precision=precision, optimizer="adamw",
                          fused_optimizer=True, lr=options.lr,
                          weight_decay=options.weight_decay, betas=(0.9, 0.999), schedule="linear",
-                         warmup_steps=int(options.warmup_fraction * total), epochs=options.epochs, max_steps=total,
+                         warmup_fraction=options.warmup_fraction, epochs=options.epochs, max_steps=total,
                          max_minutes=options.max_minutes, grad_clip=options.grad_clip, seed=options.seed,
                          out_dir=str(out) if out is not None else None, progress=options.progress,
                          early_stopping_metric="val_loss" if validate else None, early_stopping_mode="min",
                          patience=max(options.epochs, 1), throughput_unit="tokens", log_every_steps=50)
-
-
-def steps_in_minutes(options: PretrainOptions, data: PretrainingData, make_model: Callable[[], nn.Module],
-                     probe_steps: int = 4) -> int:
-    """Steps that fit in --max-minutes: a throwaway model from `make_model` times forward and
-    backward on the first batches (the first untimed: warm-up), plus a tenth for the optimizer."""
-    device = resolve_device(options.device)
-    probe = make_model().to(device)
-    seconds = []
-    for index, batch in zip(range(probe_steps), data.train_dataloader(0)):
-        batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        started = time.perf_counter()
-        with autocast(options.precision, device):
-            loss = probe.loss(batch)["loss"]
-        loss.backward()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        if index:
-            seconds.append(time.perf_counter() - started)
-    per_step = 1.1 * float(np.mean(seconds)) if seconds else 1.0
-    return max(int(options.max_minutes * 60.0 / per_step), 1)
 
 
 def evaluator(held: list[dict[str, Any]]) -> Callable[[nn.Module], dict[str, float]]:
@@ -422,7 +396,7 @@ def evaluator(held: list[dict[str, Any]]) -> Callable[[nn.Module], dict[str, flo
 
 def _write_folder(out: Path, model: Bert, options: PretrainOptions, training: TrainerConfig,
                   documents: Documents, history: list[dict[str, Any]], heldout: dict[str, Any] | None,
-                  seconds: float, n_examples: int) -> None:
+                  seconds: float, n_examples: int, plan: dict[str, Any]) -> None:
     """The model folder (nlprec.io.write_model_folder); spm.model is already in place."""
     tokens = sum(record.get("tokens_per_s", 0.0) * record.get("seconds", 0.0) for record in history)
     train_seconds = sum(record.get("seconds", 0.0) for record in history)
@@ -432,10 +406,10 @@ def _write_folder(out: Path, model: Bert, options: PretrainOptions, training: Tr
               "trainer_config": dataclasses.asdict(training), "precision": training.precision, "seed": options.seed,
               "data_sha256": documents.sha256, "corpus": documents.path, "corpus_format": documents.format,
               "documents": len(documents), "train_examples": n_examples, "heldout": heldout,
-              "tokenizer": TOKENIZER_FILE}
+              "tokenizer": TOKENIZER_FILE, "plan": plan}
     write_model_folder(out, config, model, metrics)
 
 
 __all__ = ["PretrainOptions", "PretrainedBert", "MaskGuess", "train", "evaluate_batches", "heldout_batches",
-           "total_steps", "trainer_config", "steps_in_minutes", "evaluator", "read_config", "FORMAT",
+           "total_steps", "trainer_config", "evaluator", "read_config", "FORMAT",
            "TOKENIZER_FILE"]

@@ -424,6 +424,7 @@ def train(data: LabelledTexts, out: str | Path, options: ClassifyOptions = Class
     valid_report = (score(model, encoder, [data.texts[i] for i in valid_rows], labels[valid_rows], classes,
                           precision=options.precision)
                     if len(valid_rows) else None)
+    info = {**info, "plan": trainer.plan()}
     _write_folder(out, model, encoder, classes, options, kind, trainer_config, data, info, history,
                   valid_report, time.perf_counter() - started, len(train_rows), len(valid_rows))
     if valid_report:

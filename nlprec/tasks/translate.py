@@ -319,7 +319,7 @@ def train(pairs_path: str | Path, out: str | Path, options: TranslateOptions = T
         model.load_state_dict(load_checkpoint(best)["model"])
     model = model.cpu()
     _write_folder(out, model, tokenizer, options, trainer_config, pairs.sha256, str(pairs_path), history,
-                  trainer.state.best_metric, seconds, len(train), len(valid_src))
+                  trainer.state.best_metric, seconds, len(train), len(valid_src), trainer.plan())
     log(f"wrote {out} (best val BLEU {trainer.state.best_metric if trainer.state.best_metric is not None else 'n/a'})")
     return Translator.load(out)
 
@@ -375,7 +375,7 @@ def _max_tokens(options: TranslateOptions) -> int:
 
 def _write_folder(out: Path, model: nn.Module, tokenizer: PairsTokenizer, options: TranslateOptions,
                   trainer_config: TrainerConfig, sha256: str, pairs_path: str, history: list[dict[str, Any]],
-                  best: float | None, seconds: float, n_train: int, n_valid: int) -> None:
+                  best: float | None, seconds: float, n_train: int, n_valid: int, plan: dict[str, Any]) -> None:
     """The model folder (nlprec.io.write_model_folder); the sentencepiece models are already in place."""
     tokens = sum(record.get("tokens_per_s", 0.0) * record.get("seconds", 0.0) for record in history)
     train_seconds = sum(record.get("seconds", 0.0) for record in history)
@@ -384,7 +384,8 @@ def _write_folder(out: Path, model: nn.Module, tokenizer: PairsTokenizer, option
     config = {"format": FORMAT, "arch": options.arch, "model_config": dataclasses.asdict(model.config),
               "options": dataclasses.asdict(options), "trainer_config": dataclasses.asdict(trainer_config),
               "precision": trainer_config.precision, "seed": options.seed, "data_sha256": sha256,
-              "pairs": pairs_path, "train_pairs": n_train, "valid_pairs": n_valid, "tokenizer": tokenizer.files()}
+              "pairs": pairs_path, "train_pairs": n_train, "valid_pairs": n_valid, "tokenizer": tokenizer.files(),
+              "plan": plan}
     write_model_folder(out, config, model, metrics)
 
 

@@ -60,10 +60,11 @@ class TrainerConfig:
     betas: tuple[float, float] = (0.9, 0.999)  # Adam betas, each in [0, 1)
     schedule: ScheduleName = "constant"  # see nlprec.train.schedules
     warmup_steps: int = 0  # linear warmup steps, >= 0
+    warmup_fraction: float = 0.0  # or linear warmup over this share of the run (steps or time budget), in [0, 1)
     min_lr_ratio: float = 0.0  # final lr / base lr for linear and cosine decay, in [0, 1]
     epochs: int = 1  # passes over the training data, >= 1
     max_steps: int | None = None  # stop after this many optimizer steps (None: epochs decide)
-    max_minutes: float | None = None  # stop (with a checkpoint) after this much wall time
+    max_minutes: float | None = None  # training time budget across resumes; linear/cosine decay ends with it
     grad_clip: float | None = None  # clip the global grad norm to this, > 0 (None: off)
     accumulate: int = 1  # micro-batches per optimizer step, >= 1
     seed: int = 0  # seeds python, numpy and torch; same seed + device -> same result
@@ -85,6 +86,8 @@ class TrainerConfig:
             (self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}"),
             (0.0 <= self.min_lr_ratio <= 1.0, f"min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}"),
             (self.warmup_steps >= 0, f"warmup_steps must be >= 0, got {self.warmup_steps}"),
+            (0.0 <= self.warmup_fraction < 1.0, f"warmup_fraction must be in [0, 1), got {self.warmup_fraction}"),
+            (self.max_minutes is None or self.max_minutes > 0, f"max_minutes must be > 0, got {self.max_minutes}"),
             (self.grad_clip is None or self.grad_clip > 0, f"grad_clip must be > 0, got {self.grad_clip}"),
             (self.max_steps is None or self.max_steps >= 1, f"max_steps must be >= 1, got {self.max_steps}"),
             (self.patience >= 1, f"patience must be >= 1, got {self.patience}"),
@@ -160,6 +163,7 @@ class TrainState:
     best_metric: float | None = None
     epochs_without_improvement: int = 0
     stopped_early: bool = False
+    train_seconds: float = 0.0  # wall time of this run's fits so far (a --max-minutes budget spans resumes)
 
 
 class _LossOf(nn.Module):
@@ -198,6 +202,7 @@ class Trainer:
         self.out_dir = Path(config.out_dir) if config.out_dir else None
         self.history: list[dict[str, Any]] = []
         self._total_steps: int | None = None  # memo of total_steps()
+        self._seconds_before_fit = 0.0  # training seconds of the fits this run resumed from
 
     # ----- set-up -------------------------------------------------------------------------
     def _pick_autocast_dtype(self) -> torch.dtype | None:
@@ -252,10 +257,40 @@ class Trainer:
             self._total_steps = min(total, self.config.max_steps) if self.config.max_steps else total
         return self._total_steps
 
+    def time_bound(self) -> bool:
+        """Whether a --max-minutes budget may end this run's decaying schedule (linear, cosine)."""
+        return self.config.max_minutes is not None and self.config.schedule in ("linear", "cosine")
+
+    def elapsed_seconds(self) -> float:
+        """Training wall time of this run: earlier fits (resumed from) plus the current one."""
+        started = getattr(self, "started", None)
+        if started is None:  # not fitting now
+            return self.state.train_seconds
+        return self._seconds_before_fit + time.perf_counter() - started
+
     def lr_at(self, step: int) -> float:
-        config = self.config
-        return config.lr * lr_multiplier(config.schedule, step, self.total_steps(),
-                                         config.warmup_steps, config.min_lr_ratio)
+        """The scheduled rate of `step`. Under a time budget, linear and cosine schedules place the
+        run where it is by the clock when that is further along than its step (the budget's share
+        of the step cap), so the rate reaches its final value when the budget runs out, on any
+        machine, whatever the first steps cost; a run that its steps end first is unchanged."""
+        config, total = self.config, self.total_steps()
+        where = step
+        if self.time_bound():  # whole steps: a clock less than a step ahead leaves the rate as it was
+            where = max(step, math.floor(min(self.elapsed_seconds() / (60.0 * config.max_minutes), 1.0) * total))
+        warmup = config.warmup_steps or int(config.warmup_fraction * total)
+        return config.lr * lr_multiplier(config.schedule, where, total, warmup, config.min_lr_ratio)
+
+    def plan(self) -> dict[str, Any]:
+        """What the run planned and did, for config.json: the step cap and the time budget it
+        planned against, the steps and minutes it trained, what ended it, its last rate."""
+        config, state = self.config, self.state
+        ended_by = ("early stopping" if state.stopped_early else "steps" if state.step >= self.total_steps()
+                    else "time" if config.max_minutes is not None
+                    and self.elapsed_seconds() >= 60.0 * config.max_minutes else "epochs")
+        return {"planned_steps": self.total_steps(), "planned_minutes": config.max_minutes,
+                "schedule_follows": "time budget" if self.time_bound() else "steps",
+                "steps": state.step, "minutes": round(state.train_seconds / 60.0, 3), "ended_by": ended_by,
+                "final_lr": self.lr_at(max(state.step - 1, 0))}
 
     # ----- checkpoints ----------------------------------------------------------------------
     def checkpoint_state(self) -> dict[str, Any]:
@@ -277,6 +312,7 @@ class Trainer:
 
     def save(self, name: str = "last.pt") -> Path | None:
         """Write a checkpoint under out_dir/checkpoints (rank 0 only)."""
+        self.state.train_seconds = self.elapsed_seconds()
         if self.out_dir is None or self.rank != 0:
             return None
         path = self.out_dir / "checkpoints" / name
@@ -294,6 +330,7 @@ class Trainer:
         if self.scaler is not None and checkpoint.get("scaler"):
             self.scaler.load_state_dict(checkpoint["scaler"])
         self.state = TrainState(**checkpoint["train_state"])
+        self._seconds_before_fit = self.state.train_seconds
         self.history = list(checkpoint.get("history", []))
         restore_rng(checkpoint["rng"], self.device)
         self._resumed = True
@@ -308,8 +345,10 @@ class Trainer:
             seed_everything(self.config.seed + self.rank)
         total = self.total_steps()
         minutes = self.config.max_minutes
+        self._seconds_before_fit = self.state.train_seconds
+        left = None if minutes is None else max(60.0 * minutes - self._seconds_before_fit, 0.0)
         progress = Progress(total, unit=self.config.throughput_unit, enabled=self.config.progress and self.rank == 0,
-                            time_limit_seconds=None if minutes is None else 60.0 * minutes)
+                            time_limit_seconds=left)
         progress.begin(self.state.step)
         self._units_before_epoch = 0.0  # the progress rate counts from the start of this fit
         self.started = time.perf_counter()
@@ -318,13 +357,15 @@ class Trainer:
         try:
             while self.state.epoch < self.config.epochs and not self._should_stop(total):
                 self._run_epoch(progress, total)
+            if self._saved_state != dataclasses.astuple(self.state):  # each epoch ends with a save
+                self.save("last.pt")
         except KeyboardInterrupt:
             self.save("last.pt")  # Ctrl-C loses nothing: --resume continues from here
             raise
         finally:
             progress.close()
-        if self._saved_state != dataclasses.astuple(self.state):  # each epoch ends with a save
-            self.save("last.pt")
+            self.state.train_seconds = self.elapsed_seconds()
+            self.started = None  # the clock of this fit stops here
         distributed.barrier()
         return self.history
 
@@ -332,7 +373,7 @@ class Trainer:
         if self.state.stopped_early or self.state.step >= total:
             return True
         limit = self.config.max_minutes
-        return limit is not None and (time.perf_counter() - self.started) / 60.0 >= limit
+        return limit is not None and self.elapsed_seconds() >= 60.0 * limit
 
     def _run_epoch(self, progress: Progress, total: int) -> None:
         state = self.state

@@ -32,7 +32,8 @@ def write_corpus(path, n_docs: int = 40, seed: int = 0):
 
 def options(**changes) -> PretrainOptions:
     base = {"vocab_size": 60, "max_len": 32, "batch_size": 8, "max_steps": 6, "lr": 1e-3, "threads": 1,
-            "progress": False, "heldout_fraction": 0.1, "heldout_examples": 16, "seed": 3}
+            "progress": False, "heldout_fraction": 0.1, "heldout_examples": 16, "seed": 3,
+            "device": "cpu"}  # same-seed identity and thresholds were measured on the CPU
     return PretrainOptions(**{**base, **changes})
 
 
@@ -169,3 +170,16 @@ def test_pretrained_on_wikitext_beats_the_most_frequent_piece(corpora_dir, tmp_p
     assert report["masked_positions"] > 10000 and isinstance(bert.model, Bert)
     assert report["mlm_accuracy"] > baseline + 0.03, (report, baseline)
     assert report["mlm_loss"] < unigram - 0.25, (report, unigram)
+
+
+def test_a_time_budget_is_spent_and_recorded(tmp_path):
+    """--max-minutes 0.1 on a tiny model: at least 90% of the 6 s trained, the rate decayed to
+    (nearly) zero, and config.json's plan says so (the held-out scoring is part of the budget)."""
+    corpus = write_corpus(tmp_path / "corpus.txt")
+    torch.set_num_threads(1)
+    bert = train(corpus, tmp_path / "m", options(max_steps=None, epochs=10_000, max_minutes=0.1, device="cpu"),
+                 overrides=TINY, log=lambda m: None)
+    plan = bert.config["plan"]
+    assert plan["ended_by"] == "time" and plan["schedule_follows"] == "time budget", plan
+    assert 0.9 * 0.1 <= plan["minutes"] <= 0.1 + 0.05 and plan["steps"] < plan["planned_steps"], plan
+    assert plan["final_lr"] <= 0.03 * bert.config["options"]["lr"], plan
