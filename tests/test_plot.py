@@ -35,7 +35,8 @@ def w2v_run(tmp_path_factory):
     rng = np.random.default_rng(0)
     corpus = folder / "corpus.txt"
     corpus.write_text("\n".join(" ".join(rng.choice(WORDS, 8)) for _ in range(3000)) + "\n", encoding="utf-8")
-    options = EmbedOptions(dim=16, epochs=3, min_count=1, threads=1, chunk_words=1000, progress=False, backend="numba")
+    options = EmbedOptions(dim=16, epochs=3, min_count=1, threads=1, chunk_words=1000, progress=False, backend="numba",
+                           device="cpu")
     vectors = train(corpus, folder / "v.bin", options, log=lambda *_: None)
     return folder / "v.bin.run", vectors
 

@@ -31,7 +31,7 @@ def write_reviews(path, n: int = 60):
 
 def pretrain_argv(corpus, out, *extra):
     return ["bert", "pretrain", str(corpus), "--out", str(out), "--max-steps", "3", "--vocab-size", "60",
-            "--max-len", "32", "--batch-size", "8", "--threads", "1", "-q", *TINY, *extra]
+            "--max-len", "32", "--batch-size", "8", "--threads", "1", "--device", "cpu", "-q", *TINY, *extra]
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +110,7 @@ def test_classify_fine_tunes_a_pretrained_bert(model_dir, capsys, tmp_path):
     data.write_text("\n".join(rows) + "\n", encoding="utf-8")
     out = tmp_path / "clf"
     code, _, err = run(["classify", "train", str(data), "--model", "bert", "--init", str(model_dir[0]), "--out",
-                        str(out), "--epochs", "2", "--threads", "1", "--seed", "1", "-q"], capsys)
+                        str(out), "--epochs", "2", "--threads", "1", "--seed", "1", "--device", "cpu", "-q"], capsys)
     assert code == 0, err
     config = json.loads((out / "config.json").read_text())
     assert config["registry_name"] == "bert-classifier" and config["init"] == str(model_dir[0])

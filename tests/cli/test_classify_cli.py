@@ -17,7 +17,7 @@ POS = "good great fine superb lovely".split()
 NEG = "bad awful poor dull boring".split()
 NOISE = "the a film movie plot actor scene it was and".split()
 TINY = ["--set", "dim=16", "--set", "maps=8", "--epochs", "3", "--threads", "1", "--batch-size", "16",
-        "--lr", "0.01", "-q"]
+        "--lr", "0.01", "--device", "cpu", "-q"]
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")

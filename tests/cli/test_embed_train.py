@@ -12,7 +12,8 @@ from cli_support import run
 
 def test_demo_corpus_trains_and_prints_neighbours(tmp_path, capsys):
     out = tmp_path / "demo.bin"
-    code, stdout, _ = run(["embed", "train", "--out", str(out), "--epochs", "2", "--dim", "32", "-q"], capsys)
+    code, stdout, _ = run(["embed", "train", "--out", str(out), "--epochs", "2", "--dim", "32", "--device", "cpu",
+                           "-q"], capsys)
     assert code == 0
     assert "built-in demo corpus" in stdout and "nearest neighbours:" in stdout
     cat_line = next(line for line in stdout.splitlines() if line.strip().startswith("cat ->"))
@@ -24,7 +25,8 @@ def test_user_corpus_then_query_and_evaluate(tmp_path, capsys, corpora_dir):
     out = tmp_path / "ptb.vec"
     corpus = corpora_dir / "ptb" / "ptb.valid.txt"
     code, _, _ = run(["embed", "train", str(corpus), "--out", str(out), "--epochs", "1", "--dim", "20",
-                      "--arch", "cbow", "--objective", "hierarchical", "--min-count", "3", "-q"], capsys)
+                      "--arch", "cbow", "--objective", "hierarchical", "--min-count", "3", "--device", "cpu", "-q"],
+                     capsys)
     assert code == 0
     code, stdout, _ = run(["embed", "similar", str(out), "market", "--k", "3", "--json"], capsys)
     assert code == 0 and len(json.loads(stdout)) == 3
@@ -35,7 +37,7 @@ def test_user_corpus_then_query_and_evaluate(tmp_path, capsys, corpora_dir):
 
 def test_resume_continues_a_finished_run(tmp_path, capsys):
     out = tmp_path / "v.npz"
-    args = ["embed", "train", "--out", str(out), "--epochs", "1", "--dim", "16", "-q"]
+    args = ["embed", "train", "--out", str(out), "--epochs", "1", "--dim", "16", "--device", "cpu", "-q"]
     assert run(args, capsys)[0] == 0
     code, stdout, _ = run([*args, "--resume"], capsys)
     assert code == 0 and "resuming from" in stdout

@@ -60,7 +60,7 @@ def vectors(tmp_path_factory):
     corpus = folder / "corpus.txt"
     corpus.write_text("\n".join(" ".join(rng.choice(WORDS, 8)) for _ in range(2000)) + "\n", encoding="utf-8")
     main(["embed", "train", str(corpus), "--out", str(folder / "v.bin"), "--dim", "16", "--epochs", "2",
-          "--min-count", "1", "--threads", "1", "-q"])
+          "--min-count", "1", "--threads", "1", "--device", "cpu", "-q"])
     return folder / "v.bin"
 
 
@@ -112,7 +112,8 @@ def test_translate_attention_plot(tmp_path, capsys, figures):
     pairs.write_text("\n".join(lines) + "\n", encoding="utf-8")
     model = tmp_path / "tfm"
     code, _, _ = run(capsys, "translate", "train", pairs, "--out", model, "--max-steps", "4", "--vocab-size", "60",
-                     "--valid-size", "20", "--max-tokens", "300", "--threads", "1", "--warmup", "2", "-q",
+                     "--valid-size", "20", "--max-tokens", "300", "--threads", "1", "--warmup", "2",
+                     "--device", "cpu", "-q",
                      "--set", "d_model=32", "--set", "heads=2", "--set", "encoder_layers=1",
                      "--set", "decoder_layers=2", "--set", "d_ff=64")
     assert code == 0
@@ -143,7 +144,8 @@ def test_rec_evaluate_plot(tmp_path, capsys, figures):
     ratings.write_text("\n".join(rows) + "\n", encoding="utf-8")
     model = tmp_path / "nm"
     code, _, _ = run(capsys, "rec", "train", ratings, "--model", "neumf", "--out", model, "--epochs", "1",
-                     "--set", "factors=4", "--no-pretrain", "--eval-negatives", "30", "--threads", "1", "--quiet")
+                     "--set", "factors=4", "--no-pretrain", "--eval-negatives", "30", "--threads", "1",
+                     "--device", "cpu", "--quiet")
     assert code == 0
     out = tmp_path / "hr.png"
     code, stdout, _ = run(capsys, "rec", "evaluate", model, "--plot", out)

@@ -34,7 +34,7 @@ def model_dir(tmp_path_factory):
     folder = tmp_path_factory.mktemp("cli")
     pairs = write_pairs(folder / "pairs.tsv")
     argv = ["translate", "train", str(pairs), "--out", str(folder / "tfm"), "--max-steps", "5", "--vocab-size", "500",
-            "--valid-size", "20", "--max-tokens", "300", "--threads", "1", "--warmup", "2", "-q",
+            "--valid-size", "20", "--max-tokens", "300", "--threads", "1", "--warmup", "2", "--device", "cpu", "-q",
             "--set", "d_model=32", "--set", "heads=2", "--set", "encoder_layers=1", "--set", "decoder_layers=1",
             "--set", "d_ff=64"]
     torch.set_num_threads(1)
@@ -95,7 +95,8 @@ def test_show_attention_of_a_transformer(model_dir, capsys):
 def test_gru_show_attention_table(tmp_path, capsys):
     pairs = write_pairs(tmp_path / "p.tsv", n=100)
     code, _, _ = run(["translate", "train", str(pairs), "--out", str(tmp_path / "gru"), "--arch", "gru-attention",
-                      "--max-steps", "3", "--vocab-size", "60", "--valid-size", "10", "--threads", "1", "-q",
+                      "--max-steps", "3", "--vocab-size", "60", "--valid-size", "10", "--threads", "1",
+                      "--device", "cpu", "-q",
                       "--set", "embed_dim=16", "--set", "hidden=16", "--set", "decoder_hidden=16",
                       "--set", "attention_dim=16"], capsys)
     assert code == 0

@@ -53,7 +53,8 @@ def test_real_data_quality_ml100k(corpora_dir):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        options = recommend.RecommendOptions(model="autorec", progress=False, trainer_options={"epochs": 15, "lr": 3e-3})
+        options = recommend.RecommendOptions(model="autorec", progress=False,
+                                             trainer_options={"epochs": 15, "lr": 3e-3, "device": "cpu"})
         result = recommend.train(corpora_dir / "ml-100k" / "u.data", None, options)
     finally:
         torch.set_num_threads(threads)

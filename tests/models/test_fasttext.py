@@ -94,7 +94,8 @@ def small_corpus(tmp_path_factory):
 
 
 def demo_options(**overrides) -> FastTextOptions:
-    settings = dict(dim=32, epochs=3, threads=1, seed=1, progress=False, buckets=50_000)
+    settings = dict(dim=32, epochs=3, threads=1, seed=1, progress=False, buckets=50_000,
+                    device="cpu")  # golden values and bit-identity were measured on the CPU
     settings.update(overrides)
     return FastTextOptions(**settings)
 
@@ -195,7 +196,7 @@ def test_cli_trains_and_queries_unseen_words(small_corpus, tmp_path, capsys):
     out = tmp_path / "ft.bin"
     status, _, err = run_cli(capsys, "embed", "train", small_corpus, "--out", out, "--arch", "fasttext",
                              "--min-n", "3", "--max-n", "5", "--buckets", "20000", "--epochs", "2", "--dim", "32",
-                             "--threads", "1", "--quiet")
+                             "--threads", "1", "--device", "cpu", "--quiet")
     assert status == 0, err
     status, text, err = run_cli(capsys, "embed", "similar", out, "catz", "--json")
     assert status == 0, err
@@ -225,7 +226,7 @@ def test_cli_bad_ngram_settings_are_one_line_errors(tmp_path, capsys, args, mess
 def test_quality_on_penn_treebank(tmp_path, corpora_dir):
     """3 epochs of skip-gram on PTB (0.9M words): semantic structure a broken model would not have."""
     vectors = train(corpora_dir / "ptb" / "ptb.train.txt", tmp_path / "ptb.npz",
-                             FastTextOptions(epochs=3, threads=2, progress=False), log=lambda *_: None)
+                             FastTextOptions(epochs=3, threads=2, progress=False, device="cpu"), log=lambda *_: None)
     wordeval = corpora_dir / "wordeval"
     assert word_similarity(vectors, wordeval / "wordsim353.tsv")["spearman"] > 0.10
     assert analogy_accuracy(vectors, wordeval / "questions-words.txt", restrict_vocab=30000)["accuracy"] > 0.01

@@ -88,7 +88,8 @@ def test_kernel_is_glove_c_adagrad_step():
 
 
 def demo_options(**overrides) -> GloveOptions:
-    settings = dict(dim=32, epochs=10, window=5, threads=1, seed=1, progress=False, x_max=10.0)
+    settings = dict(dim=32, epochs=10, window=5, threads=1, seed=1, progress=False, x_max=10.0,
+                    device="cpu")  # golden values and bit-identity were measured on the CPU
     settings.update(overrides)
     return GloveOptions(**settings)
 
@@ -105,7 +106,7 @@ def test_learns_the_demo_corpus_and_records_provenance(tmp_path):
 
 
 def test_torch_backend_learns_the_demo_corpus(tmp_path):
-    options = demo_options(backend="torch", device="cpu", epochs=5, batch_size=65536, eta=0.05)
+    options = demo_options(backend="torch", epochs=5, batch_size=65536, eta=0.05)
     vectors = train(default_corpus_path(), tmp_path / "g.npz", options, log=lambda *_: None)
     assert vectors.meta["loss_per_epoch"][-1] < vectors.meta["loss_per_epoch"][0]
 
@@ -171,7 +172,7 @@ def test_cli_trains_and_evaluates(tmp_path, capsys):
     out = tmp_path / "glove.vec"
     status, _, err = run_cli(capsys, "embed", "train", default_corpus_path(), "--out", out, "--arch", "glove",
                              "--window", "5", "--x-max", "10", "--alpha", "0.75", "--eta", "0.05", "--epochs", "3",
-                             "--dim", "16", "--threads", "1", "--quiet")
+                             "--dim", "16", "--threads", "1", "--device", "cpu", "--quiet")
     assert status == 0, err
     meta = json.loads((tmp_path / "glove.vec.meta.json").read_text())
     assert meta["options"]["x_max"] == 10.0 and meta["options"]["window"] == 5
@@ -187,7 +188,7 @@ def test_cli_rejects_options_of_other_architectures(tmp_path, capsys):
 
 def test_cli_memory_refusal_is_one_line(tmp_path, capsys):
     status, _, err = run_cli(capsys, "embed", "train", default_corpus_path(), "--out", tmp_path / "v.vec",
-                             "--arch", "glove", "--memory-gb", "0.0001", "--quiet")
+                             "--arch", "glove", "--memory-gb", "0.0001", "--device", "cpu", "--quiet")
     assert status == 2 and len(err.strip().splitlines()) == 1 and "raise --memory-gb" in err
 
 
@@ -196,7 +197,7 @@ def test_cli_memory_refusal_is_one_line(tmp_path, capsys):
 def test_quality_on_penn_treebank(tmp_path, corpora_dir):
     """15 epochs on PTB (0.9M words): semantic structure a broken model would not have."""
     vectors = train(corpora_dir / "ptb" / "ptb.train.txt", tmp_path / "ptb.npz",
-                          GloveOptions(threads=2, progress=False, x_max=10.0), log=lambda *_: None)
+                          GloveOptions(threads=2, progress=False, x_max=10.0, device="cpu"), log=lambda *_: None)
     wordeval = corpora_dir / "wordeval"
     assert word_similarity(vectors, wordeval / "wordsim353.tsv")["spearman"] > 0.10
     assert analogy_accuracy(vectors, wordeval / "questions-words.txt", restrict_vocab=30000)["accuracy"] > 0.01

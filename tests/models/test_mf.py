@@ -64,8 +64,8 @@ def test_real_data_quality_ml100k(corpora_dir, one_thread):
     """A few fast epochs beat the global-mean baseline (RMSE ~1.12-1.13) by a wide margin."""
     from nlprec.tasks import recommend
 
-    options = recommend.RecommendOptions(model="mf", progress=False, trainer_options={"epochs": 4, "lr": 5e-3},
-                                         batch_size=2048)
+    options = recommend.RecommendOptions(model="mf", progress=False, batch_size=2048,
+                                         trainer_options={"epochs": 4, "lr": 5e-3, "device": "cpu"})
     result = recommend.train(corpora_dir / "ml-100k" / "u.data", None, options)
     test = result.test
     baseline = float(np.sqrt(np.mean((test.ratings - result.train.ratings.mean()) ** 2)))

@@ -81,7 +81,7 @@ def test_pretraining_runs_both_towers_then_the_fused_model(tmp_path, monkeypatch
     fused = []
     original = NeuMF.from_towers.__func__
     monkeypatch.setattr(NeuMF, "from_towers", classmethod(lambda cls, *a: fused.append(a) or original(cls, *a)))
-    options = recommend.RecommendOptions(model="neumf", trainer_options={"epochs": 2}, progress=False,
+    options = recommend.RecommendOptions(model="neumf", trainer_options={"epochs": 2, "device": "cpu"}, progress=False,
                                          protocol=recommend.EvalProtocol(split="leave_one_out", n_negatives=10))
     result = recommend.train(ratings, None, options, {"pretrain": True, "factors": 8, "mlp_layers": [8, 4]})
     (config, gmf, mlp), = fused
@@ -117,8 +117,8 @@ def test_real_data_quality_ml100k(corpora_dir):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        options = recommend.RecommendOptions(model="neumf", progress=False, trainer_options={"epochs": 3, "lr": 3e-3},
-                                             n_negatives=4, batch_size=2048)
+        options = recommend.RecommendOptions(model="neumf", progress=False, n_negatives=4, batch_size=2048,
+                                             trainer_options={"epochs": 3, "lr": 3e-3, "device": "cpu"})
         result = recommend.train(corpora_dir / "ml-100k" / "u.data", None, options)
     finally:
         torch.set_num_threads(threads)

@@ -140,7 +140,7 @@ def test_a_really_read_only_folder(tmp_path):
 def test_cli_disk_full_while_training_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys):
     out = tmp_path / "v.npz"
     args = ["embed", "train", write_corpus(tmp_path / "c.txt", 50), "--out", out, "--epochs", 1, "--dim", 4,
-            "--min-count", 1, "--threads", 1, "-q"]
+            "--min-count", 1, "--threads", 1, "--device", "cpu", "-q"]
     assert run_in_process(capsys, *args)[0] == 0
     old = out.read_bytes()
     _disk_with_room(monkeypatch, 50)

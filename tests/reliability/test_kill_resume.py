@@ -53,7 +53,8 @@ FAMILIES = {
     "embeddings": Family(
         "embeddings", 6,
         lambda data, out: ["embed", "train", write_corpus(data / "corpus.txt"), "--out", out / "v.npz",
-                           "--epochs", 6, "--dim", 8, "--min-count", 1, "--threads", 1, "--seed", 3, "-q"],
+                           "--epochs", 6, "--dim", 8, "--min-count", 1, "--threads", 1, "--seed", 3, "--device", "cpu",
+                           "-q"],
         lambda out: out / "v.npz.run" / "checkpoints" / "last.pt",
         lambda out: {"vectors": Vectors.load(out / "v.npz").matrix}),
     "recommenders": Family(

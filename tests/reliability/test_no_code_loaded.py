@@ -56,7 +56,7 @@ def folders(tmp_path_factory):
     train(write_pairs(root / "p.tsv"), root / "tfm", options,
                       dict(d_model=16, heads=2, encoder_layers=1, decoder_layers=1, d_ff=32), log=lambda *_: None)
     main(["embed", "train", str(write_corpus(root / "c.txt", 50)), "--out", str(root / "v.npz"), "--epochs", "1",
-          "--dim", "4", "--min-count", "1", "--threads", "1", "-q"])
+          "--dim", "4", "--min-count", "1", "--threads", "1", "--device", "cpu", "-q"])
     return root
 
 
@@ -99,7 +99,8 @@ def test_embed_resume_from_a_planted_checkpoint_is_refused(folders, tmp_path, ca
     state["model"] = Payload(marker)
     torch.save(state, last)
     code, _, err = run_in_process(capsys, "embed", "train", tmp_path / "c.txt", "--out", tmp_path / "v.npz",
-                                  "--epochs", 1, "--dim", 4, "--min-count", 1, "--threads", 1, "-q", "--resume")
+                                  "--epochs", 1, "--dim", 4, "--min-count", 1, "--threads", 1, "--device", "cpu", "-q",
+                                  "--resume")
     assert code == 2 and not marker.exists()
     _refused(err, "last.pt")
 

@@ -37,7 +37,7 @@ def models_dir(tmp_path_factory) -> Path:
 def vectors_path(models_dir) -> Path:
     """word2vec on the built-in demo corpus, native .npz (memory-mapped when served)."""
     out = models_dir / "words.npz"
-    _cli(["embed", "train", "--out", str(out), "--epochs", "1", "--dim", "16", "-q"])
+    _cli(["embed", "train", "--out", str(out), "--epochs", "1", "--dim", "16", "--device", "cpu", "-q"])
     return out
 
 
@@ -56,7 +56,7 @@ def subword_path(models_dir) -> Path:
     """fastText on the demo corpus, .npz with n-grams (answers unseen words)."""
     out = models_dir / "sub.npz"
     _cli(["embed", "train", "--arch", "fasttext", "--out", str(out), "--epochs", "1", "--dim", "16",
-          "--buckets", "20000", "-q"])
+          "--buckets", "20000", "--device", "cpu", "-q"])
     return out
 
 
@@ -107,7 +107,7 @@ def translator_dir(models_dir) -> Path:
     pairs.write_text("\n".join(lines) + "\n", encoding="utf-8")
     out = models_dir / "tfm"
     _cli(["translate", "train", str(pairs), "--out", str(out), "--max-steps", "5", "--vocab-size", "500",
-          "--valid-size", "20", "--max-tokens", "300", "--threads", "1", "--warmup", "2", "-q",
+          "--valid-size", "20", "--max-tokens", "300", "--threads", "1", "--warmup", "2", "--device", "cpu", "-q",
           "--set", "d_model=32", "--set", "heads=2", "--set", "encoder_layers=1", "--set", "decoder_layers=1",
           "--set", "d_ff=64"])
     return out

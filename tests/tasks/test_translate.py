@@ -37,7 +37,8 @@ def write_pairs(path, n: int = 300, seed: int = 0):
 
 def tiny_options(**overrides) -> TranslateOptions:
     settings = dict(vocab_size=60, valid_size=30, val_bleu_sentences=10, max_tokens=300, max_steps=8, threads=1,
-                    progress=False, warmup_steps=2, seed=3)
+                    progress=False, warmup_steps=2, seed=3,
+                    device="cpu")  # expected outputs and precision defaults were measured on the CPU
     settings.update(overrides)
     return TranslateOptions(**settings)
 
@@ -222,7 +223,7 @@ def test_tiny_transformer_learns_frequent_short_french(tmp_path, corpora_dir):
     lines = (corpora_dir / "fra-eng" / "fra.txt").read_text(encoding="utf-8").split("\n")[:20000]
     pairs = tmp_path / "short.tsv"
     pairs.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    options = TranslateOptions(vocab_size=1000, valid_size=500, val_bleu_sentences=200, max_tokens=2500,
+    options = TranslateOptions(vocab_size=1000, valid_size=500, val_bleu_sentences=200, max_tokens=2500, device="cpu",
                                max_steps=250, max_minutes=4.0, threads=1, progress=False, warmup_steps=50, lr=3e-3,
                                seed=1)  # a step budget, not a time budget: the same result on a busy machine
     translator = train(pairs, tmp_path / "m", options, dict(d_model=128, heads=4, encoder_layers=2,
