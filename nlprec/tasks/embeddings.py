@@ -293,6 +293,11 @@ def _prepare_run(corpus_path: str | Path, out: str | Path, options: Any, resume:
     checkpoint = _resume_checkpoint(run_dir, options) if resume else None
     device = resolve_device(options.device)
     backend = _resolve_backend(options.backend, device)
+    trained_with = (checkpoint or {}).get("model_config", {}).get("backend")
+    if trained_with not in (None, backend):  # its chunks and optimizer state are the other backend's
+        raise NlprecError(f"--resume: the run in {run_dir} trained with the {trained_with} backend, this one would "
+                          f"use {backend}; resume with --backend {trained_with}"
+                          + (" --device cpu" if trained_with == "numba" else ""))
     corpus = _encode(corpus_path, options, checkpoint)
     log(f"corpus {corpus.path}: {corpus.raw_tokens:,} tokens, {len(corpus.sentence_ends):,} sentences, "
         f"vocabulary {len(corpus.vocab):,} words (min-count {options.min_count})")

@@ -134,13 +134,14 @@ def autocast(precision: str, device: torch.device) -> contextlib.AbstractContext
 
 
 def resolve_device(name: str) -> torch.device:
-    """`auto` -> CUDA when present (the local rank's GPU under torchrun), else CPU."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", distributed.local_rank())
+    """`auto` -> CUDA when present, else CPU; `auto` and `cuda` mean the local rank's GPU (0
+    outside torchrun); `cuda:N` is GPU N."""
+    if name == "auto" and not torch.cuda.is_available():
         return torch.device("cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise NlprecError(f"device {name!r} requested but CUDA is not available; use --device cpu")
+    if name in ("auto", "cuda"):
+        return torch.device("cuda", distributed.local_rank())
     return torch.device(name)
 
 
@@ -297,10 +298,10 @@ class Trainer:
         """Everything a resume needs, in weights_only-safe types."""
         model_config = getattr(self.model, "config", None)
         return {
-            "model": self.model.state_dict(),
+            "model": _on_cpu(self.model.state_dict()),
             "model_name": type(self.model).__name__,
             "model_config": dataclasses.asdict(model_config) if dataclasses.is_dataclass(model_config) else {},
-            "optimizer": self.optimizer.state_dict() if self.optimizer else None,
+            "optimizer": _on_cpu(self.optimizer.state_dict()) if self.optimizer else None,
             "scaler": self.scaler.state_dict() if self.scaler else None,
             "trainer_config": to_plain(dataclasses.asdict(self.config)),
             "train_state": dataclasses.asdict(self.state),
@@ -547,6 +548,18 @@ class Trainer:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         with open(self.out_dir / "metrics.jsonl", "a", encoding="utf-8") as handle:
             handle.write(json.dumps(to_plain(record)) + "\n")
+
+
+def _on_cpu(value: Any) -> Any:
+    """A state dict (nested dicts and lists) with every tensor copied to the CPU: checkpoints load
+    on machines without the run's GPU (an optimizer moves its state back on load_state_dict)."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, dict):
+        return {key: _on_cpu(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_on_cpu(item) for item in value)
+    return value
 
 
 def _chunked(iterable: Iterable, size: int) -> Iterable[list]:

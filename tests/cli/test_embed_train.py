@@ -76,3 +76,22 @@ def test_chunk_words_is_for_word2vec_and_fasttext(tmp_path, capsys):
     code, _, _ = run(["embed", "train", "--chunk-words", "2000", "--epochs", "1", "--dim", "8", "--threads", "1",
                       "--device", "cpu", "-q", "--out", tmp_path / "v.npz"], capsys)
     assert code == 0 and Vectors.load(tmp_path / "v.npz").meta["options"]["chunk_words"] == 2000
+
+
+
+def test_a_resume_where_auto_picks_another_backend_is_refused_in_one_line(tmp_path, capsys, monkeypatch):
+    """A run whose --backend auto became the torch backend (on a GPU) resumed where auto picks
+    numba (a CPU): its chunks and optimizer state belong to the other backend, so the resume
+    names the backend to ask for instead of training on with mismatched state."""
+    from nlprec.tasks import embeddings
+
+    out = tmp_path / "v.npz"
+    with monkeypatch.context() as patch:
+        patch.setattr(embeddings, "_resolve_backend", lambda backend, device: "torch")  # as on a GPU
+        code, _, _ = run(["embed", "train", "--device", "cpu", "--epochs", "1", "--dim", "8", "--threads", "1", "-q",
+                          "--out", out], capsys)
+    assert code == 0
+    code, _, err = run(["embed", "train", "--device", "cpu", "--epochs", "1", "--dim", "8", "--threads", "1", "-q",
+                        "--out", out, "--resume"], capsys)
+    assert code == 2 and "trained with the torch backend" in err and "--backend torch" in err
+    assert err.count("\n") == 1, err
