@@ -148,6 +148,16 @@ def _damaged(files_of) -> st.SearchStrategy:
         lambda name: st.tuples(st.just(name), st.one_of(mutations(files_of()[name]), st.none()))))
 
 
+def _load_damaged(valid: Path, copy: str, change, reader: str, load, check) -> None:
+    """Copy the folder `valid` as `copy`, damage (bytes) or delete (None) one file, and load it."""
+    name, data = change
+    with scratch() as folder:
+        shutil.copytree(valid, folder / copy)
+        target = folder / copy / name
+        target.unlink() if data is None else target.write_bytes(data)
+        check_outcome(reader, folder / copy, load, check)
+
+
 # --- checkpoints ---------------------------------------------------------------------------------
 
 def _check_checkpoint(state) -> None:
@@ -188,12 +198,7 @@ def _check_recommender(rec) -> None:
 
 
 def _recommender(change) -> None:
-    name, data = change
-    with scratch() as folder:
-        shutil.copytree(recommender_folder(), folder / "rec-folder")
-        target = folder / "rec-folder" / name
-        target.unlink() if data is None else target.write_bytes(data)
-        check_outcome("recommender folder", folder / "rec-folder", Recommender.load, _check_recommender)
+    _load_damaged(recommender_folder(), "rec-folder", change, "recommender folder", Recommender.load, _check_recommender)
 
 
 test_recommender_folder_mutations, test_recommender_folder_mutations_slow = fuzz_pair(
@@ -218,12 +223,7 @@ def _check_translator(translator) -> None:
 
 
 def _translation(change) -> None:
-    name, data = change
-    with scratch() as folder:
-        shutil.copytree(translation_folder(), folder / "tfm-folder")
-        target = folder / "tfm-folder" / name
-        target.unlink() if data is None else target.write_bytes(data)
-        check_outcome("translation folder", folder / "tfm-folder", Translator.load, _check_translator)
+    _load_damaged(translation_folder(), "tfm-folder", change, "translation folder", Translator.load, _check_translator)
 
 
 test_translation_folder_mutations, test_translation_folder_mutations_slow = fuzz_pair(
@@ -239,12 +239,7 @@ def _check_classifier(classifier) -> None:
 
 
 def _classifier(change) -> None:
-    name, data = change
-    with scratch() as folder:
-        shutil.copytree(classifier_folder(), folder / "clf-folder")
-        target = folder / "clf-folder" / name
-        target.unlink() if data is None else target.write_bytes(data)
-        check_outcome("classifier folder", folder / "clf-folder", classify.Classifier.load, _check_classifier)
+    _load_damaged(classifier_folder(), "clf-folder", change, "classifier folder", classify.Classifier.load, _check_classifier)
 
 
 test_classifier_folder_mutations, test_classifier_folder_mutations_slow = fuzz_pair(
@@ -258,12 +253,7 @@ def _check_bert(model) -> None:
 
 
 def _bert(change) -> None:
-    name, data = change
-    with scratch() as folder:
-        shutil.copytree(bert_folder(), folder / "bert-folder")
-        target = folder / "bert-folder" / name
-        target.unlink() if data is None else target.write_bytes(data)
-        check_outcome("BERT folder", folder / "bert-folder", bert.PretrainedBert.load, _check_bert)
+    _load_damaged(bert_folder(), "bert-folder", change, "BERT folder", bert.PretrainedBert.load, _check_bert)
 
 
 test_bert_folder_mutations, test_bert_folder_mutations_slow = fuzz_pair(
