@@ -49,10 +49,12 @@ class Progress:
         elapsed = max(now - self.start_time, 1e-9)
         done = step - self.start_step
         eta = elapsed / done * (self.total_steps - step) if done > 0 else 0.0
-        if self.time_limit_seconds is not None:
+        share = step / self.total_steps
+        if self.time_limit_seconds is not None:  # a time budget ends the run first: its share is the progress
             eta = min(eta, max(self.time_limit_seconds - elapsed, 0.0))
+            share = max(share, min(elapsed / max(self.time_limit_seconds, 1e-9), 1.0))
         line = (f"epoch {epoch}/{epochs} step {step}/{self.total_steps} "
-                f"{100.0 * step / self.total_steps:5.1f}% loss {loss:.4f} lr {lr:.3g} "
+                f"{100.0 * share:5.1f}% loss {loss:.4f} lr {lr:.3g} "
                 f"{units_done / elapsed:,.0f} {self.unit}/s ETA {format_duration(eta)}")
         end = "\r" if self.in_place else "\n"
         print(line.ljust(100) if self.in_place else line, end=end, file=self.stream, flush=True)

@@ -1,4 +1,4 @@
-"""The progress line: its rate counts every unit since `begin`, and a time budget caps its ETA."""
+"""The progress line: its rate counts every unit since `begin`; a time budget caps its ETA and sets its percentage."""
 
 from __future__ import annotations
 
@@ -34,7 +34,8 @@ def test_rate_and_eta_from_steps(clock):
 def test_time_limit_caps_the_eta(clock):
     progress = Progress(10_000, unit="tokens", stream=io.StringIO(), time_limit_seconds=60.0)
     progress.begin(0)
-    assert "ETA 0:00:50" in line_after(progress, clock, 10.0, 10, 5000)
+    line = line_after(progress, clock, 15.0, 10, 5000)
+    assert "ETA 0:00:45" in line and " 25.0% " in line  # the budget's share, not 10 of 10,000 steps
     assert "ETA 0:00:00" in line_after(progress, clock, 70.0, 80, 40000)
 
 
