@@ -204,6 +204,7 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self._total_steps: int | None = None  # memo of total_steps()
         self._seconds_before_fit = 0.0  # training seconds of the fits this run resumed from
+        self._step_seconds = 0.0  # how long the last optimizer step took (a time budget stops a step early)
 
     # ----- set-up -------------------------------------------------------------------------
     def _pick_autocast_dtype(self) -> torch.dtype | None:
@@ -287,7 +288,7 @@ class Trainer:
         config, state = self.config, self.state
         ended_by = ("early stopping" if state.stopped_early else "steps" if state.step >= self.total_steps()
                     else "time" if config.max_minutes is not None
-                    and self.elapsed_seconds() >= 60.0 * config.max_minutes else "epochs")
+                    and self.elapsed_seconds() + self._step_seconds >= 60.0 * config.max_minutes else "epochs")
         return {"planned_steps": self.total_steps(), "planned_minutes": config.max_minutes,
                 "schedule_follows": "time budget" if self.time_bound() else "steps",
                 "steps": state.step, "minutes": round(state.train_seconds / 60.0, 3), "ended_by": ended_by,
@@ -373,8 +374,8 @@ class Trainer:
     def _should_stop(self, total: int) -> bool:
         if self.state.stopped_early or self.state.step >= total:
             return True
-        limit = self.config.max_minutes
-        return limit is not None and self.elapsed_seconds() >= 60.0 * limit
+        limit = self.config.max_minutes  # stop when one more step (as long as the last) would overrun it
+        return limit is not None and self.elapsed_seconds() + self._step_seconds >= 60.0 * limit
 
     def _run_epoch(self, progress: Progress, total: int) -> None:
         state = self.state
@@ -387,7 +388,9 @@ class Trainer:
         units_done = 0.0
         epoch_start = time.perf_counter()
         for micro_batches in _chunked(batches, self.config.accumulate):
+            step_started = time.perf_counter()
             parts = self._step(micro_batches)
+            self._step_seconds = time.perf_counter() - step_started
             state.batch_in_epoch += len(micro_batches)
             state.step += 1
             units_done += sum(_batch_units(batch) for batch in micro_batches)
