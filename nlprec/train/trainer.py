@@ -287,8 +287,7 @@ class Trainer:
         planned against, the steps and minutes it trained, what ended it, its last rate."""
         config, state = self.config, self.state
         ended_by = ("early stopping" if state.stopped_early else "steps" if state.step >= self.total_steps()
-                    else "time" if config.max_minutes is not None
-                    and self.elapsed_seconds() + self._step_seconds >= 60.0 * config.max_minutes else "epochs")
+                    else "time" if self._out_of_time() else "epochs")
         return {"planned_steps": self.total_steps(), "planned_minutes": config.max_minutes,
                 "schedule_follows": "time budget" if self.time_bound() else "steps",
                 "steps": state.step, "minutes": round(state.train_seconds / 60.0, 3), "ended_by": ended_by,
@@ -332,7 +331,6 @@ class Trainer:
         if self.scaler is not None and checkpoint.get("scaler"):
             self.scaler.load_state_dict(checkpoint["scaler"])
         self.state = TrainState(**checkpoint["train_state"])
-        self._seconds_before_fit = self.state.train_seconds
         self.history = list(checkpoint.get("history", []))
         restore_rng(checkpoint["rng"], self.device)
         self._resumed = True
@@ -374,7 +372,11 @@ class Trainer:
     def _should_stop(self, total: int) -> bool:
         if self.state.stopped_early or self.state.step >= total:
             return True
-        limit = self.config.max_minutes  # stop when one more step (as long as the last) would overrun it
+        return self._out_of_time()
+
+    def _out_of_time(self) -> bool:
+        """Whether one more step, as long as the last, would overrun the --max-minutes budget."""
+        limit = self.config.max_minutes
         return limit is not None and self.elapsed_seconds() + self._step_seconds >= 60.0 * limit
 
     def _run_epoch(self, progress: Progress, total: int) -> None:
