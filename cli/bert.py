@@ -131,23 +131,32 @@ def evaluate(
 def embed(
     model: ModelDir,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help=".npy file to write (default: stdout).")] = None,
-    pooling: Annotated[str, typer.Option(help="cls (last layer at [CLS]) or mean (over the pieces).")] = "cls",
-    batch_size: Annotated[int, typer.Option(min=1, help="Sentences per forward pass.")] = 64,
+    pooling: Annotated[Optional[str], typer.Option(
+        help="cls (last layer at [CLS]), mean or max over the tokens; default: the model's own (sentence-transformers "
+             "folders keep theirs, nlprec's own: mean).")] = None,
+    normalize: Annotated[Optional[bool], typer.Option(
+        "--normalize/--no-normalize", help="L2-normalise the vectors; default: as the model does.")] = None,
+    batch_tokens: Annotated[int, typer.Option(min=1, help="Padded tokens per forward pass (texts sorted by "
+                                                          "length).")] = 16384,
+    threads: Annotated[int, typer.Option(min=1, help="CPU threads.")] = 2,
 ) -> None:
-    """Sentence vectors of stdin's lines (one per line) as a float32 .npy array (N, hidden)."""
-    if pooling not in ("cls", "mean"):
-        raise NlprecError(f"--pooling must be cls or mean, got {pooling!r}")
+    """Sentence vectors of stdin's lines (one per line) as a float32 .npy array (N, dimensions); texts over the
+    model's token limit are cut."""
+    if pooling not in (None, "cls", "mean", "max"):
+        raise NlprecError(f"--pooling must be cls, mean or max, got {pooling!r}")
     import numpy as np
+    import torch
 
-    from nlprec.tasks.bert import PretrainedBert
     from nlprec.io import atomic_write
+    from nlprec.tasks.bert import PretrainedBert
 
     lines = sys.stdin.read().split("\n")
     if lines and lines[-1] == "":
         lines.pop()
     if not lines:
         raise NlprecError("no sentences on stdin; pipe one sentence per line")
-    vectors = PretrainedBert.load(model).embed(lines, pooling, batch_size)  # type: ignore[arg-type]
+    torch.set_num_threads(threads)
+    vectors = PretrainedBert.load(model).embed(lines, pooling, normalize, batch_tokens)
     buffer = io.BytesIO()
     np.save(buffer, vectors, allow_pickle=False)
     if out is None:

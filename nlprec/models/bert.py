@@ -26,7 +26,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nlprec.data.tokenize import PAD_ID
 from nlprec.errors import NlprecError, require
 from nlprec.nn.dropout import Dropout
 from nlprec.nn.losses import label_smoothed_cross_entropy
@@ -49,6 +48,8 @@ class BertConfig:
     attention_dropout: float = 0.0  # on attention weights, in [0, 1) (BERT: 0.1; > 0 costs CPU time)
     norm_first: bool = False  # False: the paper's post-norm; True: pre-norm with a final LayerNorm
     objectives: Literal["mlm+nsp", "mlm"] = "mlm+nsp"  # pretraining heads: masked LM, plus NSP or not
+    norm_eps: float = 1e-5  # every LayerNorm's epsilon (transformers' BERT checkpoints: 1e-12), > 0
+    pad_id: int = 0  # the padding piece: never attended, its embedding row not trained, in [0, vocab_size)
 
     def __post_init__(self) -> None:
         require([
@@ -59,7 +60,17 @@ class BertConfig:
             (self.max_positions >= 8, f"max_positions must be >= 8, got {self.max_positions}"),
             (0 <= self.dropout < 1 and 0 <= self.attention_dropout < 1,
              f"dropouts must be in [0, 1), got {self.dropout}, {self.attention_dropout}"),
+            (self.norm_eps > 0, f"norm_eps must be > 0, got {self.norm_eps}"),
+            (0 <= self.pad_id < self.vocab_size, f"pad_id must be in [0, vocab_size), got {self.pad_id}"),
         ])
+
+
+def set_norm_eps(module: nn.Module, eps: float) -> None:
+    """Give every LayerNorm inside `module` the epsilon `eps` (the shared layers build theirs with
+    torch's 1e-5; an imported checkpoint says its own, 1e-12 for transformers' BERT)."""
+    for sub in module.modules():
+        if isinstance(sub, nn.LayerNorm):
+            sub.eps = eps
 
 
 def init_bert_weights(module: nn.Module, std: float = 0.02) -> None:
@@ -82,7 +93,7 @@ class BertEncoder(nn.Module):
         super().__init__()
         self.config = config
         d = config.hidden
-        self.token_embed = nn.Embedding(config.vocab_size, d, padding_idx=PAD_ID)
+        self.token_embed = nn.Embedding(config.vocab_size, d, padding_idx=config.pad_id)
         self.segment_embed = nn.Embedding(config.segments, d)
         self.position_embed = nn.Embedding(config.max_positions, d)
         self.embed_norm = nn.LayerNorm(d)
@@ -92,10 +103,12 @@ class BertEncoder(nn.Module):
                          config.attention_dropout) for _ in range(config.layers))
         self.final_norm = final_norm(d, config.norm_first)
         self.pooler = nn.Linear(d, d)
+        set_norm_eps(self, config.norm_eps)
 
     def forward(self, input_ids: torch.Tensor, segment_ids: torch.Tensor | None = None,
-                columns: torch.Tensor | None = None) -> torch.Tensor:
-        """input_ids, segment_ids (B, T) -> hidden states (B, T, d); padding (id 0) is never attended.
+                columns: torch.Tensor | None = None, keep: torch.Tensor | None = None) -> torch.Tensor:
+        """input_ids, segment_ids (B, T) -> hidden states (B, T, d); padding is never attended:
+        `keep` (B, T) bool, True at real tokens, or where not given the ids other than config.pad_id.
 
         columns (B, Q) int64: return the states at those positions only, (B, Q, d), with the last
         layer computed there alone (`EncoderLayer.forward_at`); the result equals the full states
@@ -110,7 +123,8 @@ class BertEncoder(nn.Module):
         else:
             x = x + self.segment_embed.weight[0]  # (B, T, d): one segment
         x = self.dropout(self.embed_norm(x))  # (B, T, d)
-        keep = input_ids != PAD_ID  # (B, T)
+        if keep is None:
+            keep = input_ids != self.config.pad_id  # (B, T)
         if bool(keep.all()):
             keep = None  # most pretraining batches are full: no attention mask to apply or differentiate
         last = len(self.layers) - 1 if columns is not None else len(self.layers)
@@ -139,9 +153,10 @@ class Bert(nn.Module):
         self.mlm_norm = nn.LayerNorm(d)
         self.mlm_bias = nn.Parameter(torch.zeros(config.vocab_size))
         self.nsp = nn.Linear(d, 2) if config.objectives == "mlm+nsp" else None
+        set_norm_eps(self, config.norm_eps)
         init_bert_weights(self)
         with torch.no_grad():
-            self.encoder.token_embed.weight[PAD_ID].zero_()
+            self.encoder.token_embed.weight[config.pad_id].zero_()
 
     def mlm_logits(self, states: torch.Tensor) -> torch.Tensor:
         """Masked-LM scores of gathered states (M, d) -> (M, vocab), decoder tied to the token embeddings."""
@@ -220,4 +235,4 @@ def decay_groups(model: nn.Module, lr_scales: dict[str, float] | None = None) ->
             for (scale, decay), params in groups.items()]
 
 
-__all__ = ["BertConfig", "BertEncoder", "Bert", "init_bert_weights", "decay_groups", "query_columns"]
+__all__ = ["BertConfig", "BertEncoder", "Bert", "init_bert_weights", "set_norm_eps", "decay_groups", "query_columns"]

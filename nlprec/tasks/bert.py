@@ -39,7 +39,7 @@ from torch import nn
 from nlprec.data.bert_data import (CLS_ID, FIRST_PIECE, MASK_ID, MASK_PIECE, SEP_ID, TOKENIZER_FILE, CorpusFormat,
                                    Documents, Masking, PretrainingData, check_tokenizer, create_examples,
                                    encode_documents, fixed_batches, read_documents, split_documents, train_tokenizer)
-from nlprec.data.tokenize import PAD_ID, SentencePieceTokenizer
+from nlprec.data.tokenize import SentencePieceTokenizer
 from nlprec.errors import NlprecError, require
 from nlprec.io import config_errors, read_model_config, read_weights, write_model_folder
 from nlprec.models.bert import Bert, BertConfig
@@ -48,7 +48,7 @@ from nlprec.train import Trainer, TrainerConfig, load_checkpoint
 from nlprec.train.trainer import resolve_device, resolve_precision
 
 FORMAT = "nlprec-bert-v1"
-Pooling = Literal["cls", "mean"]
+WORDPIECE_FILE = "tokenizer.json"  # the tokenizers-library tokenizer of an imported folder
 
 
 @dataclass(frozen=True)
@@ -177,59 +177,158 @@ class MaskGuess:
 
 
 class PretrainedBert:
-    """A pretrained BERT with its tokenizer and provenance."""
+    """A pretrained BERT with its tokenizer and provenance: nlprec's own (sentencepiece) or one
+    imported from transformers / sentence-transformers (WordPiece, nlprec.tasks.bert_checkpoints).
 
-    def __init__(self, model: Bert, tokenizer: SentencePieceTokenizer, config: dict[str, Any]):
+    The sentence-embedding contract the CLI and the server share: `max_tokens`, `pooling`,
+    `normalize`, `dimensions`, `tokenize` (ids with [CLS] ... [SEP]), `embed_ids` (one padded
+    batch) and `embed` (length-sorted batches under a token budget, input order restored).
+    """
+
+    def __init__(self, model: Bert, tokenizer: Any, config: dict[str, Any]):
         self.model = model.eval()
-        self.tokenizer = tokenizer
+        self.tokenizer = tokenizer  # SentencePieceTokenizer or nlprec.data.wordpiece.WordPieceTokenizer
         self.config = config  # the folder's config.json
+        self.cls_id, self.sep_id, self.mask_id = (getattr(tokenizer, "cls_id", CLS_ID), getattr(tokenizer, "sep_id", SEP_ID),
+                                                  getattr(tokenizer, "mask_id", MASK_ID))
+        self.pad_id = model.config.pad_id
+        embedding = config.get("embedding") or {}  # sentence-transformers folders say theirs
+        self._pooling: str = embedding.get("pooling", "mean")
+        self._normalize: bool = bool(embedding.get("normalize", False))
+        self._max_tokens = min(int(embedding.get("max_tokens") or model.config.max_positions),
+                               model.config.max_positions)
 
     @classmethod
     def load(cls, folder: str | Path, device: str = "cpu") -> PretrainedBert:
-        """Load a model folder written by `pretrain`; anything else is a one-line NlprecError."""
+        """Load a model folder written by `pretrain` or `nlprec bert import`; anything else is a
+        one-line NlprecError."""
         folder = Path(folder)
         config = read_config(folder)
         with config_errors(folder / "config.json", "BERT model"):
             model = Bert(build_config(BertConfig, config["model_config"]))
+            embedding = config.get("embedding") or {}
+            if embedding.get("pooling", "mean") not in ("cls", "mean", "max"):
+                raise NlprecError(f"embedding pooling must be cls, mean or max, got {embedding['pooling']!r}")
         read_weights(model, folder / "model.pt", "BERT weights")
-        tokenizer = SentencePieceTokenizer.load(folder / TOKENIZER_FILE)
-        check_tokenizer(tokenizer, str(folder / TOKENIZER_FILE))
+        tokenizer = load_tokenizer(folder, config)
         return cls(model.to(resolve_device(device)), tokenizer, config)
 
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
+    # ----- the sentence-embedding contract (CLI `bert embed`, POST /v1/embeddings) -----
+    @property
+    def max_tokens(self) -> int:
+        """The most tokens one input may have, [CLS] and [SEP] included."""
+        return self._max_tokens
+
+    @property
+    def pooling(self) -> str:
+        """The model's own pooling: "cls", "mean" or "max" (nlprec's own folders: "mean")."""
+        return self._pooling
+
+    @property
+    def normalize(self) -> bool:
+        """Whether the model's own sentence vectors are L2-normalised."""
+        return self._normalize
+
+    @property
+    def dimensions(self) -> int:
+        """The width of a sentence vector."""
+        return self.model.config.hidden
+
+    def tokenize(self, texts: Sequence[str], truncate: bool = False) -> list[list[int]]:
+        """[CLS] piece ids [SEP] of each text. An input over `max_tokens` is cut to it (the final
+        [SEP] kept) with `truncate`, else refused with an NlprecError naming its index and length."""
+        if isinstance(texts, str):
+            raise TypeError("tokenize takes a list of texts; wrap a single text in a list")
+        room = self.max_tokens - 2
+        rows = self.tokenizer.encode(list(texts))
+        if not truncate:
+            for index, row in enumerate(rows):
+                if len(row) > room:
+                    raise NlprecError(f"input {index} has {len(row) + 2} tokens, over the model's limit of "
+                                      f"{self.max_tokens}; shorten it or ask for truncation")
+        return [[self.cls_id, *row[:room], self.sep_id] for row in rows]
+
+    def embed_ids(self, ids: Sequence[Sequence[int]], pooling: str | None = None,
+                  normalize: bool | None = None) -> np.ndarray:
+        """float32 (N, dimensions): the model's own pooling and normalisation (or those given)
+        over exactly these id lists, as one padded batch (the caller batches)."""
+        pooling = self.pooling if pooling is None else pooling
+        normalize = self.normalize if normalize is None else normalize
+        if pooling not in ("cls", "mean", "max"):
+            raise NlprecError(f"pooling must be cls, mean or max, got {pooling!r}")
+        if not len(ids):
+            return np.zeros((0, self.dimensions), dtype=np.float32)
+        lengths = torch.tensor([len(row) for row in ids])  # (B,)
+        if int(lengths.min()) < 1 or int(lengths.max()) > self.model.config.max_positions:
+            raise NlprecError(f"id lists must hold 1 to {self.model.config.max_positions} ids, got "
+                              f"{int(lengths.min())} to {int(lengths.max())}")
+        width = int(lengths.max())
+        keep = torch.arange(width)[None, :] < lengths[:, None]  # (B, T)
+        batch = torch.full(keep.shape, self.pad_id, dtype=torch.long)  # (B, T)
+        batch[keep] = torch.tensor([i for row in ids for i in row], dtype=torch.long)
+        with torch.no_grad():
+            hidden = self.model.encoder(batch.to(self.device), keep=keep.to(self.device)).float()  # (B, T, d)
+            pooled = pool_states(hidden, keep.to(self.device), pooling)  # (B, d)
+            if normalize:
+                pooled = nn.functional.normalize(pooled, p=2.0, dim=1)  # (B, d)
+        return pooled.cpu().numpy().astype(np.float32, copy=False)
+
+    def embed(self, texts: Sequence[str], pooling: str | None = None, normalize: bool | None = None,
+              batch_tokens: int = 16384, truncate: bool = True) -> np.ndarray:
+        """float32 (N, dimensions) sentence vectors: texts sorted by length, cut into batches of at
+        most `batch_tokens` padded tokens (at least one text each), vectors in the input order.
+        pooling / normalize None: the model's own. Texts over `max_tokens` are cut (`truncate`)."""
+        if batch_tokens < 1:
+            raise NlprecError(f"batch_tokens must be >= 1, got {batch_tokens}")
+        encoded = self.tokenize(texts, truncate)
+        vectors = np.zeros((len(encoded), self.dimensions), dtype=np.float32)
+        for rows in token_budget_batches([len(row) for row in encoded], batch_tokens):
+            vectors[rows] = self.embed_ids([encoded[i] for i in rows], pooling, normalize)
+        return vectors
+
+    # ----- fill-mask and evaluation -----
     def encode(self, text: str) -> list[int]:
         """[CLS] pieces [SEP] of a text; each "[MASK]" becomes the mask piece alone, the text
         between masks is encoded as separate words (as a masked word looks in training)."""
         parts = text.split(MASK_PIECE)
-        ids: list[int] = [CLS_ID]
+        ids: list[int] = [self.cls_id]
         for index, piece_ids in enumerate(self.tokenizer.encode(parts)):
             ids.extend(piece_ids)
             if index < len(parts) - 1:
-                ids.append(MASK_ID)
+                ids.append(self.mask_id)
         limit = self.model.config.max_positions - 1
         if len(ids) > limit:
             raise NlprecError(f"text of {len(ids) + 1} pieces exceeds the model's {limit + 1}: {text[:60]!r}")
-        return ids + [SEP_ID]
+        return ids + [self.sep_id]
+
+    def reserved_ids(self) -> list[int]:
+        """Ids `fill` never proposes: the special pieces, and rows of the model's vocabulary the
+        tokenizer lacks (checkpoints often pad the embedding table)."""
+        special = getattr(self.tokenizer, "special_ids", None)
+        reserved = list(range(FIRST_PIECE)) if special is None else list(special)
+        return reserved + list(range(self.tokenizer.vocab_size, self.model.config.vocab_size))
 
     def fill(self, texts: Sequence[str], k: int = 5) -> list[list[list[MaskGuess]]]:
         """The k most probable learned pieces for every [MASK] of every text (text, mask, rank)."""
         if k < 1:
             raise NlprecError(f"--k must be >= 1, got {k}")
+        reserved = torch.tensor(self.reserved_ids(), dtype=torch.long)
         results = []
         for text in texts:
             ids = self.encode(text)
-            positions = [i for i, piece in enumerate(ids) if piece == MASK_ID]
+            positions = [i for i, piece in enumerate(ids) if piece == self.mask_id]
             if not positions:
                 raise NlprecError(f"no {MASK_PIECE} in {text[:80]!r}; write {MASK_PIECE} where a piece is to be guessed")
             with torch.no_grad():
                 hidden = self.model(torch.tensor([ids], device=self.device))  # (1, T, d)
-                logits = self.model.mlm_logits(hidden[0, positions]).float()  # (masks, V)
-            logits[:, :FIRST_PIECE] = float("-inf")  # never propose a reserved piece
+                logits = self.model.mlm_logits(hidden[0, positions]).float().cpu()  # (masks, V)
+            logits[:, reserved] = float("-inf")  # never propose a reserved piece
             probabilities = torch.softmax(logits, dim=-1)
-            top = probabilities.topk(min(k, probabilities.shape[1] - FIRST_PIECE), dim=-1)
+            top = probabilities.topk(min(k, probabilities.shape[1] - len(reserved)), dim=-1)
             results.append([[MaskGuess(self.tokenizer.id_to_piece(int(i)), int(i), float(p))
                              for p, i in zip(values.tolist(), indices.tolist())]
                             for values, indices in zip(top.values, top.indices)])
@@ -239,13 +338,16 @@ class PretrainedBert:
         """The text with each [MASK] replaced by its best guess, decoded."""
         ids = self.encode(text)[1:-1]
         best = iter(g[0].token_id for g in guesses)
-        return self.tokenizer.decode([[next(best) if i == MASK_ID else i for i in ids]])[0]
+        return self.tokenizer.decode([[next(best) if i == self.mask_id else i for i in ids]])[0]
 
     def evaluate(self, path: str | Path, format: CorpusFormat = "auto", column: int | None = None,
                  encoding: str = "utf-8", masking_seed: int | None = None, batch_size: int = 64) -> dict[str, Any]:
         """Held-out scores on a corpus file: {"mlm_accuracy", "mlm_perplexity", "nsp_accuracy",
         "examples", "masking_seed", ...}; examples cut and masked with `masking_seed` (default:
         the model's), the masking rule and max length of pretraining."""
+        if not isinstance(self.tokenizer, SentencePieceTokenizer):
+            raise NlprecError("evaluate scores nlprec's own pretraining (sentencepiece folders); this folder was "
+                              "imported: fine-tune it or embed with it")
         options = self.config["options"]
         seed = options["masking_seed"] if masking_seed is None else masking_seed
         documents = read_documents(path, format, encoding, column)
@@ -256,30 +358,44 @@ class PretrainedBert:
         return {**report, "masking_seed": seed, "corpus": str(path), "data_sha256": documents.sha256,
                 "documents": len(documents)}
 
-    def embed(self, sentences: Sequence[str], pooling: Pooling = "cls", batch_size: int = 64) -> np.ndarray:
-        """(N, hidden) float32 sentence vectors: the last layer at [CLS], or the mean over the
-        real pieces ([CLS] and [SEP] included); texts longer than the model are cut."""
-        if pooling not in ("cls", "mean"):
-            raise NlprecError(f"--pooling must be cls or mean, got {pooling!r}")
-        limit = self.model.config.max_positions - 2
-        encoded = [[CLS_ID, *ids[:limit], SEP_ID] for ids in self.tokenizer.encode(list(sentences))]
-        vectors = np.zeros((len(encoded), self.model.config.hidden), dtype=np.float32)
-        order = np.argsort([len(ids) for ids in encoded], kind="stable")
-        for start in range(0, len(order), batch_size):
-            rows = order[start:start + batch_size]
-            width = max(len(encoded[i]) for i in rows)
-            ids = torch.full((len(rows), width), PAD_ID, dtype=torch.long)  # (B, T)
-            for r, i in enumerate(rows):
-                ids[r, :len(encoded[i])] = torch.tensor(encoded[i])
-            with torch.no_grad():
-                hidden = self.model(ids.to(self.device)).float()  # (B, T, d)
-                if pooling == "cls":
-                    pooled = hidden[:, 0]  # (B, d)
-                else:
-                    keep = (ids != PAD_ID).to(hidden.device, hidden.dtype)[..., None]  # (B, T, 1)
-                    pooled = (hidden * keep).sum(1) / keep.sum(1)  # (B, d)
-            vectors[rows] = pooled.cpu().numpy()
-        return vectors
+
+def pool_states(hidden: torch.Tensor, keep: torch.Tensor, pooling: str) -> torch.Tensor:
+    """Sentence vectors (B, d) from the last layer (B, T, d) over the real tokens `keep` (B, T):
+    the [CLS] state, the mean, or the per-dimension max (as sentence-transformers' Pooling)."""
+    if pooling == "cls":
+        return hidden[:, 0]  # (B, d)
+    mask = keep[..., None].to(hidden.dtype)  # (B, T, 1)
+    if pooling == "mean":
+        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)  # (B, d)
+    return hidden.masked_fill(~keep[..., None], -1e9).max(dim=1).values  # (B, d)
+
+
+def token_budget_batches(lengths: Sequence[int], batch_tokens: int) -> list[np.ndarray]:
+    """Indices of texts sorted by length, cut into batches whose padded size (rows x longest)
+    stays within `batch_tokens` (a longer text alone in its batch)."""
+    order = np.argsort(np.asarray(lengths, dtype=np.int64), kind="stable")
+    batches, start = [], 0
+    for end in range(1, len(order) + 1):
+        if end == len(order) or (end + 1 - start) * lengths[order[end]] > batch_tokens:
+            batches.append(order[start:end])
+            start = end
+    return batches
+
+
+def load_tokenizer(folder: Path, config: dict[str, Any]) -> Any:
+    """The folder's tokenizer: sentencepiece (nlprec's own pretraining) or a tokenizers-library
+    tokenizer.json (imported checkpoints)."""
+    name = config.get("tokenizer", TOKENIZER_FILE)
+    if not isinstance(name, str) or "/" in name or name not in (TOKENIZER_FILE, WORDPIECE_FILE):
+        raise NlprecError(f"{folder / 'config.json'}: tokenizer must be {TOKENIZER_FILE!r} or {WORDPIECE_FILE!r}, "
+                          f"got {name!r}")
+    if name == WORDPIECE_FILE:
+        from nlprec.data.wordpiece import WordPieceTokenizer
+
+        return WordPieceTokenizer.load(folder / WORDPIECE_FILE)
+    tokenizer = SentencePieceTokenizer.load(folder / TOKENIZER_FILE)
+    check_tokenizer(tokenizer, str(folder / TOKENIZER_FILE))
+    return tokenizer
 
 
 def read_config(folder: Path) -> dict[str, Any]:

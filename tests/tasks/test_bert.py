@@ -85,16 +85,35 @@ def test_evaluate_is_deterministic_and_names_its_seed(trained):
     assert bert.evaluate(corpus, masking_seed=7)["masking_seed"] == 7
 
 
-def test_embed_cls_and_mean_are_batch_invariant(trained):
+def test_embed_cls_mean_max_are_batch_invariant(trained):
     bert, _, _ = trained
     sentences = ["the cat .", "the red blue green black white dog fish .", ""]
-    together = bert.embed(sentences, "cls", batch_size=8)
+    together = bert.embed(sentences, "cls", batch_tokens=1000)
     alone = np.stack([bert.embed([s], "cls")[0] for s in sentences])
     assert together.shape == (3, 32) and together.dtype == np.float32
     np.testing.assert_allclose(together, alone, atol=1e-5)
-    mean = bert.embed(sentences, "mean", batch_size=2)
-    np.testing.assert_allclose(mean, np.stack([bert.embed([s], "mean")[0] for s in sentences]), atol=1e-5)
-    assert not np.allclose(mean, together)
+    for pooling in ("mean", "max"):
+        pooled = bert.embed(sentences, pooling, batch_tokens=8)
+        np.testing.assert_allclose(pooled, np.stack([bert.embed([s], pooling)[0] for s in sentences]), atol=1e-5)
+        assert not np.allclose(pooled, together)
+
+
+def test_embedding_contract_of_an_own_folder(trained):
+    bert, _, _ = trained
+    assert (bert.pooling, bert.normalize, bert.dimensions, bert.max_tokens) == ("mean", False, 32, 32)
+    ids = bert.tokenize(["the cat .", "dog"])
+    assert all(row[0] == 4 and row[-1] == 5 for row in ids)  # [CLS] ... [SEP]
+    np.testing.assert_allclose(bert.embed_ids(ids), bert.embed(["the cat .", "dog"]), atol=1e-6)
+    hidden = bert.model(torch.tensor([ids[0]]))[0]  # (T, d): the mean over the tokens by hand
+    np.testing.assert_allclose(bert.embed_ids(ids[:1])[0], hidden.mean(0).detach().numpy(), atol=1e-5)
+    unit = bert.embed(["the cat ."], normalize=True)
+    assert abs(float(np.linalg.norm(unit)) - 1) < 1e-5
+    long = " ".join(["cat"] * 60)
+    with pytest.raises(NlprecError, match=r"input 1 has \d+ tokens, over the model's limit of 32"):
+        bert.tokenize(["fine", long])
+    cut = bert.tokenize(["fine", long], truncate=True)[1]
+    assert len(cut) == 32 and cut[-1] == 5
+    assert bert.embed([long]).shape == (1, 32)  # embed cuts by default
 
 
 def test_resume_continues_to_more_steps(tmp_path):
