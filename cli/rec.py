@@ -76,6 +76,9 @@ def train(
     header: Annotated[Optional[bool], typer.Option("--header/--no-header",
         help="Whether line 1 is a header (default: detect).")] = None,
     rating_range: Annotated[Optional[str], typer.Option(help="LOW,HIGH: reject ratings outside it, e.g. 1,5.")] = None,
+    items: Annotated[Optional[Path], typer.Option(
+        help="Item metadata, id|title|... per line (MovieLens u.item; UTF-8 or latin-1): the titles are kept in the "
+             "folder and shown by rec recommend and nlprec serve.")] = None,
     duplicates: Annotated[str, typer.Option(
         help="Repeated (user, item) pairs: error, or last (keep the last).")] = "error",
     loss: Annotated[Optional[str], typer.Option(help="neumf: bpr or hinge.")] = None,
@@ -143,7 +146,7 @@ def train(
                                         eval_negatives, k),
         val_ratio=val_ratio, trainer_options=trainer_options, batch_size=batch_size, n_negatives=negatives,
         recent=recent, recent_copies=recent_copies, precision=precision, seed=seed,  # type: ignore[arg-type]
-        overwrite=overwrite, threads=threads, progress=not quiet)
+        overwrite=overwrite, threads=threads, progress=not quiet, items=str(items) if items is not None else None)
     result = recommend.train(ratings, out, options, model_options, resume=resume)
     metrics = result.metrics
     if json_out:
@@ -257,8 +260,9 @@ def recommend(
         return
     for answer in answers:
         print(f"user {answer.user} ({answer.source}):")
-        for rank, (item, value) in enumerate(answer.items, start=1):
-            print(f"{rank:>4}  {item}\t{value:.4f}")
+        titles = answer.titles or [None] * len(answer.items)
+        for rank, ((item, value), title) in enumerate(zip(answer.items, titles), start=1):
+            print(f"{rank:>4}  {item}\t{value:.4f}" + (f"\t{title}" if title else ""))
 
 
 @app.command()

@@ -40,9 +40,12 @@ def serve(
         help="Origin allowed by CORS (repeatable); none: CORS off.", show_default=False)] = None,
     threads: Annotated[int, typer.Option(min=0, help="torch CPU threads per worker (0: torch's default).")] = 0,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    root_path: Annotated[str, typer.Option(
+        help="The path prefix a reverse proxy serves this app under and strips, e.g. /nlp: the page and /docs "
+             "build their URLs from it.")] = "",
 ) -> None:
     """Serve models over HTTP: /v1/embeddings/NAME/similar|analogy, /v1/rec/NAME/recommend|score,
-    /v1/translate/NAME, /v1/models, /healthz, /readyz, /metrics, /docs. SIGHUP reloads."""
+    /v1/translate/NAME, /v1/models, /healthz, /readyz, /metrics, /docs; a page for people at /. SIGHUP reloads."""
     import importlib.util
     import logging
     import multiprocessing
@@ -58,6 +61,8 @@ def serve(
     unknown = sorted(set(indexes) - {spec.name for spec in specs})
     if unknown:
         raise NlprecError(f"--index {unknown[0]}=...: no --model named {unknown[0]!r}")
+    if root_path and (not root_path.startswith("/") or root_path.endswith("/")):
+        raise NlprecError(f"--root-path {root_path!r}: expected a path like /nlp (a leading '/', none at the end)")
     settings = ServeSettings(models=specs, max_batch=max_batch, max_wait_ms=max_wait_ms, max_queue=max_queue,
                              timeout_s=timeout, max_body_bytes=max_body_bytes, max_items=max_items,
                              max_text_chars=max_text_chars, max_k=max_k, api_key=read_api_key(
@@ -75,7 +80,7 @@ def serve(
 
         models = load_models(settings)  # every model checked before the port opens
         config = uvicorn.Config(create_app(settings, models), host=host, port=port, access_log=False,
-                                log_level=log_level, timeout_graceful_shutdown=10)
+                                log_level=log_level, timeout_graceful_shutdown=10, root_path=root_path)
         uvicorn.Server(config).run()
         return
     from nlprec.serve.settings import SETTINGS_ENV
@@ -87,7 +92,7 @@ def serve(
         raise NlprecError(problem)
     os.environ[SETTINGS_ENV] = settings.to_json()
     uvicorn.run("nlprec.serve.app:app_from_env", factory=True, host=host, port=port, workers=workers,
-                access_log=False, log_level=log_level, timeout_worker_healthcheck=600,
+                access_log=False, log_level=log_level, timeout_worker_healthcheck=600, root_path=root_path,
                 timeout_graceful_shutdown=10)
 
 

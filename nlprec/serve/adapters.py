@@ -149,6 +149,22 @@ class SimilarResponse(BaseModel):
     results: list[list[Scored]]
 
 
+class MapRequest(Request):
+    word: str = Field(description="The query word.")
+    k: int = Field(10, ge=1, description="Neighbours drawn with it.")
+
+
+class MapPoint(BaseModel):
+    word: str
+    score: float | None  # cosine to the query; null for the query itself
+    x: float
+    y: float
+
+
+class MapResponse(BaseModel):
+    points: list[MapPoint]
+
+
 class AnalogyRequest(Request):
     a: str
     b: str
@@ -196,6 +212,26 @@ def _run_similar(model: ServedVectors, key: Hashable, words: list) -> list:
     return model.vectors.most_similar(words, key[1], model.index)
 
 
+def _prepare_map(model: ServedVectors, request: MapRequest) -> tuple[Hashable, list]:
+    _check_words(model.vectors, [request.word])
+    return ("map", request.k), [request.word]
+
+
+def _run_map(model: ServedVectors, key: Hashable, words: list) -> list:
+    """The query and its k neighbours (one batched search), each set projected on its own two
+    principal components (nlprec.plot.project_2d, as `nlprec plot words` draws them)."""
+    from nlprec.plot import project_2d
+
+    answers = []
+    for word, rows in zip(words, model.vectors.most_similar(words, key[1], model.index)):
+        names = [word, *(neighbour for neighbour, _ in rows)]
+        points = project_2d(model.vectors.vectors_for(names)) if len(names) > 1 else [[0.0, 0.0]]  # (N, 2)
+        scores = [None, *(score for _, score in rows)]
+        answers.append([{"word": name, "score": score, "x": float(point[0]), "y": float(point[1])}
+                        for name, score, point in zip(names, scores, points)])
+    return answers
+
+
 def _prepare_analogy(model: ServedVectors, request: AnalogyRequest) -> tuple[Hashable, list]:
     _check_words(model.vectors, [request.a, request.b, request.c])
     return ("analogy", request.k, request.method), [(request.a, request.b, request.c)]
@@ -227,6 +263,9 @@ class EmbeddingsAdapter(Adapter):
         Operation("analogy", "/analogy", AnalogyRequest, AnalogyResponse, "", _prepare_analogy, _run_analogy,
                   lambda model, request, answers: {"results": _scored(answers[0])},
                   "Answers to a : b :: c : ?, best first, the three words excluded."),
+        Operation("map", "/map", MapRequest, MapResponse, "", _prepare_map, _run_map,
+                  lambda model, request, answers: {"points": answers[0]},
+                  "A word and its k nearest words in 2-D: the PCA of their vectors (the query first)."),
     )
 
     def accepts_file(self, path: Path) -> bool:
@@ -329,11 +368,20 @@ class RecommendRequest(Request):
                                                         "get the most popular items.")
     k: int = Field(10, ge=1)
     exclude_seen: bool = Field(True, description="Leave out items the user interacted with in the data.")
+    history: int = Field(0, ge=0, le=1000, description="Also return up to this many items each user interacted "
+                                                       "with in the data, highest rated first (0: none).")
 
 
 class ItemScore(BaseModel):
     item: str
     score: float
+    title: str | None = Field(None, description="Only when the folder has item metadata (rec train --items).")
+
+
+class HistoryItem(BaseModel):
+    item: str
+    rating: float | None  # null for ranking models
+    title: str | None = Field(None, description="Only when the folder has item metadata (rec train --items).")
 
 
 class Recommendation(BaseModel):
@@ -341,6 +389,7 @@ class Recommendation(BaseModel):
     source: Literal["model", "popularity"]
     notice: str | None
     items: list[ItemScore]
+    history: list[HistoryItem] | None = Field(None, description="Only when the request asks for it.")
 
 
 class RecommendResponse(BaseModel):
@@ -365,12 +414,23 @@ class ScoreResponse(BaseModel):
 
 
 def _prepare_recommend(model: Any, request: RecommendRequest) -> tuple[Hashable, list]:
-    return ("recommend", request.k, request.exclude_seen), list(request.users)
+    return ("recommend", request.k, request.exclude_seen, request.history), list(request.users)
 
 
 def _run_recommend(model: Any, key: Hashable, users: list) -> list:
-    _, k, exclude_seen = key
-    return [answer.to_dict() for answer in model.recommend_many(users, k, exclude_seen)]
+    _, k, exclude_seen, history = key
+    answers = [answer.to_dict() for answer in model.recommend_many(users, k, exclude_seen)]
+    if history:
+        for answer in answers:
+            answer["history"] = _history(model, answer["user"], history)
+    return answers
+
+
+def _history(model: Any, user: str, limit: int) -> list[dict]:
+    rows = model.history(user)[:limit]
+    titles = model.item_titles([item for item, _ in rows])
+    entries = [{"item": item, "rating": rating} for item, rating in rows]
+    return entries if titles is None else [{**entry, "title": title} for entry, title in zip(entries, titles)]
 
 
 def _prepare_score(model: Any, request: ScoreRequest) -> tuple[Hashable, list]:
@@ -438,11 +498,20 @@ class TranslateRequest(Request):
     beam: int = Field(5, ge=1, le=16, description="Beam width (1: greedy).")
     nbest: int = Field(1, ge=1, le=16, description="Hypotheses per sentence, <= beam.")
     alpha: float = Field(0.6, ge=0, le=5, allow_inf_nan=False, description="GNMT length-penalty exponent.")
+    attention: bool = Field(False, description="Also return each hypothesis's cross-attention (last decoder "
+                                               "layer, mean over heads).")
+
+
+class Attention(BaseModel):
+    source: list[str]  # source pieces
+    target: list[str]  # output pieces, then "</s>"
+    weights: list[list[float]]  # (len(target), len(source)); each row sums to 1
 
 
 class Hypothesis(BaseModel):
     text: str
     score: float
+    attention: Attention | None = Field(None, description="Only when asked; null for an empty sentence.")
 
 
 class TranslateResponse(BaseModel):
@@ -452,13 +521,26 @@ class TranslateResponse(BaseModel):
 def _prepare_translate(model: Any, request: TranslateRequest) -> tuple[Hashable, list]:
     if request.nbest > request.beam:
         raise NlprecError(f"nbest: {request.nbest} is more than beam ({request.beam}); expected nbest <= beam")
-    return ("translate", request.beam, request.nbest, request.alpha), list(request.texts)
+    return ("translate", request.beam, request.nbest, request.alpha, request.attention), list(request.texts)
 
 
 def _run_translate(model: Any, key: Hashable, texts: list) -> list:
-    _, beam, nbest, alpha = key
+    _, beam, nbest, alpha, attention = key
     nbests = model.translate(texts, beam=beam, nbest=nbest, alpha=alpha, batch_size=max(1, len(texts)))
-    return [[{"text": h.text, "score": h.score} for h in hypotheses] for hypotheses in nbests]
+    answers = [[{"text": h.text, "score": h.score} for h in hypotheses] for hypotheses in nbests]
+    if attention:
+        for text, hypotheses, answer in zip(texts, nbests, answers):
+            for hypothesis, entry in zip(hypotheses, answer):
+                entry["attention"] = _attention(model, text, hypothesis.tokens)
+    return answers
+
+
+def _attention(model: Any, text: str, tokens: list[int]) -> dict | None:
+    """The cross-attention of one hypothesis; None when the sentence has no source pieces."""
+    if not model.tokenizer.source.encode([text])[0]:
+        return None
+    source, target, weights = model.attention_of(text, tokens)  # weights (T, S)
+    return {"source": source, "target": target, "weights": weights.astype(float).round(6).tolist()}
 
 
 @adapter

@@ -41,11 +41,13 @@ from nlprec import __version__
 from nlprec.errors import NlprecError
 from nlprec.serve.adapters import ADAPTERS, Adapter, Operation, UnknownKey, detect
 from nlprec.serve.batcher import Batcher, QueueFull, Retired
+from nlprec.serve.page import add_page_routes
 from nlprec.serve.settings import SETTINGS_ENV, ModelSpec, ServeSettings
 
 access_log = logging.getLogger("nlprec.serve.access")
 log = logging.getLogger("nlprec.serve")
-OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/docs", "/docs/oauth2-redirect", "/openapi.json"})
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/"})
+OPEN_PREFIXES = ("/static/", "/docs-assets/")  # the page's and the docs' files (a browser sends no key for them)
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
@@ -217,8 +219,8 @@ class Guard:
 
     async def _admit(self, scope: dict, receive: Any) -> Any:
         """Check the key and read the body within the limit; returns a receive that replays it."""
-        path = scope["path"]
-        if path in OPEN_PATHS or scope["method"] == "OPTIONS":
+        path = _route_path(scope)
+        if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES) or scope["method"] == "OPTIONS":
             return receive
         if self.expected is not None:
             given = dict(scope["headers"]).get(b"authorization", b"")
@@ -271,6 +273,12 @@ class Guard:
                         status["bytes"], seconds * 1000)
 
 
+def _route_path(scope: dict) -> str:
+    """The path without the root path (--root-path) that uvicorn puts in front of it."""
+    path, root = scope["path"], scope.get("root_path", "")
+    return (path[len(root):] or "/") if root and path.startswith(root) else path
+
+
 async def _send_error(send: Any, err: ApiError) -> None:
     response = _error_response(err)
     await send({"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers})
@@ -305,12 +313,13 @@ def create_app(settings: ServeSettings, models: dict[str, ServedModel] | None = 
         for served in state.models.values():
             await served.batcher.close()
 
-    app = FastAPI(title="nlprec serve", version=__version__, lifespan=lifespan,
+    app = FastAPI(title="nlprec serve", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Word vectors, recommenders and translators behind one HTTP API; errors are "
                               '{"error": "..."}; send `Authorization: Bearer <key>` when the server has a key.')
     app.state.nlprec = state
     _add_error_handlers(app)
     _add_service_routes(app, state)
+    add_page_routes(app)  # / and /docs from package files (nlprec.serve.page)
     for kind in ADAPTERS:
         for operation in kind.operations:
             _add_operation(app, state, kind, operation)

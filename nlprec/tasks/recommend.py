@@ -75,6 +75,7 @@ class RecommendOptions:
     overwrite: bool = False  # replace an existing model folder
     threads: int | None = None  # torch CPU threads, >= 1 (None: torch's default)
     progress: bool = True  # the trainer's progress line on stderr
+    items: str | None = None  # item metadata, `id|title|...` per line (MovieLens u.item): titles kept in the folder
 
 
 # --- training ----------------------------------------------------------------------------------
@@ -111,6 +112,7 @@ def train(ratings: str | os.PathLike, out: str | os.PathLike | None = None,
                              header=read.header, implicit=task == "ranking", rating_range=read.rating_range,
                              duplicates=read.duplicates)
     checksum = sha256_file(ratings)
+    titles = read_item_titles(options.items, data.item_ids) if options.items is not None else None
     train_part, test_part = split(data, protocol.split, protocol.test_ratio, protocol.seed)
     fit_part, val_part = train_part, None
     val_ratio = options.val_ratio
@@ -154,6 +156,9 @@ def train(ratings: str | os.PathLike, out: str | os.PathLike | None = None,
             "batch_size": batch_size, "n_negatives": n_negatives if model_cls.input_type == "pairwise" else None,
             "recent": [recent, recent_copies] if model_cls.input_type == "pairwise" else None,
             "val_ratio": val_ratio, "precision": trainer_config.precision, "data": data_info}
+    if options.items is not None:
+        info["items_file"] = {"path": str(options.items), "sha256": sha256_file(options.items),
+                              "titled": sum(title is not None for title in titles or [])}
 
     def evaluator(trained: nn.Module) -> dict[str, float]:
         device = next(trained.parameters()).device
@@ -177,7 +182,7 @@ def train(ratings: str | os.PathLike, out: str | os.PathLike | None = None,
     refresh(network, fit_part, device)
 
     # The validation rows (if any) belong to the training part: masked and never recommended.
-    recommender = Recommender(model, network, train_part, test_part, protocol, negatives, info)
+    recommender = Recommender(model, network, train_part, test_part, protocol, negatives, info, titles)
     if len(test_part):
         recommender.metrics = recommender.evaluate()
         recommender.metrics["history"] = trainer.history
@@ -185,6 +190,38 @@ def train(ratings: str | os.PathLike, out: str | os.PathLike | None = None,
     if out_dir is not None:
         recommender.save(out_dir)
     return recommender
+
+
+def read_item_titles(path: str | os.PathLike, item_ids: list[str]) -> list[str | None]:
+    """Titles of `item_ids` from an item metadata file, `id|title|...` per line (MovieLens
+    u.item, which is latin-1: the file is read as UTF-8 when it is valid UTF-8, else latin-1).
+    Items the file does not name get None; ids the ratings never mention are ignored."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as err:
+        raise NlprecError(f"--items {path}: cannot read it ({err.strerror or type(err).__name__})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+    titles: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        fields = line.split("|")
+        if len(fields) < 2 or not fields[0].strip() or not fields[1].strip():
+            raise NlprecError(f"{path}:{number}: expected 'id|title|...' (MovieLens u.item), got {line[:80]!r}")
+        item = fields[0].strip()
+        if item in titles:
+            raise NlprecError(f"{path}:{number}: item {item!r} is listed twice")
+        titles[item] = fields[1].strip()
+    if not titles:
+        raise NlprecError(f"{path}: no 'id|title|...' lines")
+    named = [titles.get(item) for item in item_ids]
+    if not any(title is not None for title in named):
+        raise NlprecError(f"{path}: none of its {len(titles):,} ids is an item of the ratings file (e.g. "
+                          f"{next(iter(titles))!r} vs {item_ids[0]!r}): is it the right file?")
+    return named
 
 
 def _from_pretrained_towers(model_cls: type, config: Any, data_module: Any, trainer_config: TrainerConfig,

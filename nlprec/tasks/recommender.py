@@ -40,6 +40,8 @@ is complete):
   evaluation protocol (and its description).
 - model.pt: the model's state dict of CPU tensors; nlprec.io.read_weights reads it.
 - users.json, items.json: the original ids, list index = internal index.
+- item_titles.json (only when trained with item metadata, `nlprec rec train --items u.item`): a
+  list aligned with items.json, each item's title or null.
 - split.npz: train and test rows (internal indices, ratings), and the sampled evaluation
   negatives (per test user, drawn once with the seed): `evaluate` reproduces the protocol.
 - metrics.json: the test metrics under the protocol, with its description.
@@ -67,6 +69,7 @@ from nlprec.metrics import full_counts, mae, ranking_metrics, rmse, sampled_coun
 from nlprec.registry import get_model, typed_values
 
 FORMAT = "nlprec-recommender-v1"
+ITEM_TITLES = "item_titles.json"  # optional: each item's title or null, aligned with items.json
 RankingProtocol = Literal["full", "sampled"]
 UnknownItems = Literal["error", "nan", "baseline"]
 # Surprise BaselineOnly defaults (ALS): regularisation of the item and user biases, and passes.
@@ -126,10 +129,13 @@ class Recommendations:
     items: list[tuple[str, float]]  # (item id, score): predicted rating or ranking score; popularity counts
     source: Literal["model", "popularity"]  # popularity when the user is unknown
     notice: str | None = None  # why the popularity answer was given
+    titles: list[str | None] | None = None  # each item's title, when the folder has item metadata
 
     def to_dict(self) -> dict[str, Any]:
-        return {"user": self.user, "source": self.source, "notice": self.notice,
-                "items": [{"item": item, "score": score} for item, score in self.items]}
+        items = [{"item": item, "score": score} for item, score in self.items]
+        if self.titles is not None:
+            items = [{**entry, "title": title} for entry, title in zip(items, self.titles)]
+        return {"user": self.user, "source": self.source, "notice": self.notice, "items": items}
 
 
 @dataclass
@@ -149,7 +155,8 @@ class Recommender:
     """A trained model with its id maps, training interactions and evaluation protocol."""
 
     def __init__(self, name: str, model: nn.Module, train: Interactions, test: Interactions, protocol: EvalProtocol,
-                 negatives: tuple[np.ndarray, np.ndarray] | None = None, info: dict[str, Any] | None = None):
+                 negatives: tuple[np.ndarray, np.ndarray] | None = None, info: dict[str, Any] | None = None,
+                 titles: list[str | None] | None = None):
         self.name = name
         self.model = model.eval()
         self.task: str = model.task
@@ -158,6 +165,7 @@ class Recommender:
         self.protocol = protocol
         self.negatives = negatives  # (users (T,), items (T, n)) sampled per test user, or None
         self.info: dict[str, Any] = dict(info or {})
+        self.titles = titles  # aligned with item_ids: each item's title or None; None: no item metadata
         self.metrics: dict[str, Any] | None = None
         self._seen = None
         self._popularity: np.ndarray | None = None
@@ -186,6 +194,29 @@ class Recommender:
         if self._seen is None:
             self._seen = self.train.concat(self.test).matrix().tocsr() if len(self.test) else self.train.matrix()
         return self._seen
+
+    def item_titles(self, items: Sequence[str]) -> list[str | None] | None:
+        """The titles of `items` (None for an item without one), or None when the folder has none."""
+        if self.titles is None:
+            return None
+        rows = [self.train.item_index(item) for item in items]
+        return [None if row is None else self.titles[row] for row in rows]
+
+    def history(self, user: str) -> list[tuple[str, float | None]]:
+        """The items `user` interacted with in the ratings file (training and test parts), with
+        the rating (None for ranking models), highest rating first, then in item order; [] for
+        an unknown user."""
+        row = self.train.user_index(user)
+        if row is None:
+            return []
+        rows = []
+        for part in (self.train, self.test):
+            mine = np.flatnonzero(part.users == row)  # (n,) this user's rows
+            rated = part.ratings is not None and self.task == "rating"
+            ratings = part.ratings[mine].tolist() if rated else [None] * len(mine)
+            rows += list(zip(part.items[mine].tolist(), ratings))
+        rows.sort(key=lambda pair: (-(pair[1] or 0.0), pair[0]))
+        return [(self.item_ids[item], rating) for item, rating in rows]
 
     def popularity(self) -> np.ndarray:
         """(n_items,) training interactions per item."""
@@ -295,15 +326,19 @@ class Recommender:
         for position, (scores, ids) in zip(known, self._top_items(rows, k, exclude_seen)):
             keep = (ids >= 0) & np.isfinite(scores)
             answers[position] = Recommendations(
-                str(users[position]), [(self.item_ids[i], float(s)) for i, s in zip(ids[keep], scores[keep])], "model")
+                str(users[position]), [(self.item_ids[i], float(s)) for i, s in zip(ids[keep], scores[keep])], "model",
+                titles=self._titles_of(ids[keep]))
         top = np.argsort(-self.popularity(), kind="stable")[:k]
         for position in (i for i, row in enumerate(index) if row is None):
             notice = (f"user {users[position]!r} is not in the training data; answering with the {len(top)} most "
                       f"popular items (training interaction counts)")
             answers[position] = Recommendations(
                 str(users[position]), [(self.item_ids[i], float(self.popularity()[i])) for i in top], "popularity",
-                notice)
+                notice, self._titles_of(top))
         return answers  # type: ignore[return-value]
+
+    def _titles_of(self, rows: np.ndarray) -> list[str | None] | None:
+        return None if self.titles is None else [self.titles[int(row)] for row in rows]
 
     def _top_items(self, rows: list[int], k: int, exclude_seen: bool) -> list[tuple[np.ndarray, np.ndarray]]:
         """(scores, item ids) of the best `k` items of each internal user row, best first."""
@@ -388,6 +423,9 @@ class Recommender:
             arrays["negative_users"], arrays["negatives"] = self.negatives
         with atomic_write(directory / "split.npz") as handle:
             np.savez_compressed(handle, **{key: np.asarray(value) for key, value in arrays.items()})
+        if self.titles is not None:
+            with atomic_write(directory / ITEM_TITLES, "w", encoding="utf-8") as handle:
+                json.dump(self.titles, handle, ensure_ascii=False)
         config = {"format": FORMAT, "model": self.name, "task": self.task,
                   "model_config": dataclasses.asdict(self.model.config),
                   "protocol": {**dataclasses.asdict(self.protocol),
@@ -431,10 +469,18 @@ class Recommender:
                                  parts.get("test_ratings"), None, source)
         negatives = (parts["negative_users"], parts["negatives"]) if "negatives" in parts else None
         info = {key: value for key, value in config.items() if key not in ("model_config", "protocol")}
-        recommender = cls(config["model"], model, train_part, test_part, protocol, negatives, info)
+        titles = _read_titles(directory / ITEM_TITLES, len(item_ids)) if (directory / ITEM_TITLES).is_file() else None
+        recommender = cls(config["model"], model, train_part, test_part, protocol, negatives, info, titles)
         if (directory / "metrics.json").is_file():
             recommender.metrics = read_json(directory / "metrics.json", dict)
         return recommender
+
+
+def _read_titles(path: Path, n_items: int) -> list[str | None]:
+    titles = read_json(path, list)
+    if len(titles) != n_items or not all(title is None or isinstance(title, str) for title in titles):
+        raise NlprecError(f"{path}: expected a list of {n_items:,} titles (strings or null), one per item in items.json")
+    return titles
 
 
 def _read_ids(path: Path) -> list[str]:

@@ -33,7 +33,7 @@ from torch import nn
 
 from nlprec.data.pairs import (PairsData, PairsTokenizer, encode_pairs, read_pairs, split_indices,
                                target_piece_counts)
-from nlprec.data.tokenize import PAD_ID
+from nlprec.data.tokenize import BOS_ID, PAD_ID
 from nlprec.decoding import decode, greedy
 from nlprec.errors import NlprecError, require
 from nlprec.io import config_errors, read_model_config, read_weights, write_model_folder
@@ -204,14 +204,29 @@ class Translator:
         mean over heads). `attention_heads` gives every layer and head at once.
         """
         source, output, weights = self._greedy_attention(sentence)
-        if weights.ndim == 2:  # (T, S): one additive attention
-            return source, output, weights
-        layers, heads = weights.shape[1:3]
-        for name, value, count in (("layer", layer, layers), ("head", head, heads)):
-            if value is not None and not -count <= value < count:
-                raise NlprecError(f"--{name} {value}: this model has {count} decoder {name}s (0..{count - 1})")
-        picked = weights.mean(axis=1) if layer is None else weights[:, layer]  # (T, heads, S)
-        return source, output, picked.mean(axis=1) if head is None else picked[:, head]  # (T, S)
+        return source, output, _pick(weights, layer, head)
+
+    def attention_of(self, sentence: str, tokens: Sequence[int], layer: int | None = -1, head: int | None = None
+                     ) -> tuple[list[str], list[str], np.ndarray]:
+        """The attention of a given output (e.g. one hypothesis of a beam search, its
+        `Translation.tokens`), by feeding it to the decoder one piece at a time: (source pieces,
+        output pieces with "</s>", weights (len(tokens) + 1, len(source))); `layer` and `head` as
+        in `attention`."""
+        ids = self.tokenizer.source.encode([sentence])[0] if sentence.strip() else []
+        limit = getattr(self.model.config, "max_positions", None)
+        ids = ids[:limit] if limit else ids  # cut as translate() cuts it
+        if not ids:
+            raise NlprecError("cannot show attention for an empty sentence: give a sentence with at least one word")
+        device = next(self.model.parameters()).device
+        steps = []
+        with torch.no_grad():
+            state = {**self.model.encode(torch.tensor([ids], device=device)), "return_attention": True}
+            for step, token in enumerate([BOS_ID, *tokens]):  # decoding is sequential: one step per output piece
+                _, state = self.model.decode_step(torch.tensor([token], device=device), state, step)
+                steps.append(state["attention"][0].float().cpu())  # (S,) GRU, (layers, heads, S) Transformer
+        source = [self.tokenizer.source.id_to_piece(i) for i in ids]
+        output = [self.tokenizer.target.id_to_piece(i) for i in tokens] + ["</s>"]
+        return source, output, _pick(torch.stack(steps).numpy(), layer, head)  # (T, S)
 
     def attention_heads(self, sentence: str) -> tuple[list[str], list[str], np.ndarray]:
         """Transformer only: every decoder layer's and head's cross-attention, (layers, heads, T, S)."""
@@ -230,6 +245,19 @@ class Translator:
         source = [self.tokenizer.source.id_to_piece(i) for i in ids]
         output = [self.tokenizer.target.id_to_piece(i) for i in hypothesis.tokens] + ["</s>"]
         return source, output, hypothesis.attention.numpy()  # (T, S) or (T, layers, heads, S)
+
+
+def _pick(weights: np.ndarray, layer: int | None, head: int | None) -> np.ndarray:
+    """(T, S) attention out of (T, S) (one additive attention) or (T, layers, heads, S): decoder
+    layer `layer` (None: mean over layers), head `head` (None: mean over heads)."""
+    if weights.ndim == 2:  # (T, S): one additive attention
+        return weights
+    layers, heads = weights.shape[1:3]
+    for name, value, count in (("layer", layer, layers), ("head", head, heads)):
+        if value is not None and not -count <= value < count:
+            raise NlprecError(f"--{name} {value}: this model has {count} decoder {name}s (0..{count - 1})")
+    picked = weights.mean(axis=1) if layer is None else weights[:, layer]  # (T, heads, S)
+    return picked.mean(axis=1) if head is None else picked[:, head]  # (T, S)
 
 
 def _read_config(folder: Path) -> dict[str, Any]:

@@ -86,6 +86,26 @@ def _train_recommender(ratings_file: Path, model: str, out: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def items_file(models_dir) -> Path:
+    """MovieLens u.item-style metadata of the items of `ratings_file` but the last (id|title|date|...,
+    latin-1, as MovieLens ships it)."""
+    lines = [f"{500 + item}|Film {item}, à la carte ({1990 + item % 10})|01-Jan-1995||http://example.org/|0|1"
+             for item in range(49)]
+    path = models_dir / "u.item"
+    path.write_bytes(("\n".join(lines) + "\n").encode("latin-1"))
+    return path
+
+
+@pytest.fixture(scope="session")
+def titled_mf_dir(models_dir, ratings_file, items_file) -> Path:
+    """MF trained through the CLI with item titles (rec train --items)."""
+    out = models_dir / "mf-titled"
+    _cli(["rec", "train", str(ratings_file), "--model", "mf", "--out", str(out), "--items", str(items_file),
+          "--epochs", "2", "--device", "cpu", "--quiet"])
+    return out
+
+
+@pytest.fixture(scope="session")
 def mf_dir(models_dir, ratings_file) -> Path:
     return _train_recommender(ratings_file, "mf", models_dir / "mf")
 
