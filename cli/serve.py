@@ -22,6 +22,8 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, help="uvicorn worker processes (memory-mapped vectors are "
                                                      "shared between them).")] = 1,
     max_batch: Annotated[int, typer.Option(min=1, help="Most items merged into one model call.")] = 64,
+    max_batch_tokens: Annotated[int, typer.Option(min=1, help="/v1/embeddings: most padded pieces per BERT "
+                                                                 "forward pass (inputs sorted by length).")] = 16384,
     max_wait_ms: Annotated[float, typer.Option(min=0, help="Longest wait for a batch to fill.")] = 2.0,
     max_queue: Annotated[int, typer.Option(min=1, help="Requests waiting per model before 429.")] = 256,
     timeout: Annotated[float, typer.Option(min=0.001, help="Seconds per request before 504.")] = 30.0,
@@ -45,7 +47,8 @@ def serve(
              "build their URLs from it.")] = "",
 ) -> None:
     """Serve models over HTTP: /v1/embeddings/NAME/similar|analogy, /v1/rec/NAME/recommend|score,
-    /v1/translate/NAME, /v1/models, /healthz, /readyz, /metrics, /docs; a page for people at /. SIGHUP reloads."""
+    /v1/translate/NAME, /v1/fill-mask/NAME, POST /v1/embeddings (OpenAI's API, BERT folders), /v1/models,
+    /healthz, /readyz, /metrics, /docs; a page for people at /. SIGHUP reloads."""
     import importlib.util
     import logging
     import multiprocessing
@@ -63,7 +66,8 @@ def serve(
         raise NlprecError(f"--index {unknown[0]}=...: no --model named {unknown[0]!r}")
     if root_path and (not root_path.startswith("/") or root_path.endswith("/")):
         raise NlprecError(f"--root-path {root_path!r}: expected a path like /nlp (a leading '/', none at the end)")
-    settings = ServeSettings(models=specs, max_batch=max_batch, max_wait_ms=max_wait_ms, max_queue=max_queue,
+    settings = ServeSettings(models=specs, max_batch=max_batch, max_batch_tokens=max_batch_tokens,
+                             max_wait_ms=max_wait_ms, max_queue=max_queue,
                              timeout_s=timeout, max_body_bytes=max_body_bytes, max_items=max_items,
                              max_text_chars=max_text_chars, max_k=max_k, api_key=read_api_key(
                                  str(api_key_file) if api_key_file else None),

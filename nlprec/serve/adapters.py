@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from nlprec import __version__
 from nlprec.errors import NlprecError
+from nlprec.serve import openai_embeddings
 from nlprec.serve.settings import ModelSpec, ServeSettings
 
 VECTOR_SUFFIXES = (".npz", ".bin", ".vec", ".txt")
@@ -65,8 +66,10 @@ class Operation:
     items_field: str  # the request's list field, checked against --max-items
     prepare: Callable[[Any, Any], tuple[Hashable, list]]
     run: Callable[[Any, Hashable, list], list]
-    respond: Callable[[Any, Any, list], dict]
+    respond: Callable[[Any, Any, list], dict] | None  # None when `own_route` writes the answer itself
     summary: str = ""  # one line for the OpenAPI docs
+    own_route: bool = False  # True: batched under `name` but served at `path` by a route of its own (the
+    #                          model named in the body: POST /v1/embeddings, nlprec.serve.openai_embeddings)
 
 
 class Adapter(abc.ABC):
@@ -679,7 +682,8 @@ def _run_fill(model: Any, key: Hashable, texts: list) -> list:
 
 @adapter
 class FillMaskAdapter(Adapter):
-    """A folder from `nlprec bert pretrain`: POST /v1/fill-mask/{name}."""
+    """A BERT folder (`nlprec bert pretrain` or `nlprec bert import`): POST /v1/fill-mask/{name}, and
+    sentence vectors at POST /v1/embeddings (OpenAI's API, nlprec.serve.openai_embeddings)."""
 
     kind = "bert"
     prefix = "/v1/fill-mask"
@@ -688,6 +692,10 @@ class FillMaskAdapter(Adapter):
         Operation("fill", "", FillMaskRequest, FillMaskResponse, "texts", _prepare_fill, _run_fill,
                   lambda model, request, answers: {"results": answers},
                   "The k most probable pieces for every [MASK] of each text."),
+        Operation("embed", openai_embeddings.ROUTE, openai_embeddings.EmbeddingsRequest,
+                  openai_embeddings.EmbeddingsResponse, "input", openai_embeddings.prepare,
+                  openai_embeddings.run_batch, None,
+                  "Sentence vectors (the model's own pooling), length-sorted under a token budget.", own_route=True),
     )
 
     def load(self, spec: ModelSpec, settings: ServeSettings) -> Any:
@@ -696,8 +704,12 @@ class FillMaskAdapter(Adapter):
         return PretrainedBert.load(spec.path)
 
     def warmup(self, model: Any) -> list[tuple[Operation, dict]]:
-        return [(self.operations[0], {"texts": ["a [MASK] b"], "k": 1})]
+        return [(self.operations[0], {"texts": ["a [MASK] b"], "k": 1}),
+                (self.operations[1], {"model": "warm-up", "input": ["warm up", "a longer text to warm up with"]})]
 
     def provenance(self, model: Any) -> dict:
         config = model.config
-        return {key: config.get(key) for key in ("model_config", "seed", "data_sha256", "heldout", "nlprec_version")}
+        keys = ("model_config", "seed", "data_sha256", "heldout", "nlprec_version")
+        return {**{key: config.get(key) for key in keys},
+                "embedding": {"pooling": model.pooling, "normalize": model.normalize, "dimensions": model.dimensions,
+                              "max_tokens": model.max_tokens}}

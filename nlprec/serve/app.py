@@ -39,6 +39,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from nlprec import __version__
 from nlprec.errors import NlprecError
+from nlprec.serve import openai_embeddings
 from nlprec.serve.adapters import ADAPTERS, Adapter, Operation, UnknownKey, detect
 from nlprec.serve.batcher import Batcher, QueueFull, Retired
 from nlprec.serve.page import add_page_routes
@@ -213,7 +214,7 @@ class Guard:
             receive = await self._admit(scope, receive)
             await self.app(scope, receive, send_counted)
         except ApiError as err:
-            await _send_error(send_counted, err)
+            await _send_error(send_counted, err, _route_path(scope) == openai_embeddings.ROUTE)
         finally:
             self._record(scope, status, time.perf_counter() - started)
 
@@ -279,8 +280,10 @@ def _route_path(scope: dict) -> str:
     return (path[len(root):] or "/") if root and path.startswith(root) else path
 
 
-async def _send_error(send: Any, err: ApiError) -> None:
-    response = _error_response(err)
+async def _send_error(send: Any, err: ApiError, openai_shape: bool = False) -> None:
+    """The error answer; on POST /v1/embeddings in OpenAI's shape, as the rest of that route."""
+    response = (openai_embeddings.error_response(err.status, err.message, headers=err.headers) if openai_shape
+                else _error_response(err))
     await send({"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers})
     await send({"type": "http.response.body", "body": response.body})
 
@@ -322,7 +325,9 @@ def create_app(settings: ServeSettings, models: dict[str, ServedModel] | None = 
     add_page_routes(app)  # / and /docs from package files (nlprec.serve.page)
     for kind in ADAPTERS:
         for operation in kind.operations:
-            _add_operation(app, state, kind, operation)
+            if not operation.own_route:
+                _add_operation(app, state, kind, operation)
+    openai_embeddings.add_route(app, state)  # POST /v1/embeddings: OpenAI's API over the BERT folders
     app.add_middleware(Guard, state=state)
     if settings.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
@@ -411,7 +416,7 @@ def _is_uvicorn_worker() -> bool:
 
 def _describe_model(served: ServedModel) -> dict:
     kind = served.adapter
-    routes = [f"{kind.prefix}/{served.spec.name}{op.path}" for op in kind.operations]
+    routes = _model_routes(kind, served.spec.name)
     return {"name": served.spec.name, "kind": kind.kind, "path": served.spec.path, "routes": routes,
             "loaded_at": served.loaded_at, "provenance": served.provenance}
 
@@ -463,11 +468,16 @@ async def _answer(state: ServerState, served: ServedModel, operation: Operation,
         raise ApiError(422, str(err)) from None
 
 
+def _model_routes(kind: Adapter, name: str) -> list[str]:
+    """The paths that answer with model `name` (a route of its own names the model in the body)."""
+    return [op.path if op.own_route else f"{kind.prefix}/{name}{op.path}" for op in kind.operations]
+
+
 def _unknown_model(state: ServerState, name: str, kind: Adapter) -> str:
     served = state.models.get(name)
     if served is not None:
         return f"model {name!r} is a {served.adapter.kind} model, not {kind.kind}; its routes: " + ", ".join(
-            f"{served.adapter.prefix}/{name}{op.path}" for op in served.adapter.operations)
+            _model_routes(served.adapter, name))
     same = sorted(n for n, s in state.models.items() if s.adapter is kind)
     return f"no {kind.kind} model named {name!r}" + (f"; served: {', '.join(same)}" if same else "")
 

@@ -34,6 +34,7 @@ class ServeSettings:
 
     models: tuple[ModelSpec, ...] = ()  # what to serve, at least one
     max_batch: int = 64  # most items (words, users, pairs, texts) merged into one model call, >= 1
+    max_batch_tokens: int = 16384  # /v1/embeddings: most padded pieces per BERT forward pass, >= 1
     max_wait_ms: float = 2.0  # longest wait for a batch to fill once a request is queued, >= 0
     max_queue: int = 256  # most requests waiting per model before 429, >= 1
     timeout_s: float = 30.0  # per-request limit from arrival to answer before 504, > 0
@@ -50,6 +51,7 @@ class ServeSettings:
         require([
             (len(self.models) >= 1, "nothing to serve: give at least one --model NAME=PATH"),
             (self.max_batch >= 1, f"--max-batch must be >= 1, got {self.max_batch}"),
+            (self.max_batch_tokens >= 1, f"--max-batch-tokens must be >= 1, got {self.max_batch_tokens}"),
             (self.max_wait_ms >= 0, f"--max-wait-ms must be >= 0, got {self.max_wait_ms}"),
             (self.max_queue >= 1, f"--max-queue must be >= 1, got {self.max_queue}"),
             (self.timeout_s > 0, f"--timeout must be > 0 seconds, got {self.timeout_s}"),
