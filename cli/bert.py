@@ -16,10 +16,12 @@ import typer
 from nlprec.errors import NlprecError
 from nlprec_cli.options import parse_overrides
 
-app = typer.Typer(help="BERT: pretrain (masked LM + next-sentence prediction), fill-mask, evaluate, embed.",
+app = typer.Typer(help="BERT: pretrain (masked LM + next-sentence prediction), fill-mask, evaluate, embed; import "
+                       "and export transformers / sentence-transformers checkpoints.",
                   no_args_is_help=True)
 
-ModelDir = Annotated[Path, typer.Argument(help="Model folder written by `nlprec bert pretrain`.", show_default=False)]
+ModelDir = Annotated[Path, typer.Argument(help="Model folder written by `nlprec bert pretrain` or `nlprec bert import`.",
+                                          show_default=False)]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 Format = Annotated[str, typer.Option("--format", help="auto, sentences (blank line between documents), documents "
                                                        "(one per line) or wikitext (= Heading = lines).")]
@@ -165,3 +167,31 @@ def embed(
         return
     with atomic_write(out) as handle:
         handle.write(buffer.getvalue())
+
+
+@app.command("import")
+def import_(
+    checkpoint: Annotated[Path, typer.Argument(help="A transformers BERT folder (config.json, model.safetensors or "
+                                                    "pytorch_model.bin, vocab.txt or tokenizer.json) or a "
+                                                    "sentence-transformers folder (modules.json).", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="nlprec model folder to write (new or empty).")] = Path("bert"),
+    seed: Annotated[int, typer.Option(help="Seed of any head the checkpoint lacks (initialised at random).")] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No report line.")] = False,
+) -> None:
+    """Import a BERT checkpoint: fill, embed, fine-tune (`classify train --model bert --init`) and serve it."""
+    from nlprec.tasks.bert_checkpoints import import_checkpoint
+
+    import_checkpoint(checkpoint, out, log=(lambda message: None) if quiet else
+                      (lambda message: print(message, file=sys.stderr)), seed=seed)
+
+
+@app.command()
+def export(
+    model: ModelDir,
+    out: Annotated[Path, typer.Option("--out", "-o", help="transformers folder to write (new or empty).")] = Path("hf"),
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No report line.")] = False,
+) -> None:
+    """Export to a folder that transformers' AutoModelForMaskedLM and AutoTokenizer load."""
+    from nlprec.tasks.bert_checkpoints import export_folder
+
+    export_folder(model, out, log=(lambda message: None) if quiet else (lambda message: print(message, file=sys.stderr)))
