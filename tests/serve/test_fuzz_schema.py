@@ -72,7 +72,7 @@ def routes(server):
             continue
         body = post["requestBody"]["content"]["application/json"]["schema"]
         found.append((path, strategy(body, spec)))
-    assert len(found) == 7, [path for path, _ in found]
+    assert len(found) == 8, [path for path, _ in found]
     return found
 
 

@@ -11,11 +11,9 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from nlprec.errors import NlprecError
 from nlprec.plot import project_2d
 from nlprec.serve.app import create_app
 from nlprec.serve.settings import ModelSpec, ServeSettings
-from nlprec.tasks.recommend import read_item_titles
 from nlprec.tasks.recommender import Recommender
 from nlprec.tasks.translate import Translator
 from nlprec.vectors import Vectors
@@ -126,24 +124,6 @@ def test_a_folder_without_item_metadata_answers_without_titles(mf_dir):
     model = Recommender.load(mf_dir)
     assert model.titles is None and model.item_titles(model.item_ids[:2]) is None
     assert all("title" not in row for row in model.recommend(model.user_ids[0], 3).to_dict()["items"])
-
-
-def test_item_titles_file_errors_name_the_line(tmp_path):
-    bad = tmp_path / "bad.item"
-    bad.write_text("1|One\n2\n", encoding="utf-8")
-    with pytest.raises(NlprecError, match=r"bad.item:2: expected 'id\|title\|...'"):
-        read_item_titles(bad, ["1", "2"])
-    twice = tmp_path / "twice.item"
-    twice.write_text("1|One\n1|Uno\n", encoding="utf-8")
-    with pytest.raises(NlprecError, match="twice.item:2: item '1' is listed twice"):
-        read_item_titles(twice, ["1"])
-    other = tmp_path / "other.item"
-    other.write_text("a|A\n", encoding="utf-8")
-    with pytest.raises(NlprecError, match="none of its 1 ids is an item"):
-        read_item_titles(other, ["1"])
-    utf8 = tmp_path / "utf8.item"
-    utf8.write_text("1|Amélie\n", encoding="utf-8")
-    assert read_item_titles(utf8, ["1", "2"]) == ["Amélie", None]
 
 
 def test_translate_attention_is_each_hypothesis_forced_through_the_decoder(client, translator_dir):

@@ -103,10 +103,10 @@
 
   /** The query and its neighbours on their two principal components, as SVG. */
   function wordMap(points) {
-    const width = 440, height = 300, pad = 36;
+    const width = 440, height = 300, pad = 30, labelRoom = 90;  // room on the right for the last labels
     const xs = points.map((p) => p.x), ys = points.map((p) => p.y);
     const span = (values) => Math.max(...values) - Math.min(...values) || 1;
-    const sx = (x) => pad + ((x - Math.min(...xs)) / span(xs)) * (width - 2 * pad);
+    const sx = (x) => pad + ((x - Math.min(...xs)) / span(xs)) * (width - pad - labelRoom);
     const sy = (y) => height - pad - ((y - Math.min(...ys)) / span(ys)) * (height - 2 * pad);
     const map = svg("svg", { class: "word-map", viewBox: `0 0 ${width} ${height}`, role: "img",
       "aria-label": `PCA map of ${points[0].word} and its neighbours` });
