@@ -61,7 +61,8 @@ def _training_options(model: str, embeddings: Optional[Path], embedding_mode: Op
 
 ModelName = Annotated[str, typer.Option("--model", help="textcnn, birnn or bert (fine-tunes --init).")]
 Init = Annotated[Optional[Path], typer.Option(
-    "--init", help="--model bert: the folder of `nlprec bert pretrain` to fine-tune.", show_default=False)]
+    "--init", help="--model bert: the BERT folder to fine-tune (from `nlprec bert pretrain` or `nlprec bert import`).",
+    show_default=False)]
 Embeddings = Annotated[Optional[Path], typer.Option(
     "--embeddings", help="Pretrained vectors: .bin/.vec/.npz (e.g. from `nlprec embed train`) or a fastText .bin.",
     show_default=False)]

@@ -281,22 +281,32 @@ class WordEncoder:
 
 
 class PieceEncoder:
-    """Texts -> [CLS] pieces [SEP] with a pretrained BERT's sentencepiece model, cut to
-    `max_len`: the encoder of `nlprec classify train --model bert` (same interface as WordEncoder)."""
+    """Texts -> [CLS] pieces [SEP] with a pretrained BERT's tokenizer, cut to `max_len`: the
+    encoder of `nlprec classify train --model bert` (same interface as WordEncoder). The
+    tokenizer is nlprec's sentencepiece model (spm.model) or, for an imported checkpoint, a
+    tokenizers tokenizer.json (nlprec.data.wordpiece); either is copied into the classifier folder."""
 
     kind = "bert-pieces"
     pad_id = PAD
 
-    def __init__(self, tokenizer: Any, model_file: bytes, max_len: int):
-        self.tokenizer = tokenizer  # a nlprec.data.tokenize.SentencePieceTokenizer
-        self.model_file = model_file  # the sentencepiece model's bytes, copied into the classifier folder
+    def __init__(self, tokenizer: Any, model_file: bytes, max_len: int, file_name: str = "spm.model"):
+        self.tokenizer = tokenizer  # SentencePieceTokenizer or nlprec.data.wordpiece.WordPieceTokenizer
+        self.model_file = model_file  # the tokenizer file's bytes, copied into the classifier folder
         self.max_len = max_len  # pieces per text with [CLS] and [SEP], >= 3
+        self.file_name = file_name  # "spm.model" or "tokenizer.json"
 
     @classmethod
     def from_file(cls, path: Path, max_len: int) -> PieceEncoder:
         from nlprec.data.bert_data import check_tokenizer
         from nlprec.data.tokenize import SentencePieceTokenizer
 
+        if path.suffix == ".json":
+            from nlprec.data.wordpiece import WordPieceTokenizer
+
+            tokenizer = WordPieceTokenizer.load(path)
+            if tokenizer.pad_id != PAD:
+                raise NlprecError(f"{path}: the padding piece has id {tokenizer.pad_id}; fine-tuning needs it at {PAD}")
+            return cls(tokenizer, path.read_bytes(), max_len, path.name)
         tokenizer = SentencePieceTokenizer.load(path)
         check_tokenizer(tokenizer, str(path))
         return cls(tokenizer, path.read_bytes(), max_len)
@@ -309,22 +319,24 @@ class PieceEncoder:
         """Encoded ids: [CLS], the first max_len - 2 pieces, [SEP] for each text."""
         from nlprec.data.bert_data import CLS_ID, SEP_ID
 
+        cls_id, sep_id = getattr(self.tokenizer, "cls_id", CLS_ID), getattr(self.tokenizer, "sep_id", SEP_ID)
         rows = self.tokenizer.encode(list(texts))
         lengths = np.fromiter((min(len(row), self.max_len - 2) + 2 for row in rows), dtype=np.int64, count=len(rows))
-        ids = np.fromiter((i for row in rows for i in (CLS_ID, *row[:self.max_len - 2], SEP_ID)), dtype=np.int64,
+        ids = np.fromiter((i for row in rows for i in (cls_id, *row[:self.max_len - 2], sep_id)), dtype=np.int64,
                           count=int(lengths.sum()))
         return Encoded(ids, np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
 
     def save(self, folder: Path) -> dict[str, Any]:
-        """Write the sentencepiece model as folder/spm.model; the entry kept in config.json."""
-        from nlprec.data.bert_data import TOKENIZER_FILE
-
-        with atomic_write(Path(folder) / TOKENIZER_FILE) as handle:
+        """Write the tokenizer file into `folder`; the entry kept in config.json."""
+        with atomic_write(Path(folder) / self.file_name) as handle:
             handle.write(self.model_file)
-        return {"kind": self.kind, "file": TOKENIZER_FILE, "max_len": self.max_len, "vocab_size": self.vocab_size}
+        return {"kind": self.kind, "file": self.file_name, "max_len": self.max_len, "vocab_size": self.vocab_size}
 
     @classmethod
     def load(cls, entry: dict[str, Any], folder: Path) -> PieceEncoder:
+        if entry["file"] not in ("spm.model", "tokenizer.json"):
+            raise NlprecError(f"{folder / 'config.json'}: the encoder file must be spm.model or tokenizer.json, got "
+                              f"{entry['file']!r}")
         return cls.from_file(Path(folder) / entry["file"], int(entry["max_len"]))
 
 

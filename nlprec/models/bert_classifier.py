@@ -41,6 +41,7 @@ class BertClassifierConfig:
     dropout: float = 0.1  # inside the encoder, in [0, 1)
     attention_dropout: float = 0.0  # on attention weights, in [0, 1)
     norm_first: bool = False  # as the pretrained encoder
+    norm_eps: float = 1e-5  # LayerNorm epsilon, as the pretrained encoder (imported checkpoints: 1e-12), > 0
     classifier_dropout: float = 0.1  # on the pooled [CLS] state, in [0, 1)
     encoder_lr_scale: float = 0.2  # the encoder's learning rate / the head's, in (0, 1]
     pooling: Literal["cls", "mean"] = "cls"  # pooled [CLS] state (BERT) or mean of the last layer
@@ -57,7 +58,7 @@ class BertClassifierConfig:
         return BertConfig(vocab_size=self.vocab_size, hidden=self.hidden, layers=self.layers, heads=self.heads,
                           d_ff=self.d_ff, max_positions=self.max_positions, segments=self.segments,
                           dropout=self.dropout, attention_dropout=self.attention_dropout, norm_first=self.norm_first,
-                          objectives="mlm")
+                          norm_eps=self.norm_eps, objectives="mlm")
 
     @classmethod
     def from_pretrained(cls, model_config: dict[str, Any], **head: Any) -> BertClassifierConfig:
@@ -65,6 +66,7 @@ class BertClassifierConfig:
         shared = {key: model_config[key] for key in ("vocab_size", "hidden", "layers", "heads", "d_ff",
                                                      "max_positions", "segments", "dropout", "attention_dropout",
                                                      "norm_first")}
+        shared["norm_eps"] = model_config.get("norm_eps", 1e-5)  # folders from before the field: torch's default
         return cls(**{**shared, **head})
 
 

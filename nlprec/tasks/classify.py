@@ -196,8 +196,10 @@ def _load_pretrained_bert(options: ClassifyOptions, log: Callable) -> Pretrained
         raise NlprecError("--model bert fine-tunes a pretrained BERT: pass --init DIR (a folder written by "
                           "`nlprec bert pretrain`)")
     bert = PretrainedBert.load(options.init)
+    origin = (f"imported from {bert.config['imported']['source']}" if "imported" in bert.config else
+              f"data sha256 {bert.config['data_sha256'][:12]}")
     log(f"pretrained BERT {options.init}: {bert.model.config.layers} layers x {bert.model.config.hidden}, "
-        f"vocabulary {bert.tokenizer.vocab_size:,}, data sha256 {bert.config['data_sha256'][:12]}")
+        f"vocabulary {bert.tokenizer.vocab_size:,}, {origin}")
     return bert
 
 
@@ -207,7 +209,7 @@ def _piece_encoder(texts: Sequence[str], options: ClassifyOptions, bert: Pretrai
     max_len = min(limit, options.max_len) if options.max_len else limit
     if max_len < 3:
         raise NlprecError(f"--max-len {max_len} leaves no room for a piece between [CLS] and [SEP]; use >= 3")
-    return PieceEncoder.from_file(Path(options.init) / TOKENIZER_FILE, max_len)
+    return PieceEncoder.from_file(Path(options.init) / bert.config.get("tokenizer", TOKENIZER_FILE), max_len)
 
 
 def _build_bert_classifier(encoder: PieceEncoder, n_classes: int, options: ClassifyOptions,
@@ -225,7 +227,8 @@ def _build_bert_classifier(encoder: PieceEncoder, n_classes: int, options: Class
     model = BertClassifier(config)
     model.load_pretrained(bert.model.state_dict())
     return model, {"init": str(options.init), "init_data_sha256": bert.config["data_sha256"],
-                   "init_seed": bert.config["seed"], "init_heldout": bert.config.get("heldout")}
+                   "init_seed": bert.config["seed"], "init_heldout": bert.config.get("heldout"),
+                   "init_imported": bert.config.get("imported")}
 
 
 KINDS: dict[str, ModelKind] = {
