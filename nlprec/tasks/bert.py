@@ -117,13 +117,21 @@ def evaluate_batches(model: Bert, batches: Sequence[dict[str, Any]], autocast: t
                      ) -> dict[str, float]:
     """MLM and NSP loss and accuracy of `model` over fixed batches (sums over positions/examples).
 
-    mlm_perplexity = exp(mean MLM cross-entropy). NSP entries are None when the batches carry no
+    mlm_perplexity = exp(mean MLM cross-entropy). The headline mlm_accuracy counts every
+    predicted position, and BERT keeps 10% of them unchanged: the answer is in the input there,
+    so they inflate it. mlm_accuracy_masked / _random / _kept split it by what the input held
+    ([MASK], a random piece, the piece itself), and majority_accuracy_masked is the accuracy
+    at the [MASK] positions of always answering the most frequent target piece (the
+    unigram plateau a model must beat). NSP entries are None when the batches carry no
     nsp_labels or the model has no NSP head.
     """
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     sums = {"mlm_loss": 0.0, "mlm_correct": 0.0, "positions": 0, "nsp_loss": 0.0, "nsp_correct": 0.0, "pairs": 0}
+    vocab = model.config.vocab_size
+    by_kind = torch.zeros(2, 3, dtype=torch.float64)  # (correct/total, masked/random/kept)
+    label_counts = torch.zeros(2, vocab, dtype=torch.float64)  # (all, masked) target counts per piece
     examples = 0
     context = torch.autocast(device.type, dtype=autocast) if autocast else contextlib.nullcontext()
     with torch.no_grad(), context:
@@ -132,10 +140,18 @@ def evaluate_batches(model: Bert, batches: Sequence[dict[str, Any]], autocast: t
             states = hidden.reshape(-1, hidden.shape[-1])[batch["mlm_positions"].to(device)]  # (M, d)
             logits = model.mlm_logits(states).float()  # (M, V)
             labels = batch["mlm_labels"].to(device)  # (M,)
+            correct = logits.argmax(-1) == labels  # (M,)
             sums["mlm_loss"] += float(nn.functional.cross_entropy(logits, labels, reduction="sum"))
-            sums["mlm_correct"] += float((logits.argmax(-1) == labels).sum())
+            sums["mlm_correct"] += float(correct.sum())
             sums["positions"] += len(labels)
             examples += len(batch["input_ids"])
+            shown = batch["input_ids"].reshape(-1)[batch["mlm_positions"]]  # (M,) what the input held there
+            labels_cpu = labels.cpu()
+            kind = torch.where(shown == MASK_ID, 0, torch.where(shown == labels_cpu, 2, 1))  # (M,)
+            by_kind[0] += torch.bincount(kind[correct.cpu()], minlength=3)
+            by_kind[1] += torch.bincount(kind, minlength=3)
+            label_counts[0] += torch.bincount(labels_cpu, minlength=vocab)[:vocab]
+            label_counts[1] += torch.bincount(labels_cpu[kind == 0], minlength=vocab)[:vocab]
             if model.nsp is not None and "nsp_labels" in batch:
                 nsp_logits = model.nsp_logits(hidden).float()  # (B, 2)
                 nsp_labels = batch["nsp_labels"].to(device)  # (B,)
@@ -145,8 +161,15 @@ def evaluate_batches(model: Bert, batches: Sequence[dict[str, Any]], autocast: t
     model.train(was_training)
     mlm_loss = sums["mlm_loss"] / max(sums["positions"], 1)
     has_nsp = sums["pairs"] > 0
+    share = (by_kind[0] / by_kind[1].clamp(min=1)).tolist()
+    majority = int(label_counts[0].argmax())
     return {"mlm_accuracy": sums["mlm_correct"] / max(sums["positions"], 1), "mlm_loss": mlm_loss,
             "mlm_perplexity": math.exp(min(mlm_loss, 50.0)),
+            "mlm_accuracy_masked": share[0], "mlm_accuracy_random": share[1], "mlm_accuracy_kept": share[2],
+            "masked_positions_by_kind": {"masked": int(by_kind[1, 0]), "random": int(by_kind[1, 1]),
+                                         "kept": int(by_kind[1, 2])},
+            "majority_piece_id": majority,
+            "majority_accuracy_masked": float(label_counts[1, majority] / label_counts[1].sum().clamp(min=1)),
             "nsp_accuracy": sums["nsp_correct"] / sums["pairs"] if has_nsp else None,
             "nsp_loss": sums["nsp_loss"] / sums["pairs"] if has_nsp else None,
             "examples": examples, "masked_positions": sums["positions"]}
@@ -355,7 +378,8 @@ class PretrainedBert:
         batches = heldout_batches(documents, self.tokenizer, options["max_len"], masking, seed,
                                   self.model.nsp is not None, batch_size)
         report = evaluate_batches(self.model, batches)
-        return {**report, "masking_seed": seed, "corpus": str(path), "data_sha256": documents.sha256,
+        return {**report, "majority_piece": self.tokenizer.id_to_piece(report["majority_piece_id"]),
+                "masking_seed": seed, "corpus": str(path), "data_sha256": documents.sha256,
                 "documents": len(documents)}
 
 
@@ -464,7 +488,10 @@ def train(corpus: str | Path, out: str | Path, options: PretrainOptions = Pretra
     model = model.cpu()
     heldout = evaluate_batches(model, held) if held else None
     _write_folder(out, model, options, config, documents, history, heldout, seconds, len(examples), trainer.plan())
-    log(f"wrote {out}" + (f" (held-out MLM accuracy {heldout['mlm_accuracy']:.3f}" +
+    log(f"wrote {out}" + (f" (held-out MLM accuracy {heldout['mlm_accuracy']:.3f}: at [MASK] "
+                          f"{heldout['mlm_accuracy_masked']:.3f} (always the most frequent piece: "
+                          f"{heldout['majority_accuracy_masked']:.3f}), random {heldout['mlm_accuracy_random']:.3f}, "
+                          f"kept {heldout['mlm_accuracy_kept']:.3f}" +
                           (f", NSP accuracy {heldout['nsp_accuracy']:.3f})" if heldout["nsp_accuracy"] is not None
                            else ")") if heldout else " (no held-out documents)"))
     return PretrainedBert.load(out)
@@ -503,7 +530,11 @@ def evaluator(held: list[dict[str, Any]]) -> Callable[[nn.Module], dict[str, flo
             return {}
         report = evaluate_batches(model, held)
         metrics = {"val_loss": report["mlm_loss"] + (report["nsp_loss"] or 0.0), "val_mlm": report["mlm_loss"],
-                   "val_mlm_accuracy": report["mlm_accuracy"], "val_mlm_perplexity": report["mlm_perplexity"]}
+                   "val_mlm_accuracy": report["mlm_accuracy"], "val_mlm_perplexity": report["mlm_perplexity"],
+                   "val_mlm_accuracy_masked": report["mlm_accuracy_masked"],
+                   "val_mlm_accuracy_random": report["mlm_accuracy_random"],
+                   "val_mlm_accuracy_kept": report["mlm_accuracy_kept"],
+                   "val_majority_accuracy_masked": report["majority_accuracy_masked"]}
         if report["nsp_accuracy"] is not None:
             metrics.update(val_nsp=report["nsp_loss"], val_nsp_accuracy=report["nsp_accuracy"])
         return metrics

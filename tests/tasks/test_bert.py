@@ -85,6 +85,23 @@ def test_evaluate_is_deterministic_and_names_its_seed(trained):
     assert bert.evaluate(corpus, masking_seed=7)["masking_seed"] == 7
 
 
+def test_evaluate_splits_accuracy_by_masked_random_and_kept_positions(trained):
+    bert, _, corpus = trained
+    report = bert.evaluate(corpus)
+    kinds = report["masked_positions_by_kind"]
+    assert sum(kinds.values()) == report["masked_positions"]
+    assert 0.7 < kinds["masked"] / report["masked_positions"] < 0.9  # BERT's 80/10/10 corruption
+    weighted = sum(report[f"mlm_accuracy_{kind}"] * count for kind, count in kinds.items()) / report["masked_positions"]
+    assert abs(weighted - report["mlm_accuracy"]) < 1e-9
+    batches = heldout_batches(read_documents(corpus), bert.tokenizer, 32, Masking(bert.tokenizer.vocab_size, 0.15, 20),
+                              12345, True)  # the majority baseline by hand, on the same positions
+    labels = np.concatenate([b["mlm_labels"].numpy() for b in batches])
+    shown = np.concatenate([b["input_ids"].reshape(-1)[b["mlm_positions"]].numpy() for b in batches])
+    majority = np.bincount(labels).argmax()
+    assert report["majority_piece_id"] == majority and report["majority_piece"] == bert.tokenizer.id_to_piece(majority)
+    assert report["majority_accuracy_masked"] == pytest.approx(float(np.mean(labels[shown == 6] == majority)))
+
+
 def test_embed_cls_mean_max_are_batch_invariant(trained):
     bert, _, _ = trained
     sentences = ["the cat .", "the red blue green black white dog fish .", ""]
