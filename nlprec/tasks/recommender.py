@@ -168,6 +168,7 @@ class Recommender:
         self.titles = titles  # aligned with item_ids: each item's title or None; None: no item metadata
         self.metrics: dict[str, Any] | None = None
         self._seen = None
+        self._rated = None
         self._popularity: np.ndarray | None = None
         self._item_means: np.ndarray | None = None
         self._index = None
@@ -209,14 +210,14 @@ class Recommender:
         row = self.train.user_index(user)
         if row is None:
             return []
-        rows = []
-        for part in (self.train, self.test):
-            mine = np.flatnonzero(part.users == row)  # (n,) this user's rows
-            rated = part.ratings is not None and self.task == "rating"
-            ratings = part.ratings[mine].tolist() if rated else [None] * len(mine)
-            rows += list(zip(part.items[mine].tolist(), ratings))
-        rows.sort(key=lambda pair: (-(pair[1] or 0.0), pair[0]))
-        return [(self.item_ids[item], rating) for item, rating in rows]
+        if self._rated is None:  # (n_users, n_items) CSR of the ratings (ones for ranking models)
+            both = self.train.concat(self.test) if len(self.test) else self.train
+            self._rated = both.matrix("ratings" if self.task == "rating" else "ones").tocsr()
+        start, end = self._rated.indptr[row], self._rated.indptr[row + 1]
+        items, values = self._rated.indices[start:end], self._rated.data[start:end]  # (n,), (n,)
+        order = np.lexsort((items, -values))  # highest rating first, then item order
+        ratings = values[order].tolist() if self.task == "rating" else [None] * len(order)
+        return [(self.item_ids[item], rating) for item, rating in zip(items[order].tolist(), ratings)]
 
     def popularity(self) -> np.ndarray:
         """(n_items,) training interactions per item."""
