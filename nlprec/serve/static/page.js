@@ -28,8 +28,8 @@
     let data = null;
     try {
       data = await response.json();
-    } catch (err) {
-      data = null;
+    } catch {
+      // not JSON (e.g. a proxy's error page): the status is all there is to show
     }
     if (!response.ok) {
       throw new ApiError(data && typeof data.error === "string" ? data.error : `HTTP ${response.status}`);
