@@ -159,3 +159,12 @@ def test_models_listing_is_what_the_page_reads(client):
     assert by_name["words"]["routes"] == ["/v1/embeddings/words/similar", "/v1/embeddings/words/analogy",
                                           "/v1/embeddings/words/map"]
     assert json.dumps(by_name["rec"]["provenance"])  # JSON-serialisable provenance for the page
+
+
+@pytest.mark.parametrize("root_path", ["nlp", "/nlp/"])
+def test_a_malformed_root_path_is_one_line(root_path, vectors_path, capsys):
+    from tests.cli_support import run
+
+    code, _, err = run(["serve", "--model", f"words={vectors_path}", "--root-path", root_path], capsys)
+    assert code == 2 and err.strip() == (f"error: --root-path {root_path!r}: expected a path like /nlp (a leading "
+                                         "'/', none at the end)")
