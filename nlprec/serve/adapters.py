@@ -532,18 +532,25 @@ def _run_translate(model: Any, key: Hashable, texts: list) -> list:
     nbests = model.translate(texts, beam=beam, nbest=nbest, alpha=alpha, batch_size=max(1, len(texts)))
     answers = [[{"text": h.text, "score": h.score} for h in hypotheses] for hypotheses in nbests]
     if attention:
-        for text, hypotheses, answer in zip(texts, nbests, answers):
-            for hypothesis, entry in zip(hypotheses, answer):
-                entry["attention"] = _attention(model, text, hypothesis.tokens)
+        _add_attention(model, texts, nbests, answers)
     return answers
 
 
-def _attention(model: Any, text: str, tokens: list[int]) -> dict | None:
-    """The cross-attention of one hypothesis; None when the sentence has no source pieces."""
-    if not model.tokenizer.source.encode([text])[0]:
-        return None
-    source, target, weights = model.attention_of(text, tokens)  # weights (T, S)
-    return {"source": source, "target": target, "weights": weights.astype(float).round(6).tolist()}
+def _add_attention(model: Any, texts: list, nbests: list, answers: list) -> None:
+    """Each hypothesis's cross-attention, all in one batched decoder pass (None for a sentence
+    without source pieces)."""
+    has_source = [bool(ids) for ids in model.tokenizer.source.encode(texts)]
+    entries = []
+    for text, known, hypotheses, answer in zip(texts, has_source, nbests, answers):
+        for hypothesis, entry in zip(hypotheses, answer):
+            entry["attention"] = None
+            if known:
+                entries.append((text, hypothesis.tokens, entry))
+    if not entries:
+        return
+    found = model.attention_of_many([text for text, _, _ in entries], [tokens for _, tokens, _ in entries])
+    for (_, _, entry), (source, target, weights) in zip(entries, found):  # weights (T, S)
+        entry["attention"] = {"source": source, "target": target, "weights": weights.astype(float).round(6).tolist()}
 
 
 @adapter

@@ -209,24 +209,38 @@ class Translator:
     def attention_of(self, sentence: str, tokens: Sequence[int], layer: int | None = -1, head: int | None = None
                      ) -> tuple[list[str], list[str], np.ndarray]:
         """The attention of a given output (e.g. one hypothesis of a beam search, its
-        `Translation.tokens`), by feeding it to the decoder one piece at a time: (source pieces,
-        output pieces with "</s>", weights (len(tokens) + 1, len(source))); `layer` and `head` as
-        in `attention`."""
-        ids = self.tokenizer.source.encode([sentence])[0] if sentence.strip() else []
+        `Translation.tokens`), by feeding it to the decoder: (source pieces, output pieces with
+        "</s>", weights (len(tokens) + 1, len(source))); `layer` and `head` as in `attention`."""
+        return self.attention_of_many([sentence], [tokens], layer, head)[0]
+
+    def attention_of_many(self, sentences: Sequence[str], outputs: Sequence[Sequence[int]], layer: int | None = -1,
+                          head: int | None = None) -> list[tuple[list[str], list[str], np.ndarray]]:
+        """`attention_of` for many (sentence, output) pairs in one batch: the sources are encoded
+        together and the outputs fed to the decoder together, one step per output position."""
         limit = getattr(self.model.config, "max_positions", None)
-        ids = ids[:limit] if limit else ids  # cut as translate() cuts it
-        if not ids:
+        encoded = [ids[:limit] if limit else ids for ids in self.tokenizer.source.encode(list(sentences))]
+        if not all(encoded):
             raise NlprecError("cannot show attention for an empty sentence: give a sentence with at least one word")
         device = next(self.model.parameters()).device
+        width = max(len(tokens) for tokens in outputs) + 1  # each output and its end
+        fed = torch.full((len(outputs), width), PAD_ID, dtype=torch.long)  # (N, T): bos, then the output
+        fed[:, 0] = BOS_ID
+        for row, tokens in enumerate(outputs):
+            fed[row, 1:len(tokens) + 1] = torch.tensor(list(tokens), dtype=torch.long)
         steps = []
         with torch.no_grad():
-            state = {**self.model.encode(torch.tensor([ids], device=device)), "return_attention": True}
-            for step, token in enumerate([BOS_ID, *tokens]):  # decoding is sequential: one step per output piece
-                _, state = self.model.decode_step(torch.tensor([token], device=device), state, step)
-                steps.append(state["attention"][0].float().cpu())  # (S,) GRU, (layers, heads, S) Transformer
-        source = [self.tokenizer.source.id_to_piece(i) for i in ids]
-        output = [self.tokenizer.target.id_to_piece(i) for i in tokens] + ["</s>"]
-        return source, output, _pick(torch.stack(steps).numpy(), layer, head)  # (T, S)
+            state = {**self.model.encode(_pad(encoded).to(device)), "return_attention": True}
+            for step in range(width):  # decoding is sequential: one step per output position
+                _, state = self.model.decode_step(fed[:, step].to(device), state, step)
+                steps.append(state["attention"].float().cpu())  # (N, S) GRU, (N, layers, heads, S) Transformer
+        weights = torch.stack(steps, dim=1).numpy()  # (N, T, S) or (N, T, layers, heads, S)
+        answers = []
+        for row, (ids, tokens) in enumerate(zip(encoded, outputs)):
+            source = [self.tokenizer.source.id_to_piece(i) for i in ids]
+            output = [self.tokenizer.target.id_to_piece(i) for i in tokens] + ["</s>"]
+            mine = weights[row, :len(tokens) + 1, ..., :len(ids)]  # this row's steps and source pieces
+            answers.append((source, output, _pick(np.ascontiguousarray(mine), layer, head)))  # (T, S)
+        return answers
 
     def attention_heads(self, sentence: str) -> tuple[list[str], list[str], np.ndarray]:
         """Transformer only: every decoder layer's and head's cross-attention, (layers, heads, T, S)."""

@@ -127,19 +127,22 @@ def test_a_folder_without_item_metadata_answers_without_titles(mf_dir):
 
 
 def test_translate_attention_is_each_hypothesis_forced_through_the_decoder(client, translator_dir):
+    """One batched decoder pass over sentences of different lengths gives each hypothesis the
+    attention it gets alone."""
     translator = Translator.load(translator_dir)
-    text = "cat runs the dog"
-    answer = client.post("/v1/translate/fr", json={"texts": [text, ""], "beam": 3, "nbest": 2,
+    texts = ["cat runs the dog", "", "big red fish sleeps small bird eats"]
+    answer = client.post("/v1/translate/fr", json={"texts": texts, "beam": 3, "nbest": 2,
                                                    "attention": True}).json()["results"]
-    hypotheses = translator.translate([text], beam=3, nbest=2)[0]
-    assert [h["text"] for h in answer[0]] == [h.text for h in hypotheses]
-    for entry, hypothesis in zip(answer[0], hypotheses):
-        source, target, weights = translator.attention_of(text, hypothesis.tokens)
-        assert entry["attention"]["source"] == source and entry["attention"]["target"] == target
-        np.testing.assert_allclose(entry["attention"]["weights"], weights, atol=1e-6)
-        np.testing.assert_allclose(np.sum(entry["attention"]["weights"], axis=1), 1.0, atol=1e-4)
     assert answer[1][0]["attention"] is None  # an empty sentence has no source pieces
-    plain = client.post("/v1/translate/fr", json={"texts": [text]}).json()["results"][0][0]
+    for text, entries in zip(texts[::2], answer[::2]):
+        hypotheses = translator.translate([text], beam=3, nbest=2)[0]
+        assert [h["text"] for h in entries] == [h.text for h in hypotheses]
+        for entry, hypothesis in zip(entries, hypotheses):
+            source, target, weights = translator.attention_of(text, hypothesis.tokens)
+            assert entry["attention"]["source"] == source and entry["attention"]["target"] == target
+            np.testing.assert_allclose(entry["attention"]["weights"], weights, atol=1e-5)
+            np.testing.assert_allclose(np.sum(entry["attention"]["weights"], axis=1), 1.0, atol=1e-4)
+    plain = client.post("/v1/translate/fr", json={"texts": texts[:1]}).json()["results"][0][0]
     assert "attention" not in plain
 
 
