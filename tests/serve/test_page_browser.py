@@ -285,12 +285,25 @@ BAD_INPUTS = [  # (model, operation, fields): inputs each form accepts that the 
 ]
 
 
+ODD_INPUTS = [  # (model, operation, fields): odd text the server answers or refuses, never with a 5xx
+    ("words", "similar", {"word": "😀\u0000</script>", "k": 3}), ("rec", "recommend", {"user": "😀 ' \"", "k": 2}),
+    ("fr", "translate", {"text": "[MASK] \u202e😀 \t\n", "beam": 1, "nbest": 1}),
+    ("cls", "classify", {"text": "!!! \u0000 ☃"}), ("bert", "fill", {"text": "[MASK] [MASK] 😀 [MASK]", "k": 1}),
+]
+
+
 def test_bad_inputs_show_the_error_with_no_5xx_and_no_console_error(page, served):
     for model, op, fields in BAD_INPUTS:
         form = _form(page, model, op)
         _submit(page, form, **fields)
         errors = _texts(form, ".error[role=alert]")
         assert len(errors) == 1 and errors[0] and not errors[0].startswith("HTTP"), (model, op, fields, errors)
+    for model, op, fields in ODD_INPUTS:
+        form = _form(page, model, op)
+        _submit(page, form, **fields)
+        errors = _texts(form, ".error[role=alert]")
+        assert not errors or (errors[0] and not errors[0].startswith("HTTP")), (model, op, fields, errors)
+        assert form.find_element(By.CLASS_NAME, "result").text.strip(), (model, op, fields)
     Logs(page).check(served.url, allow_4xx=True)
 
 
