@@ -293,7 +293,7 @@ class PretrainedBert:
         keep = torch.arange(width)[None, :] < lengths[:, None]  # (B, T)
         batch = torch.full(keep.shape, self.pad_id, dtype=torch.long)  # (B, T)
         batch[keep] = torch.tensor([i for row in ids for i in row], dtype=torch.long)
-        with torch.no_grad():
+        with torch.inference_mode():
             hidden = self.model.encoder(batch.to(self.device), keep=keep.to(self.device)).float()  # (B, T, d)
             pooled = pool_states(hidden, keep.to(self.device), pooling)  # (B, d)
             if normalize:
