@@ -668,14 +668,14 @@ class FillMaskResponse(BaseModel):
 
 
 def _prepare_fill(model: Any, request: FillMaskRequest) -> tuple[Hashable, list]:
-    from nlprec.data.bert_data import MASK_ID, MASK_PIECE
+    from nlprec.data.bert_data import MASK_PIECE
 
     for position, text in enumerate(request.texts):
         try:
             ids = model.encode(text)
         except NlprecError as err:
             raise NlprecError(f"texts.{position}: {err}") from None
-        if MASK_ID not in ids:
+        if model.mask_id not in ids:  # the folder's own id: 6 in nlprec's sentencepiece, 103 in BERT's WordPiece
             raise NlprecError(f"texts.{position}: no {MASK_PIECE}; write {MASK_PIECE} where a piece is to be guessed")
     return ("fill", request.k), list(request.texts)
 
