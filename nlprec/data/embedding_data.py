@@ -1,5 +1,8 @@
 """Batches for word embeddings: an encoded corpus cut into chunks of whole sentences.
 
+The corpus is streamed: each chunk's ids are read from the encoded corpus's file when the
+chunk is trained (nlprec.data.word_corpus), so memory does not grow with the corpus.
+
 A batch is a dict:
 - "ids": (N,) int32 tensor, the word ids of the chunk's sentences, concatenated;
 - "sentence_ends": (S,) int64 tensor, exclusive end of each sentence within "ids";
@@ -36,7 +39,7 @@ class EmbeddingData:
         self.sample = sample
         self.tables: EmbeddingTables = build_tables(corpus.vocab.counts, sample, ns_exponent,
                                                     with_negative=with_negative, with_huffman=with_huffman)
-        self.chunk_bounds = _chunk_bounds(corpus.sentence_ends, chunk_words)  # (C+1,) sentence indices
+        self.chunk_bounds = corpus.chunk_bounds(chunk_words)  # (C+1,) sentence indices
 
     def steps_per_epoch(self, world_size: int = 1) -> int:
         """Chunks this rank trains per epoch."""
@@ -44,14 +47,15 @@ class EmbeddingData:
 
     def train_dataloader(self, epoch: int, rank: int = 0, world_size: int = 1) -> Iterator[dict[str, Any]]:
         """The epoch's chunks, in corpus order (this rank's share)."""
-        ends = self.corpus.sentence_ends
         for chunk in range(rank, len(self.chunk_bounds) - 1, world_size):
-            first, last = self.chunk_bounds[chunk], self.chunk_bounds[chunk + 1]
-            start = int(ends[first - 1]) if first > 0 else 0
-            stop = int(ends[last - 1])
+            first, last = int(self.chunk_bounds[chunk]), int(self.chunk_bounds[chunk + 1])
+            ends = self.corpus.read_sentence_ends(max(first - 1, 0), last)  # (S_c,) or (S_c + 1,)
+            start = int(ends[0]) if first > 0 else 0
+            ends = ends[1:] if first > 0 else ends  # (S_c,)
+            stop = int(ends[-1])
             yield {
-                "ids": torch.from_numpy(self.corpus.ids[start:stop]),
-                "sentence_ends": torch.from_numpy(ends[first:last] - start),
+                "ids": torch.from_numpy(self.corpus.read_ids(start, stop)),
+                "sentence_ends": torch.from_numpy(ends - start),
                 "seed": _chunk_seed(self.seed, epoch, chunk),
                 "n_words": stop - start,
             }
@@ -59,14 +63,6 @@ class EmbeddingData:
     def state_dict(self) -> dict[str, Any]:
         """The vocabulary and data checksum, so a resume trains on the same ids."""
         return {"vocab": self.vocab.state_dict(), "checksum": self.corpus.checksum, "sample": self.sample}
-
-
-def _chunk_bounds(sentence_ends: np.ndarray, chunk_words: int) -> np.ndarray:
-    """Sentence indices where chunks of about `chunk_words` words start (plus the end)."""
-    total = int(sentence_ends[-1])
-    targets = np.arange(chunk_words, total, chunk_words)  # (C-1,) word offsets to cut near
-    cuts = np.searchsorted(sentence_ends, targets, side="left") + 1  # sentence after the one crossing
-    return np.unique(np.concatenate([[0], cuts, [len(sentence_ends)]])).astype(np.int64)
 
 
 def _chunk_seed(seed: int, epoch: int, chunk: int) -> int:

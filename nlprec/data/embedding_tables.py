@@ -3,7 +3,12 @@
 - keep probabilities for subsampling frequent words (Mikolov et al. 2013, as word2vec.c):
   p_keep(w) = (sqrt(f(w) / (s T)) + 1) * (s T) / f(w), capped at 1, with f the count,
   T the total count and s the `sample` threshold;
-- the negative-sampling table: word ids repeated in proportion to count^0.75;
+- the negative-sampling table: word ids repeated in proportion to count^0.75 (the torch
+  backend draws from it), and the same distribution as a V-entry alias table (Walker 1977,
+  Vose 1991) that the CPU kernels draw from: one random slot and one coin per draw, in a table
+  small enough to stay in cache (V x 8 bytes, against the 4-byte-per-entry table of
+  max(1M, 100 V) entries, whose every draw was a cache miss: 27% of CBOW/negative's kernel time
+  on IMDb, BENCHMARKS.md);
 - Huffman codes and inner-node paths for hierarchical softmax (word2vec.c's CreateBinaryTree).
 """
 
@@ -22,7 +27,8 @@ class EmbeddingTables:
     """Everything the training kernels read besides the weights."""
 
     keep_prob: np.ndarray  # (V,) float32 probability of keeping each occurrence of a word
-    negative_table: np.ndarray  # (table,) int32 word ids drawn for negative samples
+    negative_table: np.ndarray  # (table,) int32 word ids drawn for negative samples (torch backend)
+    negative_alias: np.ndarray  # (V,) int64 alias table of the same distribution (numba kernels), see alias_table
     points: np.ndarray  # (V, L) int32 inner-node ids on each word's Huffman path, padded with 0
     codes: np.ndarray  # (V, L) int8 Huffman code bits (1 = right), padded with 0
     code_lengths: np.ndarray  # (V,) int32 path length of each word
@@ -45,6 +51,51 @@ def negative_table(counts: np.ndarray, exponent: float = 0.75, size: int | None 
     bounds = np.round(np.cumsum(weights) / weights.sum() * size).astype(np.int64)  # (V,) end of each word's run
     runs = np.diff(bounds, prepend=0)
     return np.repeat(np.arange(len(counts), dtype=np.int32), runs)
+
+
+ALIAS_COIN_BITS = 24  # resolution of the alias table's keep thresholds
+
+
+def alias_table(counts: np.ndarray, exponent: float = 0.75) -> np.ndarray:
+    """(V,) int64 alias table drawing word w with probability count^exponent / Z.
+
+    Entry i packs (alias word << 32) | threshold: a draw picks slot i uniformly, keeps i when a
+    24-bit coin is below the threshold and takes the alias word otherwise (Vose's method).
+    """
+    weights = np.asarray(counts, dtype=np.float64) ** exponent
+    return _vose(weights / weights.sum())
+
+
+@numba.njit(cache=True)
+def _vose(probs: np.ndarray) -> np.ndarray:
+    size = probs.shape[0]
+    scaled = probs * size  # (V,) mean 1
+    full = 1 << ALIAS_COIN_BITS
+    alias = np.arange(size)
+    threshold = np.full(size, full, np.int64)
+    small, large = np.empty(size, np.int64), np.empty(size, np.int64)
+    n_small, n_large = 0, 0
+    for word in range(size):
+        if scaled[word] < 1.0:
+            small[n_small] = word
+            n_small += 1
+        else:
+            large[n_large] = word
+            n_large += 1
+    while n_small > 0 and n_large > 0:
+        n_small -= 1
+        n_large -= 1
+        low, high = small[n_small], large[n_large]
+        threshold[low] = int(round(scaled[low] * full))
+        alias[low] = high
+        scaled[high] = scaled[high] + scaled[low] - 1.0
+        if scaled[high] < 1.0:
+            small[n_small] = high
+            n_small += 1
+        else:
+            large[n_large] = high
+            n_large += 1
+    return (alias << 32) | threshold
 
 
 def huffman_codes(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -114,4 +165,5 @@ def build_tables(counts: np.ndarray, sample: float, ns_exponent: float = 0.75,
     points, codes, lengths = huffman_codes(counts) if with_huffman else (
         np.zeros((len(counts), 1), np.int32), np.zeros((len(counts), 1), np.int8), np.zeros(len(counts), np.int32))
     table = negative_table(counts, ns_exponent) if with_negative else np.zeros(1, np.int32)
-    return EmbeddingTables(keep_probabilities(counts, sample), table, points, codes, lengths)
+    alias = alias_table(counts, ns_exponent) if with_negative else np.zeros(1, np.int64)
+    return EmbeddingTables(keep_probabilities(counts, sample), table, alias, points, codes, lengths)

@@ -86,7 +86,7 @@ class FastText(nn.Module):
         offsets, rows = subword_rows(words, config.spec, np.arange(len(words)), config.vocab_size)
         self.register_buffer("row_offsets", torch.from_numpy(offsets), persistent=False)  # (V+1,) CSR of rows
         self.register_buffer("rows", torch.from_numpy(rows), persistent=False)  # (R,) input rows of each word
-        for name in ("keep_prob", "negative_table"):
+        for name in ("keep_prob", "negative_table", "negative_alias"):
             self.register_buffer(name, torch.from_numpy(np.ascontiguousarray(getattr(tables, name))), persistent=False)
 
     # ----- CPU: the compiled kernel -------------------------------------------------------------
@@ -96,7 +96,7 @@ class FastText(nn.Module):
         loss, terms, kept = subword_kernels.train_chunk(
             self.input_vectors.weight.data.numpy(), self.output_vectors.weight.data.numpy(),
             self.row_offsets.numpy(), self.rows.numpy(), batch["ids"].numpy(), batch["sentence_ends"].numpy(),
-            self.keep_prob.numpy(), self.negative_table.numpy(), config.arch == "skipgram", config.window,
+            self.keep_prob.numpy(), self.negative_alias.numpy(), config.arch == "skipgram", config.window,
             config.negative, lr, lr if lr_end is None else lr_end, int(batch["seed"]), config.threads)
         return {"loss": loss / max(terms, 1), "words_kept": float(kept)}
 

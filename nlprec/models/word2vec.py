@@ -71,7 +71,7 @@ class Word2Vec(nn.Module):
         with torch.no_grad():  # word2vec.c's initialisation
             self.input_vectors.weight.uniform_(-0.5 / dim, 0.5 / dim)
             self.output_vectors.weight.zero_()
-        for name in ("keep_prob", "negative_table", "points", "codes", "code_lengths"):
+        for name in ("keep_prob", "negative_table", "negative_alias", "points", "codes", "code_lengths"):
             self.register_buffer(name, torch.from_numpy(np.ascontiguousarray(getattr(tables, name))), persistent=False)
 
     # ----- CPU: the compiled kernel -------------------------------------------------------------
@@ -85,7 +85,7 @@ class Word2Vec(nn.Module):
             negative_out if config.objective == "negative" else dummy,
             negative_out if config.objective == "hierarchical" else dummy,
             batch["ids"].numpy(), batch["sentence_ends"].numpy(), self.keep_prob.numpy(),
-            self.negative_table.numpy(), self.points.numpy(), self.codes.numpy(), self.code_lengths.numpy(),
+            self.negative_alias.numpy(), self.points.numpy(), self.codes.numpy(), self.code_lengths.numpy(),
             config.arch == "skipgram", config.objective == "negative", config.window, config.negative,
             config.cbow_mean, lr, lr if lr_end is None else lr_end, int(batch["seed"]), config.threads)
         return {"loss": loss / max(terms, 1), "words_kept": float(kept)}

@@ -43,19 +43,34 @@ def _below(state, bound):
 
 
 @numba.njit(inline="always")
+def _draw(alias, state):
+    """A negative sample from the alias table (nlprec.data.embedding_tables.alias_table); (word, state).
+
+    The slot comes from the state's high 32 bits by a multiply-shift (no division), the coin
+    from bits 16..39.
+    """
+    state = _next(state)
+    slot = np.int64(((state >> np.uint64(32)) * np.uint64(alias.shape[0])) >> np.uint64(32))
+    entry = alias[slot]
+    coin = np.int64((state >> np.uint64(16)) & np.uint64(0xFFFFFF))
+    if coin < (entry & 0xFFFFFFFF):
+        return slot, state
+    return entry >> 32, state
+
+
+@numba.njit(inline="always")
 def _table_index(f):
     return min(int((f + MAX_EXP) * (TABLE_SIZE / MAX_EXP / 2.0)), TABLE_SIZE - 1)
 
 
 @numba.njit(inline="always")
-def _negative_targets(word, negative_table, negative, targets, labels, state):
-    """The centre word (label 1) then `negative` draws from the table (label 0), skipping the word."""
+def _negative_targets(word, negative_alias, negative, targets, labels, state):
+    """The centre word (label 1) then `negative` draws from the alias table (label 0), skipping the word."""
     targets[0] = word
     labels[0] = 1.0
     n_targets = 1
     for _ in range(negative):
-        state = _next(state)
-        target = negative_table[_below(state, negative_table.shape[0])]
+        target, state = _draw(negative_alias, state)
         if target != word:
             targets[n_targets] = target
             labels[n_targets] = 0.0
@@ -104,8 +119,7 @@ def _learn(hidden, word, out_neg, out_hs, negative_table, negative, points, code
         loss += _predict(hidden, out_neg, word, 1.0, lr, grad_hidden, sigmoid, log_sigmoid)
         terms += 1
         for _ in range(negative):
-            state = _next(state)
-            target = negative_table[_below(state, negative_table.shape[0])]
+            target, state = _draw(negative_table, state)
             if target == word:
                 continue
             loss += _predict(hidden, out_neg, target, 0.0, lr, grad_hidden, sigmoid, log_sigmoid)
@@ -332,7 +346,8 @@ def train_chunk(syn0: np.ndarray, out_neg: np.ndarray, out_hs: np.ndarray, ids: 
     """Train on one chunk with `n_threads` threads; returns (loss sum, predictions, words kept).
 
     syn0 (V, d) input vectors; out_neg (V, d) negative-sampling output vectors; out_hs (V-1, d)
-    Huffman inner-node vectors (either output may be a (1, d) dummy when unused). ids (N,) int32
+    Huffman inner-node vectors (either output may be a (1, d) dummy when unused); negative_table
+    (V,) int64 the alias table of nlprec.data.embedding_tables.alias_table. ids (N,) int32
     word ids; sentence_ends (S,) int64 exclusive ends. lr falls linearly from lr_start to lr_end
     across the chunk. Weights are updated in place.
 

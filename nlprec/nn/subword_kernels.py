@@ -23,7 +23,7 @@ import numba
 import numpy as np
 from numba import prange
 
-from nlprec.nn.embedding_kernels import (LOG_SIGMOID_TABLE, SIGMOID_TABLE, _below, _next, _predict,
+from nlprec.nn.embedding_kernels import (LOG_SIGMOID_TABLE, SIGMOID_TABLE, _below, _draw, _next, _predict,
                                          _subsample)
 
 
@@ -53,8 +53,7 @@ def _predict_with_negatives(hidden, out, word, negative_table, negative, lr, gra
     loss = _predict(hidden, out, word, 1.0, lr, grad, sigmoid, log_sigmoid)
     terms = 1
     for _ in range(negative):
-        state = _next(state)
-        target = negative_table[_below(state, negative_table.shape[0])]
+        target, state = _draw(negative_table, state)
         if target == word:
             continue
         loss += _predict(hidden, out, target, 0.0, lr, grad, sigmoid, log_sigmoid)
@@ -154,7 +153,8 @@ def train_chunk(weights: np.ndarray, out: np.ndarray, offsets: np.ndarray, rows:
 
     weights (V + buckets, d) input rows; out (V, d) output vectors; offsets (V+1,) int64 and
     rows (R,) int32 the CSR of each word's input rows; ids (N,) int32 word ids; sentence_ends
-    (S,) int64 exclusive ends. lr falls linearly from lr_start to lr_end across the chunk.
+    (S,) int64 exclusive ends; negative_table (V,) int64 the alias table of
+    nlprec.data.embedding_tables.alias_table. lr falls linearly from lr_start to lr_end across the chunk.
     Weights are updated in place.
     """
     if len(sentence_ends) == 0:

@@ -299,7 +299,7 @@ def _prepare_run(corpus_path: str | Path, out: str | Path, options: Any, resume:
                           f"use {backend}; resume with --backend {trained_with}"
                           + (" --device cpu" if trained_with == "numba" else ""))
     corpus = _encode(corpus_path, options, checkpoint)
-    log(f"corpus {corpus.path}: {corpus.raw_tokens:,} tokens, {len(corpus.sentence_ends):,} sentences, "
+    log(f"corpus {corpus.path}: {corpus.raw_tokens:,} tokens, {corpus.n_sentences:,} sentences, "
         f"vocabulary {len(corpus.vocab):,} words (min-count {options.min_count})")
     return out, run_dir, checkpoint, device, backend, corpus
 

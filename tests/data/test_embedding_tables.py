@@ -33,3 +33,36 @@ def test_huffman_codes_are_a_prefix_free_optimal_code():
     root = len(counts) - 2
     assert all(points[w, 0] == root for w in range(len(counts)))
     assert points.max() <= root
+
+
+def test_alias_table_gives_count_to_the_three_quarters_exactly():
+    from nlprec.data.embedding_tables import ALIAS_COIN_BITS, alias_table
+
+    counts = np.array([1000, 300, 300, 50, 7, 1, 1])
+    table = alias_table(counts)
+    threshold = (table & 0xFFFFFFFF) / 2**ALIAS_COIN_BITS  # (V,) chance a slot keeps its own word
+    alias = table >> 32
+    mass = threshold.copy()  # each slot has mass 1 (of V): its word keeps threshold, its alias the rest
+    np.add.at(mass, alias, 1.0 - threshold)
+    expected = counts ** 0.75 / (counts ** 0.75).sum()
+    np.testing.assert_allclose(mass / len(counts), expected, atol=1e-6)
+
+
+def test_kernel_draws_follow_the_alias_table():
+    import numba
+
+    from nlprec.data.embedding_tables import alias_table
+    from nlprec.nn.embedding_kernels import _draw
+
+    @numba.njit
+    def draws(table, n):
+        out = np.zeros(table.shape[0], np.int64)
+        state = np.uint64(12345)
+        for _ in range(n):
+            word, state = _draw(table, state)
+            out[word] += 1
+        return out
+
+    counts = np.array([5000, 1200, 400, 90, 10, 3])
+    seen = draws(alias_table(counts), 400_000) / 400_000
+    np.testing.assert_allclose(seen, counts ** 0.75 / (counts ** 0.75).sum(), atol=3e-3)

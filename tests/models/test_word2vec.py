@@ -98,7 +98,8 @@ def test_fixed_seed_regression(tmp_path):
     vectors = train(default_corpus_path(), tmp_path / "v.npz", demo_options(epochs=1, seed=5),
                              log=lambda *_: None)
     assert vectors.meta["loss_per_epoch"][0] == pytest.approx(0.2477, abs=2e-4)
-    assert float(vectors.matrix[vectors.index("cat")].sum()) == pytest.approx(1.1894, abs=2e-3)
+    # the value changes with the random stream (last changed: negatives drawn from the alias table)
+    assert float(vectors.matrix[vectors.index("cat")].sum()) == pytest.approx(1.8624, abs=2e-3)
 
 
 def test_resume_after_interrupt_equals_uninterrupted_run(tmp_path, monkeypatch):
