@@ -97,7 +97,7 @@ def sentences(corpora: Path, n: int, whole_share: float, seed: int) -> list[str]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--corpora")
-    parser.add_argument("--work", default=str(REPO / "benchmarks" / "work" / "bert_embed"))
+    parser.add_argument("--work", default="/tmp/nlprec-bench/bert_embed", help="model folders (built once)")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "bert_embed.json"))
     parser.add_argument("--sentences", type=int, default=2000)
     parser.add_argument("--whole-share", type=float, default=0.05, help="share of whole reviews among the inputs")

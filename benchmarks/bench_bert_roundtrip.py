@@ -76,7 +76,7 @@ def transformers_agrees(pretrained: Path, exported: Path) -> dict[str, object]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--corpora")
-    parser.add_argument("--work", default=str(REPO / "benchmarks" / "work" / "bert_roundtrip"))
+    parser.add_argument("--work", default="/tmp/nlprec-bench/bert_roundtrip", help="model folders and the split")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "bert_roundtrip.json"))
     parser.add_argument("--pretrain-minutes", type=float, default=5.0)
     parser.add_argument("--epochs", type=int, default=2, help="fine-tuning epochs (steps, not time: both runs equal)")

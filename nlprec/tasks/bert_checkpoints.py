@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import os
 import re
 import shutil
@@ -84,7 +83,9 @@ def name_map(config: BertConfig) -> dict[str, str]:
 
 def config_from_transformers(hf: dict[str, Any], path: Path, next_sentence: bool) -> BertConfig:
     """nlprec's BertConfig from a transformers BERT config.json; anything BERT-unlike is refused."""
-    if hf.get("model_type") != "bert":
+    architectures = hf.get("architectures") or []
+    older_bert = "model_type" not in hf and architectures and all(str(a).startswith("Bert") for a in architectures)
+    if hf.get("model_type") != "bert" and not older_bert:  # configs before model_type named only architectures
         raise NlprecError(f"{path}: not a BERT config (model_type {hf.get('model_type')!r}, expected 'bert')")
     for key, wanted in (("hidden_act", "gelu"), ("position_embedding_type", "absolute")):
         if hf.get(key, wanted) != wanted:
@@ -109,7 +110,7 @@ def config_from_transformers(hf: dict[str, Any], path: Path, next_sentence: bool
         raise NlprecError(f"{path}: {err}") from None
 
 
-def config_to_transformers(config: BertConfig, tokenizer: Any) -> dict[str, Any]:
+def config_to_transformers(config: BertConfig) -> dict[str, Any]:
     """transformers' config.json for nlprec's BertConfig."""
     return {"architectures": ["BertForPreTraining" if config.objectives == "mlm+nsp" else "BertForMaskedLM"],
             "model_type": "bert", "vocab_size": config.vocab_size, "hidden_size": config.hidden,
@@ -362,9 +363,9 @@ def export_folder(folder: str | Path, out: str | Path, log: Callable[[str], Any]
         from safetensors.torch import save_file
 
         save_file(tensors, str(staging / "model.safetensors"), metadata={"format": "pt"})
-        write_json(staging / "config.json", config_to_transformers(config, bert.tokenizer))
+        write_json(staging / "config.json", config_to_transformers(config))
         _export_tokenizer(bert, folder, staging)
-    log(f"exported {folder} -> {out} ({config_to_transformers(config, None)['architectures'][0]}, "
+    log(f"exported {folder} -> {out} ({config_to_transformers(config)['architectures'][0]}, "
         f"{len(tensors)} tensors, the decoder tied to the word embeddings)")
     return out
 
