@@ -48,13 +48,23 @@ def our_outputs(bert: PretrainedBert, batch):
     return hidden, keep
 
 
+def random_sizes(rng: np.random.Generator) -> dict[str, int]:
+    """BERT sizes drawn at random: vocabulary, layers, heads x head width, FFN, positions."""
+    vocab, layers, heads, head_width, d_ff, positions = (int(v) for v in rng.integers([120, 1, 1, 2, 5, 30],
+                                                                                       [600, 4, 6, 9, 90, 90]))
+    return {"vocab_size": vocab, "layers": layers, "heads": heads, "hidden": heads * head_width, "d_ff": d_ff,
+            "positions": positions}
+
+
 @pytest.mark.parametrize("case", [
     {"kind": "pretraining"},
     # sizes, a vocabulary and a layout not seen above: tokenizer.json, cased, accents kept, three token types,
     # pytorch_model.bin with the older LayerNorm.gamma/beta names
     {"kind": "masked", "vocab_size": 450, "hidden": 24, "layers": 3, "heads": 3, "d_ff": 40, "positions": 50,
      "type_vocab": 3, "lowercase": False, "strip_accents": False, "tokenizer_json": True, "torch_bin": True},
-], ids=["BertForPreTraining-safetensors-vocab.txt", "BertForMaskedLM-bin-gamma-beta-tokenizer.json"])
+    # sizes drawn at random (seeded): whatever config.json says
+    {"kind": "pretraining", **random_sizes(np.random.default_rng(28))},
+], ids=["BertForPreTraining-safetensors-vocab.txt", "BertForMaskedLM-bin-gamma-beta-tokenizer.json", "random-sizes"])
 def test_import_equals_transformers_in_fp32(tmp_path, texts, case):
     from transformers import AutoTokenizer
 
