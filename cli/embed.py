@@ -279,7 +279,7 @@ def train(
     device: Annotated[str, typer.Option(help="auto (CUDA when present), cpu or cuda.")] = "auto",
     backend: Annotated[str, typer.Option(help="auto, numba (CPU kernel) or torch (batched, GPU).")] = "auto",
     chunk_words: Annotated[Optional[int], typer.Option(
-        help="word2vec/fastText: corpus words per trainer step, >= 1000 (default 100,000 with the numba kernel, "
+        help="word2vec/fastText: corpus words per trainer step, >= 1000 (default 1,000,000 with the numba kernel, "
              "4,096 with the torch backend).", show_default=False)] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run whose checkpoint is in OUT.run/.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress line.")] = False,

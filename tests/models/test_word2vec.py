@@ -97,9 +97,9 @@ def test_same_seed_one_thread_gives_identical_vectors(tmp_path):
 def test_fixed_seed_regression(tmp_path):
     vectors = train(default_corpus_path(), tmp_path / "v.npz", demo_options(epochs=1, seed=5),
                              log=lambda *_: None)
-    assert vectors.meta["loss_per_epoch"][0] == pytest.approx(0.2477, abs=2e-4)
-    # the value changes with the random stream (last changed: negatives drawn from the alias table)
-    assert float(vectors.matrix[vectors.index("cat")].sum()) == pytest.approx(1.8624, abs=2e-3)
+    assert vectors.meta["loss_per_epoch"][0] == pytest.approx(0.2480, abs=2e-4)
+    # the value changes with the random stream (last changed: negatives drawn from the alias table, 1M-word steps)
+    assert float(vectors.matrix[vectors.index("cat")].sum()) == pytest.approx(2.3638, abs=2e-3)
 
 
 def test_resume_after_interrupt_equals_uninterrupted_run(tmp_path, monkeypatch):
