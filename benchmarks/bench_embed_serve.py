@@ -3,6 +3,7 @@ that calls `SentenceTransformer.encode` per request, side by side, at 1, 16 and 
 
     python benchmarks/bench_embed_serve.py --out benchmarks/results/embed_serve.json
     python benchmarks/bench_embed_serve.py --quick          # a smoke run (few seconds per level)
+    python benchmarks/bench_embed_serve.py passes --threads 1   # in-process: what a pass and a token cost
 
 The model is MiniLM-L6-shaped (6 layers, hidden 384, 12 heads, FFN 1,536, 30,522 pieces, 512
 positions: the cost of sentence-transformers/all-MiniLM-L6-v2) with random weights made here:
@@ -229,6 +230,45 @@ def same_vectors(ours: str, peer: str, sentences: list[str]) -> float:
     return float(np.abs(ask(ours) - ask(peer)).max())
 
 
+def passes_part(folder: Path, sentences: list[str], threads: int) -> dict:
+    """In-process, no HTTP: model CPU ms per sentence for groups of B IMDb sentences embedded as
+    one pass padded to the longest, as the planned passes of `plan_passes`, and one pass each;
+    and the cost of one pass of 8 tokens against one of 128 (what a pass and a token cost)."""
+    import torch
+
+    from nlprec.serve.openai_embeddings import DEFAULT_BATCH_TOKENS, plan_passes, run_batch
+    from nlprec.tasks.bert import PretrainedBert
+
+    torch.set_num_threads(threads)
+    model = PretrainedBert.load(folder)
+    ids = model.tokenize(sentences[:640], truncate=True)
+
+    def cpu_ms(function, repeats: int) -> float:
+        function()
+        started = time.process_time()
+        for _ in range(repeats):
+            function()
+        return (time.process_time() - started) / repeats * 1000
+
+    mean_tokens = round(float(np.mean([len(i) for i in ids])), 1)
+    out: dict = {"threads": threads, "sentences": len(ids), "mean_tokens": mean_tokens, "pass_ms": {}}
+    for tokens in (8, 128):
+        row = [[model.cls_id, *[2000 + i for i in range(tokens - 2)], model.sep_id]]
+        out["pass_ms"][str(tokens)] = round(cpu_ms(lambda: model.embed_ids(row), 20), 2)
+    for size in (1, 4, 16, 64):
+        groups = [ids[i:i + size] for i in range(0, len(ids), size)]
+        one_pass = cpu_ms(lambda: [model.embed_ids(group) for group in groups], 1) / len(ids)
+        planned = cpu_ms(lambda: [run_batch(model, ("embed", DEFAULT_BATCH_TOKENS), group) for group in groups],
+                         1) / len(ids)
+        passes = sum(len(plan_passes(np.sort([len(i) for i in g]), DEFAULT_BATCH_TOKENS)) for g in groups)
+        out[f"group_{size}"] = {"one_padded_pass_ms_per_sentence": round(one_pass, 2),
+                                "planned_passes_ms_per_sentence": round(planned, 2),
+                                "passes_per_sentence": round(passes / len(ids), 3)}
+        print(f"groups of {size:>2}: one padded pass {one_pass:6.2f} ms/sentence, planned passes {planned:6.2f} "
+              f"({passes / len(ids):.2f} passes/sentence)", flush=True)
+    return out
+
+
 def lscpu_model() -> str:
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
@@ -248,8 +288,12 @@ def main() -> None:
         args = parser.parse_args()
         run_peer(args.folder, args.port, args.threads)
         return
+    passes_only = len(sys.argv) > 1 and sys.argv[1] == "passes"
+    if passes_only:
+        sys.argv.pop(1)
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", type=Path, help="default: benchmarks/results/embed_serve.json")
+    parser.add_argument("--out", type=Path, help="default: benchmarks/results/embed_serve.json (passes: "
+                                                 "embed_passes.json)")
     parser.add_argument("--work", type=Path, default=Path.home() / ".cache" / "nlprec" / "bench-embed-serve")
     parser.add_argument("--corpora")
     parser.add_argument("--seconds", type=float, default=10.0, help="seconds per server per round and level")
@@ -265,6 +309,14 @@ def main() -> None:
     st_folder = sentence_transformers_folder(args.work, corpora)
     ours_folder = nlprec_folder(args.work, st_folder)
     sentences = imdb_sentences(corpora, 20000)
+    if passes_only:
+        out = args.out or REPO / "benchmarks" / "results" / "embed_passes.json"
+        write_json(out, {"command": " ".join(["python", "benchmarks/bench_embed_serve.py passes", *sys.argv[1:]]),
+                         "cpu_model": lscpu_model(), "load_average_start": os.getloadavg(),
+                         "passes": passes_part(ours_folder, sentences, args.threads),
+                         "load_average_end": os.getloadavg()})
+        print(f"wrote {out}")
+        return
     env_threads = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
     os.environ.update(env_threads)
     ours = Process([sys.executable, "-m", "nlprec_cli.main", "serve", "--port", "{port}", "--log-level", "warning",
@@ -273,7 +325,7 @@ def main() -> None:
     peer = Process([sys.executable, str(Path(__file__).resolve()), "peer", "--folder", str(st_folder), "--port",
                     "{port}", "--threads", str(args.threads)], "/healthz", args.work / "server-peer.log")
     servers = {"nlprec serve": ours, "FastAPI + SentenceTransformer.encode": peer}
-    results: dict = {"command": "python benchmarks/bench_embed_serve.py" + (" --quick" if args.quick else ""),
+    results: dict = {"command": " ".join(["python", "benchmarks/bench_embed_serve.py", *sys.argv[1:]]),
                      "cpu_model": lscpu_model(), "load_average_start": os.getloadavg(),
                      "model": {**SIZES, "pooling": "mean", "normalize": True, "weights": "random (torch seed 0)"},
                      "threads": args.threads, "seconds_per_turn": args.seconds, "rounds": args.rounds,

@@ -55,9 +55,9 @@ KIND = "bert"  # the adapter kind whose models this route serves (nlprec.serve.a
 DEFAULT_BATCH_TOKENS = 16384  # padded pieces per forward pass (TEI's default --max-batch-tokens)
 # What one more forward pass costs, in tokens: a pass reads every weight once (memory-bound for
 # short inputs), a token costs two flops per weight, so the ratio depends on the machine's flops
-# per byte, not on the model's size; measured on a 2-core EPYC with MiniLM-L6 (one pass of 8
-# tokens: 10 ms; 0.27 ms per further token): about 28.
-PASS_TOKENS = 32
+# per byte, not on the model's size. Measured on a 2-core EPYC (Zen 4) with a MiniLM-L6-sized
+# encoder, one thread (benchmarks/bench_embed_serve.py passes): a pass 6.5 ms, a token 0.27 ms.
+PASS_TOKENS = 24
 _OFF_LOOP_CHARS = 2048  # requests with more characters than this are tokenized on a thread
 _OFF_LOOP_FLOATS = 16384  # answers with more numbers than this are written on a thread
 

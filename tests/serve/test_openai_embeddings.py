@@ -224,6 +224,38 @@ def test_other_routes_keep_working_and_their_shape(served):
 
 
 @pytest.fixture(scope="module")
+def sentence_transformer(tmp_path_factory, corpora_dir, start_server):
+    """A small random sentence-transformers model (mean pooling, normalised) over IMDb reviews,
+    its `nlprec bert import`, and a server of the imported folder."""
+    from hf_bert_support import imdb_texts, write_sentence_transformer
+    from nlprec_cli.main import main
+
+    folder = tmp_path_factory.mktemp("st-serve")
+    texts = imdb_texts(corpora_dir, 200)
+    model = write_sentence_transformer(folder / "st", texts, "mean", True, max_seq_length=40, hidden=16, heads=2,
+                                       d_ff=24, layers=2)
+    try:
+        main(["bert", "import", str(folder / "st"), "--out", str(folder / "imported")])
+    except SystemExit as exit_:
+        assert exit_.code in (0, None)
+    running = start_server(["--model", f"st={folder / 'imported'}"])
+    yield model, texts, running
+    running.stop()
+
+
+def test_an_imported_sentence_transformers_folder_serves_its_vectors(sentence_transformer):
+    model, texts, running = sentence_transformer
+    client = openai.OpenAI(base_url=f"{running.url}/v1", api_key="none", max_retries=0, timeout=60)
+    sentences = [text[:150] for text in texts[:24]]
+    expected = model.encode(sentences, convert_to_numpy=True)  # (24, 16), L2-normalised
+    answer = client.embeddings.create(model="st", input=sentences, extra_body={"truncate": True})
+    np.testing.assert_allclose(vectors_of(answer), expected, atol=1e-5)
+    cut = client.embeddings.create(model="st", input=sentences, dimensions=6, extra_body={"truncate": True})
+    renormalised = expected[:, :6] / np.linalg.norm(expected[:, :6], axis=1, keepdims=True)
+    np.testing.assert_allclose(vectors_of(cut), renormalised, atol=1e-5)  # the model normalises: so do its cuts
+
+
+@pytest.fixture(scope="module")
 def embeddings_schema(served):
     spec = httpx.get(f"{served.url}/openapi.json").json()
     body = spec["paths"]["/v1/embeddings"]["post"]["requestBody"]["content"]["application/json"]["schema"]
