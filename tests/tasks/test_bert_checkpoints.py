@@ -187,7 +187,9 @@ def test_bad_checkpoints_are_one_line_errors_and_write_nothing(tmp_path, texts):
     (tmp_path / "hf" / "vocab.txt").unlink()
     refused(tmp_path / "hf", "no vocabulary")
     write_bert(tmp_path / "bin", texts, "masked", hidden=8, heads=2, d_ff=8, layers=1, torch_bin=True)
-    with open(tmp_path / "bin" / "pytorch_model.bin", "wb") as handle:  # a pickle that would run code
+    torch.save({"x": print}, tmp_path / "bin" / "pytorch_model.bin")  # loading it would call into code
+    refused(tmp_path / "bin", r"pytorch_model.bin: not a readable transformers weights \(Weights only load failed")
+    with open(tmp_path / "bin" / "pytorch_model.bin", "wb") as handle:  # an old-style bare pickle
         pickle.dump({"x": print}, handle)
     refused(tmp_path / "bin", "pytorch_model.bin: not a readable transformers weights")
     refused(tmp_path / "nothing", "no such checkpoint folder")
