@@ -236,3 +236,25 @@ def test_pairwise_recency_copies_the_latest_interactions(tmp_path):
     assert boosted.state_dict()["recent"] == 3
     with pytest.raises(NlprecError, match="recent -1"):
         PairwiseData(data, recent=-1, recent_copies=1)
+
+
+def test_eval_negatives_of_a_large_catalogue_are_distinct_unseen_seeded_and_uniform():
+    import scipy.sparse as sp
+
+    from nlprec.data.interactions import DENSE_DRAW_ITEMS
+
+    rng = np.random.default_rng(0)
+    n_users, n_items = 300, DENSE_DRAW_ITEMS + 5000  # the rejection draw
+    rows = [rng.choice(n_items, rng.integers(0, 500), replace=False) for _ in range(n_users - 1)]
+    rows.append(np.arange(n_items - 150))  # a user who saw nearly everything: the dense fallback
+    users = np.repeat(np.arange(n_users), [len(r) for r in rows])
+    seen = sp.csr_matrix((np.ones(len(users)), (users, np.concatenate(rows))), shape=(n_users, n_items))
+    everyone = np.arange(n_users)
+    negatives = sample_eval_negatives(everyone, seen, 99, seed=3)
+    assert np.array_equal(negatives, sample_eval_negatives(everyone, seen, 99, seed=3))
+    for user, row in zip(everyone, negatives):
+        assert len(set(row)) == 99 and not set(row) & set(seen[user].indices) and (np.diff(row) > 0).all()
+    fresh = sp.csr_matrix((1, n_items))  # nothing seen: each tenth of the catalogue gets a tenth of the draws
+    draws = np.concatenate([sample_eval_negatives(np.array([0]), fresh, 99, seed=s)[0] for s in range(300)])
+    shares = np.bincount(draws * 10 // n_items, minlength=10) / len(draws)
+    assert np.abs(shares - 0.1).max() < 0.01, shares

@@ -1,0 +1,216 @@
+"""Recommenders as the catalogue grows: `nlprec rec train --model mf` and `--model neumf` against
+implicit's BPR on seeded synthetic interaction logs with power-law popularity.
+
+    python benchmarks/bench_rec_scale.py --out benchmarks/results/rec_scale.json
+    python benchmarks/bench_rec_scale.py --sizes 1M --out /tmp/rec_scale_1m.json      # the small end only
+
+Logs (written once into --work as Parquet: user, item, rating, timestamp): SIZES gives the
+interactions, users and items of each; users and items are drawn from Zipf-like laws (item
+rank r with weight (r + 1)^-1.0, user rank with (r + 1)^-0.7), repeated (user, item) pairs
+dropped, ratings 1-5 and timestamps drawn with the same seed. Every job runs in a process of
+its own, so its peak resident memory (ru_maxrss of that child) is its own:
+
+- nlprec mf (explicit, random 10% test, RMSE) and nlprec neumf (implicit, leave-one-out, 99
+  sampled negatives drawn once): `nlprec rec train ... --epochs E --threads T`; seconds per
+  epoch from the folder's metrics.json, the whole command's seconds and peak RSS.
+- evaluation of the saved neumf folder in a fresh process: the 99 sampled negatives
+  (`Recommender.evaluate("sampled")`) and full ranking over every unseen item
+  (`evaluate("full")`); at the large end full ranking scores --full-users test users drawn with
+  the seed (the time per user is printed and the whole extrapolated, labelled as such).
+- implicit's BayesianPersonalizedRanking (factors 64, the same threads, E iterations) on the
+  same user x item matrix: seconds per epoch and peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import REPO, write_json  # noqa: E402
+
+SIZES = {"1M": (1_000_000, 20_000, 10_000), "10M": (10_000_000, 100_000, 50_000)}
+
+
+def synthetic_log(work: Path, label: str, seed: int = 0) -> Path:
+    """The seeded power-law log of size `label` as Parquet (built once)."""
+    out = work / f"log-{label}.parquet"
+    if out.is_file():
+        return out
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    interactions, n_users, n_items = SIZES[label]
+    rng = np.random.default_rng(seed)
+    user_weights = 1.0 / np.arange(1, n_users + 1) ** 0.7  # (U,)
+    item_weights = 1.0 / np.arange(1, n_items + 1) ** 1.0  # (I,)
+    drawn = int(interactions * 1.6)  # repeated pairs are dropped: draw more, keep the first `interactions`
+    users = rng.choice(n_users, drawn, p=user_weights / user_weights.sum())  # (drawn,)
+    items = rng.permutation(n_items)[rng.choice(n_items, drawn, p=item_weights / item_weights.sum())]  # (drawn,)
+    _, first = np.unique(users.astype(np.int64) * n_items + items, return_index=True)
+    keep = np.sort(first)[:interactions]
+    if len(keep) < interactions:
+        raise SystemExit(f"{label}: only {len(keep):,} distinct pairs drawn; raise the draw factor")
+    users, items = users[keep], items[keep]
+    table = pa.table({"user": users.astype(np.int64), "item": items.astype(np.int64),
+                      "rating": rng.integers(1, 6, len(keep)).astype(np.int64),
+                      "timestamp": rng.integers(880_000_000, 890_000_000, len(keep)).astype(np.int64)})
+    work.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, out.with_suffix(".tmp"))
+    os.replace(out.with_suffix(".tmp"), out)
+    return out
+
+
+def run_measured(command: list[str], log: Path) -> dict:
+    """Run `command`; its wall seconds, exit status and peak resident memory (MiB)."""
+    started = time.perf_counter()
+    with open(log, "w") as handle:
+        process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        raise SystemExit(f"{' '.join(command)} exited {code}; see {log}")
+    return {"seconds": round(seconds, 1), "peak_rss_mib": round(usage.ru_maxrss / 1024, 1)}
+
+
+def nlprec_train(log_file: Path, model: str, out: Path, max_steps: int, threads: int, script: str) -> dict:
+    """`nlprec rec train`'s code path (nlprec.tasks.recommend.train) for `max_steps` steps of the
+    first epoch, in its own process: seconds per step, examples/s, the whole run and peak RSS."""
+    if out.exists():
+        import shutil
+
+        shutil.rmtree(out)
+    log = out.with_suffix(".log")
+    result = run_measured([sys.executable, script, "train", str(log_file), model, str(out), str(max_steps),
+                           str(threads)], log)
+    result.update(last_json(log))
+    return result
+
+
+def train_part(log_file: str, model: str, out: str, max_steps: int, threads: int) -> None:
+    from nlprec.tasks import recommend
+
+    options = recommend.RecommendOptions(model=model, threads=threads, progress=False, trainer_options={
+        "epochs": 1, "max_steps": max_steps, "device": "cpu"})
+    started = time.perf_counter()
+    trained = recommend.train(log_file, out, options)
+    seconds = time.perf_counter() - started
+    history = [record for record in trained.metrics.get("history", []) if record.get("event") == "epoch"]
+    steps, train_seconds = history[-1]["step"], sum(record["seconds"] for record in history)
+    print(json.dumps({"steps": steps, "train_seconds": round(train_seconds, 1),
+                      "seconds_per_step": round(train_seconds / steps, 4),
+                      "examples_per_s": round(history[-1]["examples_per_s"]),
+                      "read_split_evaluate_save_seconds": round(seconds - train_seconds, 1),
+                      "test": trained.metrics.get("metrics")}))
+
+
+def evaluate_part(folder: str, full_users: int, threads: int) -> None:
+    """In its own process: time the saved folder's sampled and full-ranking evaluation."""
+    import torch
+
+    from nlprec.tasks.recommender import Recommender, evaluate_model
+
+    torch.set_num_threads(threads)
+    model = Recommender.load(folder)
+    out: dict = {}
+    started = time.perf_counter()
+    out["sampled"] = model.evaluate("sampled")
+    out["sampled"]["seconds"] = round(time.perf_counter() - started, 2)
+    test = model.test
+    users = np.unique(test.users)
+    if full_users and len(users) > full_users:
+        chosen = np.sort(np.random.default_rng(0).choice(users, full_users, replace=False))
+        test = test.subset(np.flatnonzero(np.isin(test.users, chosen)))
+    protocol = dataclasses.replace(model.protocol, ranking="full")
+    started = time.perf_counter()
+    metrics = evaluate_model(model.model, model.train, test, protocol, None, model.device)
+    seconds = time.perf_counter() - started
+    out["full"] = {"metrics": metrics, "test_users": int(len(np.unique(test.users))),
+                   "all_test_users": int(len(users)), "seconds": round(seconds, 2),
+                   "seconds_all_users_extrapolated": round(seconds * len(users) / len(np.unique(test.users)), 1)}
+    print(json.dumps(out))
+
+
+def implicit_part(log_file: str, epochs: int, threads: int) -> None:
+    """In its own process: implicit's BPR on the log's user x item matrix, seconds per epoch."""
+    import pyarrow.parquet as pq
+    import scipy.sparse as sp
+    from implicit.cpu.bpr import BayesianPersonalizedRanking
+
+    table = pq.read_table(log_file)
+    users, items = table["user"].to_numpy(), table["item"].to_numpy()
+    matrix = sp.csr_matrix((np.ones(len(users), np.float32), (users, items)))
+    model = BayesianPersonalizedRanking(factors=64, iterations=epochs, num_threads=threads, random_state=0)
+    started = time.perf_counter()
+    model.fit(matrix, show_progress=False)
+    seconds = time.perf_counter() - started
+    print(json.dumps({"seconds": round(seconds, 1), "seconds_per_epoch": round(seconds / epochs, 1)}))
+
+
+def last_json(log: Path) -> dict:
+    return json.loads(log.read_text().strip().splitlines()[-1])
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] in ("evaluate", "implicit"):
+        part, target, first, threads = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+        (evaluate_part if part == "evaluate" else implicit_part)(target, first, threads)
+        return
+    if len(sys.argv) > 1 and sys.argv[1] == "train":
+        train_part(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "rec_scale.json")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/nlprec-bench/rec-scale"))
+    parser.add_argument("--sizes", default="1M,10M")
+    parser.add_argument("--epochs", type=int, default=1, help="implicit BPR iterations")
+    parser.add_argument("--max-steps", type=int, default=300, help="nlprec training steps timed (batches of 1024)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--full-users", type=int, default=2000, help="test users scored by full ranking at most")
+    args = parser.parse_args()
+    results: dict = {"command": " ".join(["python", "benchmarks/bench_rec_scale.py", *sys.argv[1:]]),
+                     "load_average_start": os.getloadavg(), "epochs": args.epochs, "max_steps": args.max_steps,
+                     "threads": args.threads,
+                     "sizes": {}}
+    script = str(Path(__file__).resolve())
+    for label in args.sizes.split(","):
+        log_file = synthetic_log(args.work, label)
+        interactions, n_users, n_items = SIZES[label]
+        row: dict = {"interactions": interactions, "users": n_users, "items": n_items}
+        results["sizes"][label] = row
+        for model in ("mf", "neumf"):
+            print(f"{label}: nlprec {model} ...", flush=True)
+            row[f"nlprec_{model}"] = nlprec_train(log_file, model, args.work / f"{model}-{label}", args.max_steps,
+                                                  args.threads, script)
+            print(f"  {row[f'nlprec_{model}']}", flush=True)
+            write_json(args.out, results)
+        print(f"{label}: evaluation of the neumf folder ...", flush=True)
+        log = args.work / f"evaluate-{label}.log"
+        row["neumf_evaluation"] = run_measured([sys.executable, script, "evaluate", str(args.work / f"neumf-{label}"),
+                                                str(args.full_users), str(args.threads)], log)
+        row["neumf_evaluation"].update(last_json(log))
+        print(f"  {row['neumf_evaluation']}", flush=True)
+        write_json(args.out, results)
+        print(f"{label}: implicit BPR ...", flush=True)
+        log = args.work / f"implicit-{label}.log"
+        row["implicit_bpr"] = run_measured([sys.executable, script, "implicit", str(log_file), str(args.epochs),
+                                            str(args.threads)], log)
+        row["implicit_bpr"].update(last_json(log))
+        print(f"  {row['implicit_bpr']}", flush=True)
+        write_json(args.out, results)
+    results["load_average_end"] = os.getloadavg()
+    write_json(args.out, results)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
