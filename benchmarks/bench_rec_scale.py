@@ -3,6 +3,7 @@ implicit's BPR on seeded synthetic interaction logs with power-law popularity.
 
     python benchmarks/bench_rec_scale.py --out benchmarks/results/rec_scale.json
     python benchmarks/bench_rec_scale.py --sizes 1M --out /tmp/rec_scale_1m.json      # the small end only
+    python benchmarks/bench_rec_scale.py steps      # one MF step, dense Adam vs SparseAdam, two catalogue sizes
 
 Logs (written once into --work as Parquet: user, item, rating, timestamp): SIZES gives the
 interactions, users and items of each; users and items are drawn from Zipf-like laws (item
@@ -156,6 +157,43 @@ def implicit_part(log_file: str, epochs: int, threads: int) -> None:
     print(json.dumps({"seconds": round(seconds, 1), "seconds_per_epoch": round(seconds / epochs, 1)}))
 
 
+def step_part(out: Path) -> None:
+    """In-process, one thread: CPU ms of one MF training step (batch 1,024) at 20k x 10k and 100k x
+    50k, with dense embeddings + Adam (the model's default) and sparse embeddings + SparseAdam."""
+    import torch
+
+    from nlprec.models.mf import MF, MFConfig
+
+    torch.set_num_threads(1)
+    rows = {}
+    for n_users, n_items in ((20_000, 10_000), (100_000, 50_000)):
+        for sparse in (False, True):
+            model = MF(MFConfig(n_users=n_users, n_items=n_items))
+            if sparse:
+                for table in (model.user_factors, model.item_factors, model.user_bias, model.item_bias):
+                    table.sparse = True
+            optimizer = (torch.optim.SparseAdam if sparse else torch.optim.Adam)(list(model.parameters()), lr=2e-3)
+            generator = torch.Generator().manual_seed(0)
+
+            def step() -> None:
+                batch = {"users": torch.randint(0, n_users, (1024,), generator=generator),
+                         "items": torch.randint(0, n_items, (1024,), generator=generator),
+                         "ratings": torch.rand(1024, generator=generator) * 4 + 1}
+                optimizer.zero_grad()
+                model.loss(batch)["loss"].backward()
+                optimizer.step()
+
+            for _ in range(5):
+                step()
+            started = time.process_time()
+            for _ in range(30):
+                step()
+            label = f"{n_users}x{n_items} {'sparse embeddings + SparseAdam' if sparse else 'dense + Adam'}"
+            rows[label] = round((time.process_time() - started) / 30 * 1000, 2)
+            print(f"{label}: {rows[label]} ms CPU per step", flush=True)
+    write_json(out, {"command": "python benchmarks/bench_rec_scale.py steps", "mf_step_cpu_ms": rows})
+
+
 def last_json(log: Path) -> dict:
     return json.loads(log.read_text().strip().splitlines()[-1])
 
@@ -164,6 +202,9 @@ def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] in ("evaluate", "implicit"):
         part, target, first, threads = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
         (evaluate_part if part == "evaluate" else implicit_part)(target, first, threads)
+        return
+    if len(sys.argv) > 1 and sys.argv[1] == "steps":
+        step_part(REPO / "benchmarks" / "results" / "rec_step_sparse.json")
         return
     if len(sys.argv) > 1 and sys.argv[1] == "train":
         train_part(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]))
