@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gzip
-import json
 import os
 import re
 import subprocess
