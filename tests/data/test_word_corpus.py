@@ -49,7 +49,7 @@ from nlprec.tasks.embeddings import EmbedOptions, train
 corpus, warm, out, headroom = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 word_corpus.READ_BLOCK_BYTES = 256 << 10  # small tokenizer blocks: their buffers are not what is tested
 options = EmbedOptions(arch="cbow", objective="hierarchical", dim=8, epochs=1, min_count=1, threads=1,
-                       progress=False, device="cpu")
+                       progress=False, device="cpu", chunk_words=100_000)  # a step's ids: 0.4 MB of the 8
 train(warm, out + ".warm.bin", options, log=lambda *_: None)  # imports, numba's cache, thread pool
 data = int(next(l.split()[1] for l in open("/proc/self/status") if l.startswith("VmData:"))) * 1024
 resource.setrlimit(resource.RLIMIT_DATA, (data + headroom, data + headroom))
