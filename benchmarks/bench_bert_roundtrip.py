@@ -7,6 +7,7 @@ same fill-mask top-5 as `nlprec bert fill` on a few sentences), re-imported with
 import`, and both the original and the round-tripped folder are fine-tuned on rt-polarity (a
 seeded 90/10 split written to the work folder) with the same command and seed, then scored on
 the held-out 10%. Everything runs through the CLI, as a user would; the commands are in the JSON.
+`--pretrained FOLDER` starts from a BERT that `nlprec bert pretrain` already made (its own budget).
 
     python benchmarks/bench_bert_roundtrip.py     # writes benchmarks/results/bert_roundtrip.json
 """
@@ -79,6 +80,7 @@ def main() -> None:
     parser.add_argument("--work", default="/tmp/nlprec-bench/bert_roundtrip", help="model folders and the split")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "bert_roundtrip.json"))
     parser.add_argument("--pretrain-minutes", type=float, default=5.0)
+    parser.add_argument("--pretrained", help="an nlprec BERT folder to start from instead of pretraining one")
     parser.add_argument("--epochs", type=int, default=2, help="fine-tuning epochs (steps, not time: both runs equal)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
@@ -86,6 +88,8 @@ def main() -> None:
     corpora, work = corpora_dir(args.corpora), Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     pre, hf, back = work / "pretrained", work / "hf", work / "reimported"
+    if args.pretrained:
+        pre = Path(args.pretrained)
     if not (pre / "config.json").is_file():
         nlprec("bert", "pretrain", corpora / "imdb" / "imdb_train.tsv.gz", "--column", "1", "--format", "documents",
                "--out", pre, "--max-minutes", args.pretrain_minutes, "--threads", args.threads, "--device", "cpu",
@@ -111,7 +115,8 @@ def main() -> None:
         scores[name] = json.loads(nlprec("classify", "evaluate", out, test, "--json", capture=True))
     heldout = json.loads((pre / "config.json").read_text())["heldout"]
     summary = {"benchmark": "bert_roundtrip", "command": " ".join(["python", *sys.argv]),
-               "pretrain_minutes": args.pretrain_minutes, "pretrained_heldout": heldout,
+               "pretrain_minutes": None if args.pretrained else args.pretrain_minutes,
+               "pretrained_folder": str(pre), "pretrained_heldout": heldout,
                "transformers_check": agreement,
                "rt_polarity_test_accuracy": {name: s["accuracy"] for name, s in scores.items()},
                "scores": scores, "fine_tune_epochs": args.epochs, "test_texts": sum(1 for _ in open(test))}
