@@ -17,13 +17,12 @@ the mask piece, as in transformers.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from nlprec.errors import NlprecError
-from nlprec.io import atomic_write
+from nlprec.io import atomic_write, read_json
 
 if TYPE_CHECKING:
     import tokenizers
@@ -190,13 +189,7 @@ def _read_tokenizer_config(folder: Path) -> dict[str, Any]:
         path = folder / name
         if not path.is_file():
             continue
-        try:
-            value = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as err:
-            raise NlprecError(f"{path}: not valid JSON ({' '.join(str(err).split())[:120]})") from None
-        if not isinstance(value, dict):
-            raise NlprecError(f"{path}: expected a JSON object, got {type(value).__name__}")
-        for key, entry in value.items():  # special tokens may be {"content": "[CLS]", ...}
+        for key, entry in read_json(path, dict).items():  # special tokens may be {"content": "[CLS]", ...}
             settings[key] = entry["content"] if isinstance(entry, dict) and "content" in entry else entry
     return settings
 
