@@ -103,7 +103,7 @@ def main() -> None:
     parser.add_argument("--whole-share", type=float, default=0.05, help="share of whole reviews among the inputs")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--batch-tokens", type=int, default=16384)
+    parser.add_argument("--batch-tokens", type=int, default=1024)
     parser.add_argument("--st-batch-size", type=int, default=32)
     parser.add_argument("--vocab-size", type=int, default=30522)
     parser.add_argument("--seed", type=int, default=0)

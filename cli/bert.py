@@ -148,7 +148,7 @@ def embed(
     normalize: Annotated[Optional[bool], typer.Option(
         "--normalize/--no-normalize", help="L2-normalise the vectors; default: as the model does.")] = None,
     batch_tokens: Annotated[int, typer.Option(min=1, help="Padded tokens per forward pass (texts sorted by "
-                                                          "length).")] = 16384,
+                                                          "length).")] = 1024,
     threads: Annotated[int, typer.Option(min=1, help="CPU threads.")] = 2,
 ) -> None:
     """Sentence vectors of stdin's lines (one per line) as a float32 .npy array (N, dimensions); texts over the

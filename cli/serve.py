@@ -23,7 +23,7 @@ def serve(
                                                      "shared between them).")] = 1,
     max_batch: Annotated[int, typer.Option(min=1, help="Most items merged into one model call.")] = 64,
     max_batch_tokens: Annotated[int, typer.Option(min=1, help="/v1/embeddings: most padded pieces per BERT "
-                                                                 "forward pass (inputs sorted by length).")] = 16384,
+                                                                 "forward pass (inputs sorted by length).")] = 1024,
     max_wait_ms: Annotated[float, typer.Option(min=0, help="Longest wait for a batch to fill.")] = 2.0,
     max_queue: Annotated[int, typer.Option(min=1, help="Requests waiting per model before 429.")] = 256,
     timeout: Annotated[float, typer.Option(min=0.001, help="Seconds per request before 504.")] = 30.0,

@@ -52,7 +52,7 @@ from nlprec.serve.batcher import QueueFull, Retired
 
 ROUTE = "/v1/embeddings"
 KIND = "bert"  # the adapter kind whose models this route serves (nlprec.serve.adapters.FillMaskAdapter)
-DEFAULT_BATCH_TOKENS = 16384  # padded pieces per forward pass (TEI's default --max-batch-tokens)
+DEFAULT_BATCH_TOKENS = 1024  # padded pieces per forward pass: the CPU pass size of nlprec.tasks.bert.BATCH_TOKENS
 # What one more forward pass costs, in tokens: a pass reads every weight once (memory-bound for
 # short inputs), a token costs two flops per weight, so the ratio depends on the machine's flops
 # per byte, not on the model's size. Measured on a 2-core EPYC (Zen 4) with a MiniLM-L6-sized

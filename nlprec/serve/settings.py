@@ -34,7 +34,7 @@ class ServeSettings:
 
     models: tuple[ModelSpec, ...] = ()  # what to serve, at least one
     max_batch: int = 64  # most items (words, users, pairs, texts) merged into one model call, >= 1
-    max_batch_tokens: int = 16384  # /v1/embeddings: most padded pieces per BERT forward pass, >= 1
+    max_batch_tokens: int = 1024  # /v1/embeddings: most padded pieces per BERT forward pass, >= 1
     max_wait_ms: float = 2.0  # longest wait for a batch to fill once a request is queued, >= 0
     max_queue: int = 256  # most requests waiting per model before 429, >= 1
     timeout_s: float = 30.0  # per-request limit from arrival to answer before 504, > 0
