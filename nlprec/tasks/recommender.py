@@ -210,9 +210,9 @@ class Recommender:
         row = self.train.user_index(user)
         if row is None:
             return []
-        if self._rated is None:  # (n_users, n_items) CSR of the ratings (ones for ranking models)
+        if self._rated is None:  # (n_users, n_items) CSR of the ratings; ranking models: seen()
             both = self.train.concat(self.test) if len(self.test) else self.train
-            self._rated = both.matrix("ratings" if self.task == "rating" else "ones").tocsr()
+            self._rated = both.matrix("ratings").tocsr() if self.task == "rating" else self.seen()
         start, end = self._rated.indptr[row], self._rated.indptr[row + 1]
         items, values = self._rated.indices[start:end], self._rated.data[start:end]  # (n,), (n,)
         order = np.lexsort((items, -values))  # highest rating first, then item order
