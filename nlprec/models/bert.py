@@ -134,6 +134,25 @@ class BertEncoder(nn.Module):
             x = self.layers[last].forward_at(x, columns, keep)  # (B, Q, d)
         return self.final_norm(x)  # (B, T, d) or (B, Q, d)
 
+    def forward_packed(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Inference without padding: ids (N,) the rows' ids end to end, lengths (B,) -> final
+        states (N, d), equal to `forward` at the real tokens (one segment, no dropout).
+
+        A batch of mixed lengths padded to its longest spends most of its work on padding; here the
+        embeddings, every linear layer and every LayerNorm run over the N real tokens only, and
+        attention scatters into the padded (B, heads, T, d_head) grid and back.
+        """
+        length = int(lengths.max())
+        if length > self.config.max_positions:
+            raise NlprecError(f"input of {length} pieces exceeds max_positions={self.config.max_positions}")
+        keep = torch.arange(length, device=ids.device) < lengths[:, None]  # (B, T)
+        index = keep.flatten().nonzero().squeeze(1)  # (N,) flat slot of each token in B x T
+        x = self.token_embed(ids) + self.position_embed(index % length) + self.segment_embed.weight[0]  # (N, d)
+        x = self.embed_norm(x)  # (N, d)
+        for layer in self.layers:
+            x = layer.forward_packed(x, keep, index)  # (N, d)
+        return self.final_norm(x)  # (N, d)
+
     def pool(self, hidden: torch.Tensor) -> torch.Tensor:
         """The pooled [CLS] state: tanh(W h_[CLS] + b), (B, T, d) -> (B, d)."""
         return torch.tanh(self.pooler(hidden[:, 0]))  # (B, d)

@@ -98,6 +98,26 @@ class MultiHeadAttention(nn.Module):
         q, keys, values = F.linear(x, weight, bias).chunk(3, dim=-1)  # 3 x (B, T, d_model)
         return self._attend(*map(self.split_heads, (q, keys, values)), keep, causal)
 
+    def self_attend_packed(self, x: torch.Tensor, keep: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """Self-attention over packed rows, for inference: x (N, d_model) the real tokens of a (B, T)
+        batch end to end, keep (B, T) bool True at them, index (N,) their flat slots in B x T.
+
+        The projections run over the N tokens only; the scores need the (B, heads, T, d_head) grid,
+        so queries, keys and values are scattered into it (zeros at padding, masked as keys) and the
+        attended rows gathered back before the output projection (text-embeddings-inference's CPU
+        layout). Two projections, not `self_attend`'s concatenated weights: no weight copy per call.
+        Returns (N, d_model), equal to `self_attend` at the real tokens.
+        """
+        batch, length = keep.shape
+        full = len(x) == batch * length  # every row as long as the longest: no scatter, no mask
+        q = self.split_heads(_to_grid(self.query(x), index, batch, length, full))  # (B, heads, T, d_head)
+        key_value = _to_grid(self.key_value(x), index, batch, length, full)  # (B, T, 2 d_model)
+        keys, values = map(self.split_heads, key_value.chunk(2, dim=-1))  # 2 x (B, heads, T, d_head)
+        mask = None if full else keep[:, None, None, :]  # (B, 1, 1, T)
+        attended = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)  # (B, heads, T, d_head)
+        rows = attended.transpose(1, 2).reshape(batch * length, -1)  # (B T, d_model)
+        return self.out(rows if full else rows[index])  # (N, d_model)
+
     def cached_step(self, x: torch.Tensor, cache: tuple[torch.Tensor, torch.Tensor] | None
                     ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         """Causal self-attention for one new position `x` (N, 1, d_model) given the previous keys/values.
@@ -110,6 +130,15 @@ class MultiHeadAttention(nn.Module):
             keys = torch.cat([cache[0], keys], dim=2)  # (N, heads, t + 1, d_head)
             values = torch.cat([cache[1], values], dim=2)  # (N, heads, t + 1, d_head)
         return self(x, keys, values), (keys, values)
+
+
+def _to_grid(rows: torch.Tensor, index: torch.Tensor, batch: int, length: int, full: bool) -> torch.Tensor:
+    """Packed rows (N, w) at their flat slots `index` (N,) of a (batch, length) grid, zeros elsewhere: (B, T, w)."""
+    if full:
+        return rows.view(batch, length, -1)  # (B, T, w)
+    grid = rows.new_zeros(batch * length, rows.shape[1])  # (B T, w)
+    grid[index] = rows
+    return grid.view(batch, length, -1)  # (B, T, w)
 
 
 def _attend_unfused(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask: torch.Tensor | None,

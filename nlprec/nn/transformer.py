@@ -89,6 +89,16 @@ class EncoderLayer(nn.Module):
         x = self.attention_block(x, lambda h: self.attention.self_attend(h, keep))
         return self.feed_forward_block(x, self.feed_forward)
 
+    def forward_packed(self, x: torch.Tensor, keep: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """Inference over packed rows: x (N, d_model) the real tokens of a (B, S) batch end to end,
+        keep (B, S) bool, index (N,) their flat slots -> (N, d_model), equal to `forward` there.
+
+        Every linear layer and LayerNorm runs over the N tokens only, none over padding; attention
+        alone sees the padded grid (`MultiHeadAttention.self_attend_packed`).
+        """
+        x = self.attention_block(x, lambda h: self.attention.self_attend_packed(h, keep, index))  # (N, d_model)
+        return self.feed_forward_block(x, self.feed_forward)  # (N, d_model)
+
     def forward_at(self, x: torch.Tensor, columns: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
         """The layer's output at some positions only: x (B, S, d_model), columns (B, Q) int64 -> (B, Q, d_model).
 

@@ -208,8 +208,8 @@ class PretrainedBert:
     imported from transformers / sentence-transformers (WordPiece, nlprec.tasks.bert_checkpoints).
 
     The sentence-embedding contract the CLI and the server share: `max_tokens`, `pooling`,
-    `normalize`, `dimensions`, `tokenize` (ids with [CLS] ... [SEP]), `embed_ids` (one padded
-    batch) and `embed` (length-sorted batches under a token budget, input order restored).
+    `normalize`, `dimensions`, `tokenize` (ids with [CLS] ... [SEP]), `embed_ids` (one forward
+    pass without padding) and `embed` (length-sorted batches under a token budget, input order restored).
     """
 
     def __init__(self, model: Bert, tokenizer: Any, config: dict[str, Any]):
@@ -282,7 +282,7 @@ class PretrainedBert:
     def embed_ids(self, ids: Sequence[Sequence[int]], pooling: str | None = None,
                   normalize: bool | None = None) -> np.ndarray:
         """float32 (N, dimensions): the model's own pooling and normalisation (or those given)
-        over exactly these id lists, as one padded batch (the caller batches)."""
+        over exactly these id lists, as one forward pass without padding (the caller batches)."""
         pooling = self.pooling if pooling is None else pooling
         normalize = self.normalize if normalize is None else normalize
         if pooling not in ("cls", "mean", "max"):
@@ -293,13 +293,11 @@ class PretrainedBert:
         if int(lengths.min()) < 1 or int(lengths.max()) > self.model.config.max_positions:
             raise NlprecError(f"id lists must hold 1 to {self.model.config.max_positions} ids, got "
                               f"{int(lengths.min())} to {int(lengths.max())}")
-        width = int(lengths.max())
-        keep = torch.arange(width)[None, :] < lengths[:, None]  # (B, T)
-        batch = torch.full(keep.shape, self.pad_id, dtype=torch.long)  # (B, T)
-        batch[keep] = torch.tensor([i for row in ids for i in row], dtype=torch.long)
+        flat = torch.tensor([i for row in ids for i in row], dtype=torch.long, device=self.device)  # (N,)
+        lengths = lengths.to(self.device)
         with torch.inference_mode():
-            hidden = self.model.encoder(batch.to(self.device), keep=keep.to(self.device)).float()  # (B, T, d)
-            pooled = pool_states(hidden, keep.to(self.device), pooling)  # (B, d)
+            states = self.model.encoder.forward_packed(flat, lengths).float()  # (N, d)
+            pooled = pool_packed(states, lengths, pooling)  # (B, d)
             if normalize:
                 pooled = nn.functional.normalize(pooled, p=2.0, dim=1)  # (B, d)
         return pooled.cpu().numpy().astype(np.float32, copy=False)
@@ -387,15 +385,16 @@ class PretrainedBert:
                 "documents": len(documents)}
 
 
-def pool_states(hidden: torch.Tensor, keep: torch.Tensor, pooling: str) -> torch.Tensor:
-    """Sentence vectors (B, d) from the last layer (B, T, d) over the real tokens `keep` (B, T):
-    the [CLS] state, the mean, or the per-dimension max (as sentence-transformers' Pooling)."""
+def pool_packed(states: torch.Tensor, lengths: torch.Tensor, pooling: str) -> torch.Tensor:
+    """Sentence vectors (B, d) from the final states of packed rows (N, d) of `lengths` (B,): the
+    [CLS] state, the mean, or the per-dimension max (as sentence-transformers' Pooling)."""
     if pooling == "cls":
-        return hidden[:, 0]  # (B, d)
-    mask = keep[..., None].to(hidden.dtype)  # (B, T, 1)
+        return states[torch.cumsum(lengths, 0) - lengths]  # (B, d): each row's first token
+    rows = torch.repeat_interleave(torch.arange(len(lengths), device=states.device), lengths)  # (N,) row of each token
+    pooled = states.new_zeros(len(lengths), states.shape[1])  # (B, d)
     if pooling == "mean":
-        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)  # (B, d)
-    return hidden.masked_fill(~keep[..., None], -1e9).max(dim=1).values  # (B, d)
+        return pooled.index_add_(0, rows, states) / lengths[:, None]  # (B, d)
+    return pooled.scatter_reduce_(0, rows[:, None].expand_as(states), states, "amax", include_self=False)  # (B, d)
 
 
 def token_budget_batches(lengths: Sequence[int], batch_tokens: int) -> list[np.ndarray]:

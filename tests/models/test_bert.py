@@ -102,6 +102,25 @@ def test_padding_does_not_change_the_real_positions():
     assert torch.allclose(out[:1, :8], model(ids, segments), atol=1e-5)
 
 
+@pytest.mark.parametrize("norm_first", [False, True])
+@pytest.mark.parametrize("lengths", [[5, 1, 32, 3, 17, 32, 2], [32, 32], [3]], ids=["mixed", "full", "one"])
+def test_unpadded_inference_equals_the_padded_forward_and_pooling(norm_first, lengths):
+    from nlprec.tasks.bert import pool_packed
+
+    model = tiny_bert(norm_first=norm_first, seed=3).eval()
+    keep = torch.arange(max(lengths))[None, :] < torch.tensor(lengths)[:, None]  # (B, T)
+    ids = torch.randint(FIRST_PIECE, VOCAB, keep.shape) * keep  # (B, T), pad id 0 at padding
+    with torch.inference_mode():
+        padded = model.encoder(ids, keep=keep)  # (B, T, d)
+        packed = model.encoder.forward_packed(ids[keep], torch.tensor(lengths))  # (N, d)
+    torch.testing.assert_close(packed, padded[keep], atol=1e-5, rtol=0)
+    mask = keep[..., None].float()  # (B, T, 1): the padded pooling, as sentence-transformers' Pooling
+    expected = {"cls": padded[:, 0], "mean": (padded * mask).sum(1) / mask.sum(1),
+                "max": padded.masked_fill(~keep[..., None], -1e9).max(1).values}
+    for pooling, vectors in expected.items():
+        torch.testing.assert_close(pool_packed(packed, torch.tensor(lengths), pooling), vectors, atol=1e-5, rtol=0)
+
+
 def test_segments_matter_and_mlm_only_has_no_nsp_head():
     model = tiny_bert().eval()
     ids = torch.tensor([[4, 9, 10, 5, 12, 13, 5]])
