@@ -20,6 +20,8 @@ import numba
 import numpy as np
 from numba import prange
 
+from nlprec.nn.prefetch import prefetch_row
+
 MAX_EXP = 6.0  # sigmoid is tabulated on [-MAX_EXP, MAX_EXP], saturated outside (word2vec.c)
 TABLE_SIZE = 1000  # entries of the sigmoid and log-sigmoid tables
 
@@ -104,30 +106,6 @@ def _predict(hidden, out, target, label, lr, grad_hidden, sigmoid, log_sigmoid):
         grad_hidden[k] += g32 * out[target, k]
         out[target, k] += g32 * hidden[k]
     return loss
-
-
-@numba.njit(inline="always")
-def _learn(hidden, word, out_neg, out_hs, negative_table, negative, points, codes, code_lengths,
-           use_negative, lr, grad_hidden, logits, state, sigmoid, log_sigmoid):
-    """Predict `word` from `hidden` by negative sampling or by its Huffman path.
-
-    Returns (loss, number of predictions, new random state).
-    """
-    loss = 0.0
-    terms = 0
-    if use_negative:
-        loss += _predict(hidden, out_neg, word, 1.0, lr, grad_hidden, sigmoid, log_sigmoid)
-        terms += 1
-        for _ in range(negative):
-            target, state = _draw(negative_table, state)
-            if target == word:
-                continue
-            loss += _predict(hidden, out_neg, target, 0.0, lr, grad_hidden, sigmoid, log_sigmoid)
-            terms += 1
-    else:
-        loss, terms = _huffman_path(hidden, word, out_hs, points, codes, code_lengths, lr, grad_hidden, logits,
-                                    sigmoid, log_sigmoid)
-    return loss, terms, state
 
 
 @numba.njit(inline="always", fastmath=True)
@@ -269,6 +247,40 @@ def _skipgram_center(syn0, out, buffer, low, high, position, targets, labels, n_
     return loss, n_contexts * n_targets
 
 
+@numba.njit(inline="always", fastmath=True)
+def _cbow_center(syn0, out_neg, out_hs, buffer, low, high, position, targets, labels, n_targets, use_negative,
+                 points, codes, code_lengths, cbow_mean, lr, hidden, grad_hidden, logits, sigmoid, log_sigmoid):
+    """The mean (or sum) of the contexts buffer[low:high] minus `position` predicts the centre word:
+    targets[:n_targets] with their labels (negative sampling, drawn by the caller) or its Huffman
+    path; the hidden gradient goes back to every context row. Returns (loss, predictions)."""
+    dim = syn0.shape[1]
+    word = buffer[position]
+    hidden[:] = 0.0
+    for other in range(low, high):
+        if other != position:
+            for k in range(dim):
+                hidden[k] += syn0[buffer[other], k]
+    if cbow_mean:
+        inverse = np.float32(1.0 / (high - low - 1))
+        for k in range(dim):
+            hidden[k] *= inverse
+    grad_hidden[:] = 0.0
+    if use_negative:
+        loss = 0.0
+        for t in range(n_targets):
+            loss += _predict(hidden, out_neg, targets[t], labels[t], lr, grad_hidden, sigmoid, log_sigmoid)
+        terms = n_targets
+    else:
+        loss, terms = _huffman_path(hidden, word, out_hs, points, codes, code_lengths, lr, grad_hidden, logits,
+                                    sigmoid, log_sigmoid)
+    for other in range(low, high):
+        if other != position:
+            context = buffer[other]
+            for k in range(dim):
+                syn0[context, k] += grad_hidden[k]
+    return loss, terms
+
+
 @numba.njit(fastmath=True)
 def _train_run(syn0, out_neg, out_hs, ids, sentence_ends, first, last, keep_prob, negative_table, points,
                codes, code_lengths, skipgram, use_negative, window, negative, cbow_mean, lr_start, lr_end,
@@ -307,46 +319,31 @@ def _train_run(syn0, out_neg, out_hs, ids, sentence_ends, first, last, keep_prob
             reach = window - _below(state, window)  # reduced window in [1, window]
             low = max(position - reach, 0)
             high = min(position + reach + 1, kept)
-            if skipgram:
-                if high - low <= 1:
-                    continue
-                if use_negative:
-                    n_targets, state = _negative_targets(word, negative_table, negative, targets, labels, state)
-                    part, count = _skipgram_center(syn0, out_neg, buffer, low, high, position, targets, labels,
-                                                   n_targets, lr, inputs, outputs, scores, sigmoid, log_sigmoid)
-                else:
-                    n_targets = code_lengths[word]
-                    for depth in range(n_targets):
-                        targets[depth] = points[word, depth]
-                        labels[depth] = 1.0 - codes[word, depth]
-                    part, count = _skipgram_center(syn0, out_hs, buffer, low, high, position, targets, labels,
-                                                   n_targets, lr, inputs, outputs, scores, sigmoid, log_sigmoid)
-                loss += part
-                terms += count
+            if high - low <= 1:
+                continue
+            if use_negative:
+                n_targets, state = _negative_targets(word, negative_table, negative, targets, labels, state)
+                for t in range(n_targets):
+                    prefetch_row(out_neg, targets[t])
+            elif skipgram:
+                n_targets = code_lengths[word]
+                for depth in range(n_targets):
+                    targets[depth] = points[word, depth]
+                    labels[depth] = 1.0 - codes[word, depth]
             else:
-                hidden[:] = 0.0
-                n_context = high - low - 1
-                if n_context <= 0:
-                    continue
-                for other in range(low, high):
-                    if other != position:
-                        for k in range(dim):
-                            hidden[k] += syn0[buffer[other], k]
-                if cbow_mean:
-                    inverse = np.float32(1.0 / n_context)
-                    for k in range(dim):
-                        hidden[k] *= inverse
-                grad_hidden[:] = 0.0
-                part, count, state = _learn(hidden, word, out_neg, out_hs, negative_table, negative, points,
-                                            codes, code_lengths, use_negative, lr, grad_hidden, logits, state,
-                                            sigmoid, log_sigmoid)
-                loss += part
-                terms += count
-                for other in range(low, high):
-                    if other != position:
-                        context = buffer[other]
-                        for k in range(dim):
-                            syn0[context, k] += grad_hidden[k]
+                n_targets = 0  # CBOW reads the Huffman path from `points` itself
+            if position + window + 1 < kept:
+                prefetch_row(syn0, buffer[position + window + 1])  # the next word to enter a window
+            if skipgram:
+                part, count = _skipgram_center(syn0, out_neg if use_negative else out_hs, buffer, low, high,
+                                               position, targets, labels, n_targets, lr, inputs, outputs, scores,
+                                               sigmoid, log_sigmoid)
+            else:
+                part, count = _cbow_center(syn0, out_neg, out_hs, buffer, low, high, position, targets, labels,
+                                           n_targets, use_negative, points, codes, code_lengths, cbow_mean, lr,
+                                           hidden, grad_hidden, logits, sigmoid, log_sigmoid)
+            loss += part
+            terms += count
     return loss, terms, trained
 
 

@@ -23,8 +23,9 @@ import numba
 import numpy as np
 from numba import prange
 
-from nlprec.nn.embedding_kernels import (LOG_SIGMOID_TABLE, SIGMOID_TABLE, _below, _draw, _next, _predict,
-                                         _subsample)
+from nlprec.nn.embedding_kernels import (LOG_SIGMOID_TABLE, SIGMOID_TABLE, _below, _negative_targets, _next,
+                                         _predict, _subsample)
+from nlprec.nn.prefetch import prefetch_row
 
 
 @numba.njit(inline="always", fastmath=True)
@@ -47,18 +48,17 @@ def _update_rows(matrix, rows, first, last, grad):
             matrix[row, k] += grad[k]
 
 
+@numba.njit(inline="always", fastmath=True)
+def _prefetch_rows(matrix, rows, first, last):
+    """Prefetch matrix[rows[first:last]] (a word's own and n-gram rows)."""
+    for position in range(first, last):
+        prefetch_row(matrix, rows[position])
+
+
 @numba.njit(inline="always")
-def _predict_with_negatives(hidden, out, word, negative_table, negative, lr, grad, state, sigmoid, log_sigmoid):
-    """Predict `word` (label 1) and `negative` draws (label 0, skipping `word`); (loss, terms, state)."""
-    loss = _predict(hidden, out, word, 1.0, lr, grad, sigmoid, log_sigmoid)
-    terms = 1
-    for _ in range(negative):
-        target, state = _draw(negative_table, state)
-        if target == word:
-            continue
-        loss += _predict(hidden, out, target, 0.0, lr, grad, sigmoid, log_sigmoid)
-        terms += 1
-    return loss, terms, state
+def _is_input(other, position, skipgram):
+    """Whether window position `other` feeds the hidden vector: the centre for skip-gram, the contexts for CBOW."""
+    return (other == position) == skipgram
 
 
 @numba.njit(fastmath=True)
@@ -73,6 +73,8 @@ def _train_run(weights, out, offsets, rows, ids, sentence_ends, first, last, kee
         start = sentence_ends[sentence - 1] if sentence > 0 else 0
         longest = max(longest, sentence_ends[sentence] - start)
     buffer = np.empty(longest, np.int32)
+    targets = np.zeros(2 * window * (negative + 1), np.int64)  # one position's predicted words
+    labels = np.zeros(2 * window * (negative + 1), np.float32)
     state = np.uint64(seed)
     loss = 0.0
     terms = 0
@@ -93,35 +95,36 @@ def _train_run(weights, out, offsets, rows, ids, sentence_ends, first, last, kee
             high = min(position + reach + 1, kept)
             if high - low <= 1:
                 continue
+            ahead = position + 1 if skipgram else position + window + 1  # the next centre / word to enter a window
+            if ahead < kept:
+                _prefetch_rows(weights, rows, offsets[buffer[ahead]], offsets[buffer[ahead] + 1])
+            if skipgram:  # each context word and its negatives, all predicted from the centre
+                n_targets = 0
+                for other in range(low, high):
+                    if other != position:
+                        drawn, state = _negative_targets(buffer[other], negative_table, negative,
+                                                         targets[n_targets:], labels[n_targets:], state)
+                        n_targets += drawn
+            else:
+                n_targets, state = _negative_targets(word, negative_table, negative, targets, labels, state)
+            for t in range(n_targets):
+                prefetch_row(out, targets[t])
             hidden[:] = 0.0
             grad[:] = 0.0
-            if skipgram:
-                n_rows = offsets[word + 1] - offsets[word]
-                _add_rows(weights, rows, offsets[word], offsets[word + 1], hidden)
-                hidden *= np.float32(1.0 / n_rows)
-                for other in range(low, high):
-                    if other != position:
-                        part, count, state = _predict_with_negatives(hidden, out, buffer[other], negative_table,
-                                                                     negative, lr, grad, state, sigmoid, log_sigmoid)
-                        loss += part
-                        terms += count
-                _update_rows(weights, rows, offsets[word], offsets[word + 1], grad)
-            else:
-                n_rows = 0
-                for other in range(low, high):
-                    if other != position:
-                        context = buffer[other]
-                        _add_rows(weights, rows, offsets[context], offsets[context + 1], hidden)
-                        n_rows += offsets[context + 1] - offsets[context]
-                hidden *= np.float32(1.0 / n_rows)
-                part, count, state = _predict_with_negatives(hidden, out, word, negative_table, negative, lr, grad,
-                                                             state, sigmoid, log_sigmoid)
-                loss += part
-                terms += count
-                for other in range(low, high):
-                    if other != position:
-                        context = buffer[other]
-                        _update_rows(weights, rows, offsets[context], offsets[context + 1], grad)
+            n_rows = 0
+            for other in range(low, high):
+                if _is_input(other, position, skipgram):
+                    context = buffer[other]
+                    _add_rows(weights, rows, offsets[context], offsets[context + 1], hidden)
+                    n_rows += offsets[context + 1] - offsets[context]
+            hidden *= np.float32(1.0 / n_rows)
+            for t in range(n_targets):
+                loss += _predict(hidden, out, targets[t], labels[t], lr, grad, sigmoid, log_sigmoid)
+            terms += n_targets
+            for other in range(low, high):
+                if _is_input(other, position, skipgram):
+                    context = buffer[other]
+                    _update_rows(weights, rows, offsets[context], offsets[context + 1], grad)
     return loss, terms, trained
 
 
