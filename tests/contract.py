@@ -34,6 +34,10 @@ class ModelContract:
         """A tiny batch the model's loss (or train_step) accepts."""
         raise NotImplementedError
 
+    def make_optimizer(self, model: torch.nn.Module):
+        """The optimizer of the "loss falls" check: `optimizer` over every parameter."""
+        return self.optimizer(list(model.parameters()), lr=self.lr)
+
     def _loss(self, model, batch) -> torch.Tensor:
         output = model.loss(batch)
         return output["loss"] if isinstance(output, dict) else output
@@ -66,7 +70,7 @@ class ModelContract:
                 model.train_step(batch, lr=self.lr)
             after = self._loss(model, batch).item()
         else:
-            optimizer = self.optimizer(list(model.parameters()), lr=self.lr)
+            optimizer = self.make_optimizer(model)
             before = self._loss(model, batch).item()
             for _ in range(self.steps):
                 optimizer.zero_grad()

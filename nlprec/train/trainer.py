@@ -35,6 +35,7 @@ from nlprec.io import to_plain
 from nlprec.train import distributed
 from nlprec.train.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
 from nlprec.train.memory import keep_freed_memory
+from nlprec.train.optimizers import sparse_adam
 from nlprec.train.progress import Progress
 from nlprec.train.schedules import ScheduleName, lr_multiplier
 
@@ -53,7 +54,7 @@ class TrainerConfig:
 
     device: str = "auto"  # "auto" (CUDA when present, else CPU), "cpu", "cuda", "cuda:N"
     precision: Precision = "fp32"  # autocast; "auto": see resolve_precision (tasks pass it resolved)
-    optimizer: Literal["adamw", "adam", "sgd", "adagrad", "sparse_adam"] = "adamw"
+    optimizer: Literal["adamw", "adam", "sgd", "adagrad", "sparse_adam"] = "adamw"  # sparse_adam: train/optimizers.py
     fused_optimizer: bool = False  # adamw/adam: torch's fused kernel, one pass over each weight (CPU, CUDA)
     lr: float = 1e-3  # base learning rate, > 0
     weight_decay: float = 0.0  # decoupled (adamw) or L2 (others), >= 0
@@ -230,7 +231,8 @@ class Trainer:
             return torch.optim.Adam(params, lr=config.lr, betas=config.betas, weight_decay=config.weight_decay,
                                     fused=config.fused_optimizer or None)
         if config.optimizer == "sparse_adam":
-            return torch.optim.SparseAdam(params, lr=config.lr, betas=config.betas)
+            groups = params if params and isinstance(params[0], dict) else [{"params": params}]
+            return sparse_adam(groups, self.model, config.lr, config.betas, config.weight_decay)
         if config.optimizer == "adagrad":
             return torch.optim.Adagrad(params, lr=config.lr, weight_decay=config.weight_decay)
         return torch.optim.SGD(params, lr=config.lr, weight_decay=config.weight_decay)

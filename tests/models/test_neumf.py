@@ -23,6 +23,11 @@ class TestNeuMFContract(ModelContract):
     def make_model(self):
         return tiny()
 
+    def make_optimizer(self, model):
+        from nlprec.train.optimizers import sparse_adam
+
+        return sparse_adam([{"params": list(model.parameters())}], model, self.lr, (0.9, 0.999), 0.0)
+
     def make_batch(self):
         return {"users": torch.tensor([0, 1, 2, 3, 4, 0]), "pos_items": torch.tensor([0, 1, 2, 3, 4, 5]),
                 "neg_items": torch.tensor([8, 7, 6, 8, 7, 6])}

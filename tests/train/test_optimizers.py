@@ -1,0 +1,86 @@
+"""optimizer="sparse_adam": lazy Adam on sparse embedding tables, AdamW beside it on dense layers."""
+
+from __future__ import annotations
+
+import io
+
+import torch
+from torch import nn
+
+from nlprec.train.optimizers import SparseRowsAdam, sparse_adam, sparse_parameters
+
+
+class TableAndLayer(nn.Module):
+    """A sparse table feeding a dense layer: the smallest model with both kinds of parameter."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.table = nn.Embedding(10, 4, sparse=True)  # (10, 4)
+        self.layer = nn.Linear(4, 1)
+
+    def loss(self, batch: dict) -> torch.Tensor:
+        return ((self.layer(self.table(batch["rows"])).squeeze(-1) - batch["targets"]) ** 2).mean()
+
+
+BATCH = {"rows": torch.tensor([1, 3, 3]), "targets": torch.tensor([1.0, -1.0, 0.5])}
+
+
+def steps(model: nn.Module, optimizer, n: int) -> None:
+    for _ in range(n):
+        optimizer.zero_grad()
+        model.loss(BATCH).backward()
+        optimizer.step()
+
+
+def build(model: nn.Module, weight_decay: float = 0.0):
+    return sparse_adam([{"params": list(model.parameters())}], model, 0.05, (0.9, 0.999), weight_decay)
+
+
+def test_mixed_model_gets_sparse_rows_adam_moving_only_batch_rows():
+    model = TableAndLayer()
+    optimizer = build(model, weight_decay=0.1)
+    assert isinstance(optimizer, SparseRowsAdam) and sparse_parameters(model) == [model.table.weight]
+    table, layer = model.table.weight.detach().clone(), model.layer.weight.detach().clone()
+    steps(model, optimizer, 3)
+    moved = (model.table.weight.detach() != table).any(dim=1)  # (10,)
+    assert moved.tolist() == [row in (1, 3) for row in range(10)]
+    assert not torch.equal(model.layer.weight, layer)
+    assert optimizer.dense.param_groups[0]["weight_decay"] == 0.1
+
+
+def test_state_dict_resumes_exactly():
+    model, other = TableAndLayer(), TableAndLayer()
+    optimizer = build(model)
+    steps(model, optimizer, 2)
+    other.load_state_dict(model.state_dict())
+    buffer = io.BytesIO()  # as a checkpoint file holds it: no tensor shared with `optimizer`
+    torch.save(optimizer.state_dict(), buffer)
+    buffer.seek(0)
+    resumed = build(other)
+    resumed.load_state_dict(torch.load(buffer, weights_only=True))
+    steps(model, optimizer, 2)
+    steps(other, resumed, 2)
+    for mine, theirs in zip(model.parameters(), other.parameters()):
+        assert torch.equal(mine, theirs)
+
+
+def test_only_dense_or_only_sparse_parameters_keep_one_torch_optimizer():
+    dense = nn.Linear(3, 1)
+    assert isinstance(build(dense), torch.optim.AdamW)
+    table = nn.Embedding(5, 2, sparse=True)
+    assert isinstance(build(table), torch.optim.SparseAdam)
+
+
+def test_trainer_sets_the_rate_of_both_parts():
+    from nlprec.train import Trainer, TrainerConfig
+
+    class Rows:
+        def train_dataloader(self, epoch, rank=0, world_size=1):
+            return [BATCH] * 4
+
+    trainer = Trainer(TableAndLayer(), Rows(), TrainerConfig(optimizer="sparse_adam", lr=0.05, epochs=1,
+                                                             schedule="linear", device="cpu", progress=False))
+    trainer.fit()
+    rates = {group["lr"] for group in trainer.optimizer.param_groups}
+    assert len(trainer.optimizer.param_groups) == 2 and rates == {trainer.lr_at(3)}
