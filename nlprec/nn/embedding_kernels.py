@@ -81,34 +81,6 @@ def _negative_targets(word, negative_alias, negative, targets, labels, state):
 
 
 @numba.njit(inline="always", fastmath=True)
-def _predict(hidden, out, target, label, lr, grad_hidden, sigmoid, log_sigmoid):
-    """One logistic prediction of `label` for output row `target` from `hidden` (negative sampling).
-
-    Accumulates the hidden gradient into `grad_hidden`, updates `out[target]` in place and
-    returns the loss -log p(label); a saturated logit still updates, as in word2vec.c.
-    """
-    dim = hidden.shape[0]
-    f = np.float32(0.0)
-    for k in range(dim):
-        f += hidden[k] * out[target, k]
-    if f > MAX_EXP:
-        g = (label - 1.0) * lr
-        loss = 0.0 if label > 0.5 else MAX_EXP
-    elif f < -MAX_EXP:
-        g = label * lr
-        loss = MAX_EXP if label > 0.5 else 0.0
-    else:
-        index = _table_index(f)
-        g = (label - sigmoid[index]) * lr
-        loss = -log_sigmoid[index] if label > 0.5 else -log_sigmoid[TABLE_SIZE - 1 - index]
-    g32 = np.float32(g)
-    for k in range(dim):
-        grad_hidden[k] += g32 * out[target, k]
-        out[target, k] += g32 * hidden[k]
-    return loss
-
-
-@numba.njit(inline="always", fastmath=True)
 def _huffman_path(hidden, word, out, points, codes, code_lengths, lr, grad_hidden, logits, sigmoid, log_sigmoid):
     """Predict `word`'s Huffman code from `hidden`: all the path's logits first, then the updates.
 
@@ -198,6 +170,58 @@ def _add_combination(matrix, row, rows, weights, n_rows):
 
 
 @numba.njit(inline="always", fastmath=True)
+def _gradients(scores, row, labels, n_targets, lr, sigmoid, log_sigmoid):
+    """scores[row, :n_targets] from logits to lr * (label - sigmoid(logit)); returns their loss.
+
+    Beyond +-MAX_EXP the sigmoid saturates and a wrong prediction still updates (word2vec.c's
+    negative sampling)."""
+    loss = 0.0
+    for t in range(n_targets):
+        f = scores[row, t]
+        label = labels[t]
+        if f > MAX_EXP:
+            scores[row, t] = (label - 1.0) * lr
+            loss += 0.0 if label > 0.5 else MAX_EXP
+        elif f < -MAX_EXP:
+            scores[row, t] = label * lr
+            loss += MAX_EXP if label > 0.5 else 0.0
+        else:
+            index = _table_index(f)
+            scores[row, t] = (label - sigmoid[index]) * lr
+            loss += -log_sigmoid[index] if label > 0.5 else -log_sigmoid[TABLE_SIZE - 1 - index]
+    return loss
+
+
+@numba.njit(inline="always", fastmath=True)
+def _gather_rows(matrix, rows, n_rows, into):
+    """into[:n_rows] = matrix[rows[:n_rows]]."""
+    dim = matrix.shape[1]
+    for i in range(n_rows):
+        row = rows[i]  # a local index: read inside the loop, it would be reloaded per element
+        for k in range(dim):
+            into[i, k] = matrix[row, k]
+
+
+@numba.njit(inline="always", fastmath=True)
+def _predict_many(hidden, out, targets, labels, n_targets, lr, grad_hidden, outputs, scores, sigmoid, log_sigmoid):
+    """targets[:n_targets] (with their labels) predicted from one hidden vector as a block: all
+    logits first, four rows per pass, then the updates, so a target drawn twice sees the block's
+    starting weights (the mini-batch of `_skipgram_center` with one input row). Adds the hidden
+    gradient to `grad_hidden`, updates the target rows of `out`; returns the loss."""
+    dim = hidden.shape[0]
+    _gather_rows(out, targets, n_targets, outputs)  # (T, d)
+    _dots(hidden.reshape((1, dim)), 0, outputs, n_targets, scores)  # logits (1, T)
+    loss = _gradients(scores, 0, labels, n_targets, lr, sigmoid, log_sigmoid)
+    _add_combination(grad_hidden.reshape((1, dim)), 0, outputs, scores[0], n_targets)
+    for t in range(n_targets):
+        target = targets[t]
+        g = scores[0, t]
+        for k in range(dim):
+            out[target, k] += g * hidden[k]
+    return loss
+
+
+@numba.njit(inline="always", fastmath=True)
 def _skipgram_center(syn0, out, buffer, low, high, position, targets, labels, n_targets, lr, inputs, outputs,
                      scores, sigmoid, log_sigmoid):
     """All contexts of one centre word predict its targets at once (pWord2Vec's mini-batch).
@@ -218,27 +242,12 @@ def _skipgram_center(syn0, out, buffer, low, high, position, targets, labels, n_
             for k in range(dim):
                 inputs[n_contexts, k] = syn0[context, k]
             n_contexts += 1
-    for t in range(n_targets):
-        target = targets[t]
-        for k in range(dim):
-            outputs[t, k] = out[target, k]
+    _gather_rows(out, targets, n_targets, outputs)
     for c in range(n_contexts):  # logits (C, T)
         _dots(inputs, c, outputs, n_targets, scores)
     loss = 0.0
     for c in range(n_contexts):  # scores (C, T) -> lr * (label - sigmoid)
-        for t in range(n_targets):
-            f = scores[c, t]
-            label = labels[t]
-            if f > MAX_EXP:
-                scores[c, t] = (label - 1.0) * lr
-                loss += 0.0 if label > 0.5 else MAX_EXP
-            elif f < -MAX_EXP:
-                scores[c, t] = label * lr
-                loss += MAX_EXP if label > 0.5 else 0.0
-            else:
-                index = _table_index(f)
-                scores[c, t] = (label - sigmoid[index]) * lr
-                loss += -log_sigmoid[index] if label > 0.5 else -log_sigmoid[TABLE_SIZE - 1 - index]
+        loss += _gradients(scores, c, labels, n_targets, lr, sigmoid, log_sigmoid)
     n_contexts = 0
     for other in range(low, high):  # contexts: += g (C, T) @ outputs (T, d)
         if other != position:
@@ -251,7 +260,8 @@ def _skipgram_center(syn0, out, buffer, low, high, position, targets, labels, n_
 
 @numba.njit(inline="always", fastmath=True)
 def _cbow_center(syn0, out_neg, out_hs, buffer, low, high, position, targets, labels, n_targets, use_negative,
-                 points, codes, code_lengths, cbow_mean, lr, hidden, grad_hidden, logits, sigmoid, log_sigmoid):
+                 points, codes, code_lengths, cbow_mean, lr, hidden, grad_hidden, logits, outputs, scores, sigmoid,
+                 log_sigmoid):
     """The mean (or sum) of the contexts buffer[low:high] minus `position` predicts the centre word:
     targets[:n_targets] with their labels (negative sampling, drawn by the caller) or its Huffman
     path; the hidden gradient goes back to every context row. Returns (loss, predictions)."""
@@ -269,9 +279,8 @@ def _cbow_center(syn0, out_neg, out_hs, buffer, low, high, position, targets, la
             hidden[k] *= inverse
     grad_hidden[:] = 0.0
     if use_negative:
-        loss = 0.0
-        for t in range(n_targets):
-            loss += _predict(hidden, out_neg, targets[t], labels[t], lr, grad_hidden, sigmoid, log_sigmoid)
+        loss = _predict_many(hidden, out_neg, targets, labels, n_targets, lr, grad_hidden, outputs, scores, sigmoid,
+                             log_sigmoid)
         terms = n_targets
     else:
         loss, terms = _huffman_path(hidden, word, out_hs, points, codes, code_lengths, lr, grad_hidden, logits,
@@ -344,7 +353,7 @@ def _train_run(syn0, out_neg, out_hs, ids, sentence_ends, first, last, keep_prob
             else:
                 part, count = _cbow_center(syn0, out_neg, out_hs, buffer, low, high, position, targets, labels,
                                            n_targets, use_negative, points, codes, code_lengths, cbow_mean, lr,
-                                           hidden, grad_hidden, logits, sigmoid, log_sigmoid)
+                                           hidden, grad_hidden, logits, outputs, scores, sigmoid, log_sigmoid)
             loss += part
             terms += count
     return loss, terms, trained

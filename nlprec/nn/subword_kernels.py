@@ -24,7 +24,7 @@ import numpy as np
 from numba import prange
 
 from nlprec.nn.embedding_kernels import (LOG_SIGMOID_TABLE, SIGMOID_TABLE, _below, _negative_targets, _next,
-                                         _predict, _subsample)
+                                         _predict_many, _subsample)
 from nlprec.nn.prefetch import prefetch_row
 
 
@@ -73,8 +73,11 @@ def _train_run(weights, out, offsets, rows, ids, sentence_ends, first, last, kee
         start = sentence_ends[sentence - 1] if sentence > 0 else 0
         longest = max(longest, sentence_ends[sentence] - start)
     buffer = np.empty(longest, np.int32)
-    targets = np.zeros(2 * window * (negative + 1), np.int64)  # one position's predicted words
-    labels = np.zeros(2 * window * (negative + 1), np.float32)
+    most = 2 * window * (negative + 1)  # predictions of one position at most
+    targets = np.zeros(most, np.int64)  # (T,) the words predicted
+    labels = np.zeros(most, np.float32)  # (T,)
+    outputs = np.zeros((most, dim), np.float32)  # (T, d) their output rows
+    scores = np.zeros((1, most), np.float32)  # (1, T) logits, then lr * (label - sigmoid)
     state = np.uint64(seed)
     loss = 0.0
     terms = 0
@@ -118,8 +121,8 @@ def _train_run(weights, out, offsets, rows, ids, sentence_ends, first, last, kee
                     _add_rows(weights, rows, offsets[context], offsets[context + 1], hidden)
                     n_rows += offsets[context + 1] - offsets[context]
             hidden *= np.float32(1.0 / n_rows)
-            for t in range(n_targets):
-                loss += _predict(hidden, out, targets[t], labels[t], lr, grad, sigmoid, log_sigmoid)
+            loss += _predict_many(hidden, out, targets, labels, n_targets, lr, grad, outputs, scores, sigmoid,
+                                  log_sigmoid)
             terms += n_targets
             for other in range(low, high):
                 if _is_input(other, position, skipgram):
