@@ -16,6 +16,8 @@ from typing import Any, Iterable
 import torch
 from torch import nn
 
+from nlprec.errors import NlprecError
+
 
 def sparse_parameters(model: nn.Module) -> list[nn.Parameter]:
     """Weights of the model's embedding tables built with `sparse=True` (sparse gradients)."""
@@ -50,6 +52,9 @@ class SparseRowsAdam:
         return {"sparse": self.sparse.state_dict(), "dense": self.dense.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        if set(state) != {"sparse", "dense"}:
+            raise NlprecError("the checkpoint's optimizer state is not a sparse_adam one (saved by another "
+                              "optimizer or an older nlprec): resume with the optimizer it was trained with")
         self.sparse.load_state_dict(state["sparse"])
         self.dense.load_state_dict(state["dense"])
 

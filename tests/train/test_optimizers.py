@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import io
 
+import pytest
 import torch
 from torch import nn
 
+from nlprec.errors import NlprecError
 from nlprec.train.optimizers import SparseRowsAdam, sparse_adam, sparse_parameters
 
 
@@ -84,3 +86,10 @@ def test_trainer_sets_the_rate_of_both_parts():
     trainer.fit()
     rates = {group["lr"] for group in trainer.optimizer.param_groups}
     assert len(trainer.optimizer.param_groups) == 2 and rates == {trainer.lr_at(3)}
+
+
+def test_a_dense_optimizer_state_is_refused_in_one_line():
+    model = TableAndLayer()
+    dense = torch.optim.AdamW(model.parameters())
+    with pytest.raises(NlprecError, match="not a sparse_adam one"):
+        build(model).load_state_dict(dense.state_dict())
