@@ -235,7 +235,8 @@ def passes_part(folder: Path, sentences: list[str], threads: int) -> dict:
     and the cost of one pass of 8 tokens against one of 128 (what a pass and a token cost)."""
     import torch
 
-    from nlprec.serve.openai_embeddings import DEFAULT_BATCH_TOKENS, plan_passes, run_batch
+    from nlprec.data.batching import plan_passes
+    from nlprec.serve.openai_embeddings import DEFAULT_BATCH_TOKENS, run_batch
     from nlprec.tasks.bert import PretrainedBert
 
     torch.set_num_threads(threads)

@@ -21,8 +21,10 @@ Batching: each request is tokenized off the event loop, then its id lists go to 
 batcher (nlprec.serve.batcher, the one thread that runs that model, shared with fill-mask),
 which merges concurrent requests; `run_batch` sorts the merged inputs by length and cuts them
 into forward passes of at most `--max-batch-tokens` padded pieces (text-embeddings-inference's
---max-batch-tokens) where padding costs less than another pass (`plan_passes`), so short inputs
-are not padded to long ones and the weights are not read once per input.
+--max-batch-tokens) where padding costs less than another pass (nlprec.data.batching.plan_passes,
+also the planner of `nlprec bert embed`), so short inputs are not padded to long ones and the
+weights are not read once per input. A pass runs its linear layers over the real tokens only
+(`PretrainedBert.embed_ids`), so padding costs attention alone.
 
 Errors on this route are OpenAI's shape, {"error": {"message", "type", "param", "code"}}:
 400 a body that breaks the schema (bad JSON, a wrong type, an unknown field, an empty text,
@@ -47,17 +49,13 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
+from nlprec.data.batching import inference_passes
 from nlprec.errors import NlprecError
 from nlprec.serve.batcher import QueueFull, Retired
 
 ROUTE = "/v1/embeddings"
 KIND = "bert"  # the adapter kind whose models this route serves (nlprec.serve.adapters.FillMaskAdapter)
 DEFAULT_BATCH_TOKENS = 1024  # padded pieces per forward pass: the CPU pass size of nlprec.tasks.bert.BATCH_TOKENS
-# What one more forward pass costs, in tokens: a pass reads every weight once (memory-bound for
-# short inputs), a token costs two flops per weight, so the ratio depends on the machine's flops
-# per byte, not on the model's size. Measured on a 2-core EPYC (Zen 4) with a MiniLM-L6-sized
-# encoder, one thread (benchmarks/bench_embed_serve.py passes): a pass 6.5 ms, a token 0.27 ms.
-PASS_TOKENS = 24
 _OFF_LOOP_CHARS = 2048  # requests with more characters than this are tokenized on a thread
 _OFF_LOOP_FLOATS = 16384  # answers with more numbers than this are written on a thread
 
@@ -139,40 +137,11 @@ def prepare(model: Any, request: EmbeddingsRequest) -> tuple[Hashable, list]:
 
 def run_batch(model: Any, key: Hashable, items: list) -> list[np.ndarray]:
     """Vectors of the id lists of many requests: sorted by length, cut into forward passes by
-    `plan_passes` (at most key[1] padded pieces each), answered in the order given."""
-    lengths = np.fromiter((len(ids) for ids in items), dtype=np.int64, count=len(items))  # (N,)
-    order = np.argsort(lengths, kind="stable")  # (N,)
+    `inference_passes` (at most key[1] padded pieces each), answered in the order given."""
     vectors = np.empty((len(items), model.dimensions), dtype=np.float32)  # (N, d)
-    for group in plan_passes(lengths[order], int(key[1])):
-        rows = order[group]
+    for rows in inference_passes([len(ids) for ids in items], int(key[1])):
         vectors[rows] = model.embed_ids([items[row] for row in rows])  # (len(rows), d)
     return list(vectors)
-
-
-def plan_passes(lengths: np.ndarray, budget: int, pass_tokens: int = PASS_TOKENS) -> list[np.ndarray]:
-    """Ascending `lengths` (N,) cut into runs, one forward pass each, that minimise the padded
-    tokens plus `pass_tokens` per pass, each run within `budget` padded tokens (a longer input
-    alone). One pass pads every input to the longest; one pass per input reads the weights N
-    times: the optimum lies between, found exactly by dynamic programming over the cut points.
-
-    >>> [run.tolist() for run in plan_passes(np.array([8, 8, 9, 60, 64]), 1000, 32)]
-    [[0, 1, 2], [3, 4]]
-    """
-    n = len(lengths)
-    best = np.zeros(n + 1)  # best[j]: least cost of the first j inputs
-    cut = np.zeros(n + 1, dtype=np.int64)  # cut[j]: where the last run of that plan starts
-    for end in range(1, n + 1):
-        sizes = end - np.arange(end)  # (end,) run sizes for every start
-        padded = sizes * lengths[end - 1]  # (end,) the run padded to its longest (the last) input
-        cost = best[:end] + padded + pass_tokens  # (end,)
-        cost[(padded > budget) & (sizes > 1)] = np.inf
-        cut[end] = int(np.argmin(cost))
-        best[end] = cost[cut[end]]
-    runs, end = [], n
-    while end > 0:
-        runs.append(np.arange(cut[end], end))
-        end = cut[end]
-    return runs[::-1]
 
 
 def answer_bytes(name: str, vectors: np.ndarray, encoding_format: str, dimensions: int | None, normalize: bool,

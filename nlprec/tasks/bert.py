@@ -39,6 +39,7 @@ from torch import nn
 from nlprec.data.bert_data import (CLS_ID, FIRST_PIECE, MASK_ID, MASK_PIECE, SEP_ID, TOKENIZER_FILE, CorpusFormat,
                                    Documents, Masking, PretrainingData, check_tokenizer, create_examples,
                                    encode_documents, fixed_batches, read_documents, split_documents, train_tokenizer)
+from nlprec.data.batching import inference_passes
 from nlprec.data.tokenize import SentencePieceTokenizer
 from nlprec.errors import NlprecError, require
 from nlprec.io import config_errors, read_model_config, read_weights, write_model_folder
@@ -304,14 +305,15 @@ class PretrainedBert:
 
     def embed(self, texts: Sequence[str], pooling: str | None = None, normalize: bool | None = None,
               batch_tokens: int = BATCH_TOKENS, truncate: bool = True) -> np.ndarray:
-        """float32 (N, dimensions) sentence vectors: texts sorted by length, cut into batches of at
-        most `batch_tokens` padded tokens (at least one text each), vectors in the input order.
+        """float32 (N, dimensions) sentence vectors: texts sorted by length, cut into forward passes of
+        at most `batch_tokens` padded tokens (at least one text each) by the server's planner
+        (nlprec.data.batching.inference_passes), vectors in the input order.
         pooling / normalize None: the model's own. Texts over `max_tokens` are cut (`truncate`)."""
         if batch_tokens < 1:
             raise NlprecError(f"batch_tokens must be >= 1, got {batch_tokens}")
         encoded = self.tokenize(texts, truncate)
         vectors = np.zeros((len(encoded), self.dimensions), dtype=np.float32)
-        for rows in token_budget_batches([len(row) for row in encoded], batch_tokens):
+        for rows in inference_passes([len(row) for row in encoded], batch_tokens):
             vectors[rows] = self.embed_ids([encoded[i] for i in rows], pooling, normalize)
         return vectors
 
@@ -395,18 +397,6 @@ def pool_packed(states: torch.Tensor, lengths: torch.Tensor, pooling: str) -> to
     if pooling == "mean":
         return pooled.index_add_(0, rows, states) / lengths[:, None]  # (B, d)
     return pooled.scatter_reduce_(0, rows[:, None].expand_as(states), states, "amax", include_self=False)  # (B, d)
-
-
-def token_budget_batches(lengths: Sequence[int], batch_tokens: int) -> list[np.ndarray]:
-    """Indices of texts sorted by length, cut into batches whose padded size (rows x longest)
-    stays within `batch_tokens` (a longer text alone in its batch)."""
-    order = np.argsort(np.asarray(lengths, dtype=np.int64), kind="stable")
-    batches, start = [], 0
-    for end in range(1, len(order) + 1):
-        if end == len(order) or (end + 1 - start) * lengths[order[end]] > batch_tokens:
-            batches.append(order[start:end])
-            start = end
-    return batches
 
 
 def load_tokenizer(folder: Path, config: dict[str, Any]) -> Any:

@@ -17,7 +17,8 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from nlprec.serve.openai_embeddings import plan_passes, run_batch
+from nlprec.data.batching import plan_passes
+from nlprec.serve.openai_embeddings import run_batch
 from nlprec.tasks.bert import PretrainedBert
 from serve.test_fuzz_schema import ANY_JSON, strategy
 
