@@ -40,7 +40,7 @@ from nlprec.data.bert_data import (CLS_ID, FIRST_PIECE, MASK_ID, MASK_PIECE, SEP
                                    Documents, Masking, PretrainingData, check_tokenizer, create_examples,
                                    encode_documents, fixed_batches, read_documents, split_documents, train_tokenizer)
 from nlprec.data.batching import inference_passes
-from nlprec.data.tokenize import SentencePieceTokenizer
+from nlprec.data.tokenize import PAD_ID, UNK_ID, SentencePieceTokenizer
 from nlprec.errors import NlprecError, require
 from nlprec.io import config_errors, read_model_config, read_weights, write_model_folder
 from nlprec.models.bert import Bert, BertConfig
@@ -118,8 +118,8 @@ class PretrainOptions:
 
 
 # ----- scoring ---------------------------------------------------------------------------------
-def evaluate_batches(model: Bert, batches: Sequence[dict[str, Any]], autocast: torch.dtype | None = None
-                     ) -> dict[str, float]:
+def evaluate_batches(model: Bert, batches: Sequence[dict[str, Any]], autocast: torch.dtype | None = None,
+                     mask_id: int = MASK_ID) -> dict[str, float]:
     """MLM and NSP loss and accuracy of `model` over fixed batches (sums over positions/examples).
 
     mlm_perplexity = exp(mean MLM cross-entropy). The headline mlm_accuracy counts every
@@ -128,7 +128,7 @@ def evaluate_batches(model: Bert, batches: Sequence[dict[str, Any]], autocast: t
     ([MASK], a random piece, the piece itself), and majority_accuracy_masked is the accuracy
     at the [MASK] positions of always answering the most frequent target piece (the
     unigram plateau a model must beat). NSP entries are None when the batches carry no
-    nsp_labels or the model has no NSP head.
+    nsp_labels or the model has no NSP head. `mask_id`: the model's [MASK] piece.
     """
     device = next(model.parameters()).device
     was_training = model.training
@@ -152,7 +152,7 @@ def evaluate_batches(model: Bert, batches: Sequence[dict[str, Any]], autocast: t
             examples += len(batch["input_ids"])
             shown = batch["input_ids"].reshape(-1)[batch["mlm_positions"]]  # (M,) what the input held there
             labels_cpu = labels.cpu()
-            kind = torch.where(shown == MASK_ID, 0, torch.where(shown == labels_cpu, 2, 1))  # (M,)
+            kind = torch.where(shown == mask_id, 0, torch.where(shown == labels_cpu, 2, 1))  # (M,)
             by_kind[0] += torch.bincount(kind[correct.cpu()], minlength=3)
             by_kind[1] += torch.bincount(kind, minlength=3)
             label_counts[0] += torch.bincount(labels_cpu, minlength=vocab)[:vocab]
@@ -371,20 +371,53 @@ class PretrainedBert:
                  encoding: str = "utf-8", masking_seed: int | None = None, batch_size: int = 64) -> dict[str, Any]:
         """Held-out scores on a corpus file: {"mlm_accuracy", "mlm_perplexity", "nsp_accuracy",
         "examples", "masking_seed", ...}; examples cut and masked with `masking_seed` (default:
-        the model's), the masking rule and max length of pretraining."""
-        if not isinstance(self.tokenizer, SentencePieceTokenizer):
-            raise NlprecError("evaluate scores nlprec's own pretraining (sentencepiece folders); this folder was "
-                              "imported: fine-tune it or embed with it")
-        options = self.config["options"]
+        the model's), the masking rule and max length of pretraining. An imported (WordPiece)
+        folder is cut and masked by the same rules (BERT's defaults, PretrainOptions) through
+        `PieceLayout`; its random replacements are drawn from its non-special pieces."""
+        options = {**dataclasses.asdict(PretrainOptions()), **self.config.get("options", {})}
         seed = options["masking_seed"] if masking_seed is None else masking_seed
         documents = read_documents(path, format, encoding, column)
-        masking = Masking(self.tokenizer.vocab_size, options["mask_prob"], options["max_predictions"])
-        batches = heldout_batches(documents, self.tokenizer, options["max_len"], masking, seed,
-                                  self.model.nsp is not None, batch_size)
-        report = evaluate_batches(self.model, batches)
+        layout = None if isinstance(self.tokenizer, SentencePieceTokenizer) else PieceLayout(self.tokenizer)
+        tokenizer = self.tokenizer if layout is None else layout
+        masking = Masking(tokenizer.vocab_size, options["mask_prob"], options["max_predictions"])
+        next_sentence = self.model.nsp is not None and self.model.config.segments >= 2
+        batches = heldout_batches(documents, tokenizer, min(options["max_len"], self.model.config.max_positions),
+                                  masking, seed, next_sentence, batch_size)
+        if layout is not None:
+            batches = [layout.to_model_ids(batch) for batch in batches]
+        report = evaluate_batches(self.model, batches, mask_id=self.mask_id)
         return {**report, "majority_piece": self.tokenizer.id_to_piece(report["majority_piece_id"]),
                 "masking_seed": seed, "corpus": str(path), "data_sha256": documents.sha256,
                 "documents": len(documents)}
+
+
+class PieceLayout:
+    """An imported WordPiece vocabulary renumbered into nlprec's pretraining layout, so that
+    nlprec.data.bert_data cuts and masks its text unchanged: [PAD], [UNK], [CLS], [SEP] and [MASK]
+    at nlprec's reserved ids, the other special pieces read as [UNK], the non-special pieces from
+    FIRST_PIECE on (so random replacements are drawn among them). `to_model_ids` maps a batch back
+    to the checkpoint's ids."""
+
+    def __init__(self, tokenizer: Any):
+        self.tokenizer = tokenizer
+        special = set(tokenizer.special_ids)
+        pieces = np.array([i for i in range(tokenizer.vocab_size) if i not in special], dtype=np.int64)  # (P,)
+        self.vocab_size = FIRST_PIECE + len(pieces)
+        to_model = np.full(self.vocab_size, tokenizer.unk_id, dtype=np.int64)  # (V',) layout id -> checkpoint id
+        to_model[[PAD_ID, CLS_ID, SEP_ID, MASK_ID]] = [tokenizer.pad_id, tokenizer.cls_id, tokenizer.sep_id,
+                                                        tokenizer.mask_id]
+        to_model[FIRST_PIECE:] = pieces
+        self.to_model = torch.from_numpy(to_model)  # (V',)
+        self.from_model = np.full(tokenizer.vocab_size, UNK_ID, dtype=np.int64)  # (V,) checkpoint id -> layout id
+        self.from_model[pieces] = np.arange(FIRST_PIECE, self.vocab_size)
+
+    def encode(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """Layout ids of each text's pieces (no [CLS]/[SEP])."""
+        return [self.from_model[np.asarray(row, dtype=np.int64)] for row in self.tokenizer.encode(list(texts))]
+
+    def to_model_ids(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """A held-out batch with its input ids (B, T) and labels (M,) in the checkpoint's ids."""
+        return {**batch, "input_ids": self.to_model[batch["input_ids"]], "mlm_labels": self.to_model[batch["mlm_labels"]]}
 
 
 def pool_packed(states: torch.Tensor, lengths: torch.Tensor, pooling: str) -> torch.Tensor:
@@ -550,6 +583,6 @@ def _write_folder(out: Path, model: Bert, options: PretrainOptions, training: Tr
     write_model_folder(out, config, model, metrics)
 
 
-__all__ = ["PretrainOptions", "PretrainedBert", "MaskGuess", "train", "evaluate_batches", "heldout_batches",
+__all__ = ["PretrainOptions", "PretrainedBert", "MaskGuess", "PieceLayout", "train", "evaluate_batches", "heldout_batches",
            "total_steps", "trainer_config", "evaluator", "read_config", "FORMAT",
            "TOKENIZER_FILE"]

@@ -56,6 +56,10 @@ def test_import_fill_export_and_fine_tune_on_rt_polarity(tmp_path, texts, corpor
     assert run(["bert", "import", tmp_path / "hf", "--out", tmp_path / "bert", "-q"], capsys)[0] == 0
     code, out, _ = run(["bert", "fill", tmp_path / "bert", "the movie was [MASK] .", "--k", "3", "--json"], capsys)
     assert code == 0 and len(json.loads(out)[0]["masks"][0]) == 3
+    (tmp_path / "heldout.txt").write_text("\n".join(texts[200:220]) + "\n", encoding="utf-8")
+    code, out, err = run(["bert", "evaluate", tmp_path / "bert", tmp_path / "heldout.txt", "--format", "documents"],
+                         capsys)
+    assert code == 0 and "MLM accuracy at [MASK]" in out and "NSP accuracy" in out, err
     assert run(["bert", "export", tmp_path / "bert", "--out", tmp_path / "back", "-q"], capsys)[0] == 0
     assert {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"} <= {
         p.name for p in (tmp_path / "back").iterdir()}

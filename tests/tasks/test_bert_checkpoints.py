@@ -168,6 +168,42 @@ def test_export_of_nlprec_sentencepiece_bert_loads_in_transformers(tmp_path, cor
     np.testing.assert_allclose(imported.embed(reviews[:8]), bert.embed(reviews[:8]), atol=1e-5)
 
 
+def test_evaluate_masks_an_imported_wordpiece_checkpoint_and_scores_as_transformers(tmp_path, texts):
+    from nlprec.data.bert_data import Masking, read_documents
+    from nlprec.tasks.bert import PieceLayout, heldout_batches
+
+    model = write_bert(tmp_path / "hf", texts)  # BertForPreTraining: MLM and NSP heads
+    bert = import_checkpoint(tmp_path / "hf", tmp_path / "ours", **QUIET)
+    corpus = tmp_path / "heldout.txt"
+    corpus.write_text("\n".join(text.replace("\n", " ") for text in texts[300:340]) + "\n", encoding="utf-8")
+    report = bert.evaluate(corpus, "documents")
+    kinds = report["masked_positions_by_kind"]
+    assert kinds["masked"] > 4 * kinds["random"] > 0 and kinds["kept"] > 0 and report["nsp_accuracy"] is not None
+    # the same examples and masks (BERT's defaults: seed 12345, 15%, 20 at most, 128 pieces), in the checkpoint's ids
+    layout = PieceLayout(bert.tokenizer)
+    batches = [layout.to_model_ids(batch) for batch in heldout_batches(
+        read_documents(corpus, "documents"), layout, 64, Masking(layout.vocab_size), 12345, True)]
+    special = set(bert.tokenizer.special_ids) - {bert.tokenizer.unk_id}
+    correct, labels, shown = [], [], []
+    for batch in batches:
+        keep = batch["input_ids"] != bert.tokenizer.pad_id  # (B, T)
+        with torch.no_grad():
+            logits = model(input_ids=batch["input_ids"], token_type_ids=batch["segment_ids"],
+                           attention_mask=keep.long()).prediction_logits  # (B, T, V)
+        picked = logits.reshape(-1, logits.shape[-1])[batch["mlm_positions"]]  # (M, V)
+        correct.append(picked.argmax(-1) == batch["mlm_labels"])
+        labels.append(batch["mlm_labels"])
+        shown.append(batch["input_ids"].reshape(-1)[batch["mlm_positions"]])
+    correct, labels, shown = torch.cat(correct), torch.cat(labels), torch.cat(shown)
+    assert not special & set(labels.tolist()) and not special - {bert.tokenizer.mask_id} & set(shown.tolist())
+    at_mask = shown == bert.tokenizer.mask_id
+    assert int(at_mask.sum()) == kinds["masked"] and len(labels) == report["masked_positions"]
+    assert report["mlm_accuracy_masked"] == pytest.approx(float(correct[at_mask].float().mean()))
+    assert report["mlm_accuracy"] == pytest.approx(float(correct.float().mean()))
+    majority = int(torch.bincount(labels).argmax())
+    assert report["majority_accuracy_masked"] == pytest.approx(float((labels[at_mask] == majority).float().mean()))
+
+
 def test_bad_checkpoints_are_one_line_errors_and_write_nothing(tmp_path, texts):
     write_bert(tmp_path / "hf", texts, "masked", hidden=8, heads=2, d_ff=8, layers=1)
     out = tmp_path / "out"
