@@ -583,6 +583,6 @@ def _write_folder(out: Path, model: Bert, options: PretrainOptions, training: Tr
     write_model_folder(out, config, model, metrics)
 
 
-__all__ = ["PretrainOptions", "PretrainedBert", "MaskGuess", "PieceLayout", "train", "evaluate_batches", "heldout_batches",
-           "total_steps", "trainer_config", "evaluator", "read_config", "FORMAT",
+__all__ = ["PretrainOptions", "PretrainedBert", "MaskGuess", "PieceLayout", "train", "evaluate_batches",
+           "heldout_batches", "total_steps", "trainer_config", "evaluator", "read_config", "FORMAT",
            "TOKENIZER_FILE"]
