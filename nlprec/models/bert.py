@@ -14,7 +14,8 @@ Heads, as in the reference implementation:
 
 `loss(batch)` takes the batches of nlprec.data.bert_data and returns {"loss", "mlm", "nsp",
 "mlm_accuracy", "nsp_accuracy"} (loss = mlm + nsp; without nsp_labels in the batch, loss = mlm).
-`BertEncoder` is the body the fine-tuning classifier (nlprec.models.bert_classifier) reuses.
+`BertEncoder` is the body the fine-tuning classifier (nlprec.models.bert_classifier) reuses;
+its `forward_packed` is the inference pass without padding that sentence embeddings run.
 """
 
 from __future__ import annotations
