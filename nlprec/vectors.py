@@ -429,11 +429,12 @@ def _save_word2vec_binary(path: Path, vectors: Vectors) -> None:
 
 
 def _save_word2vec_text(path: Path, vectors: Vectors) -> None:
-    row_format = " ".join(["%.9g"] * vectors.dim)  # 9 significant digits: exact for float32
-    with atomic_write(path, "w", encoding="utf-8") as handle:
-        handle.write(f"{len(vectors)} {vectors.dim}\n")
-        rows = vectors.matrix.tolist()
-        handle.writelines(f"{key} {row_format % tuple(row)}\n" for key, row in zip(vectors.keys, rows))
+    from nlprec.data.float_text import format_rows  # numba loads only when text is written
+
+    rows = format_rows(vectors.matrix)  # 9 significant digits ("%.9g"): exact for float32
+    with atomic_write(path) as handle:
+        handle.write(f"{len(vectors)} {vectors.dim}\n".encode("ascii"))
+        handle.writelines(key.encode("utf-8") + b" " + row + b"\n" for key, row in zip(vectors.keys, rows))
 
 
 def _parse_header(path: Path, first_line: bytes, complete: bool) -> tuple[int, int]:
