@@ -8,8 +8,10 @@
 Corpus: the IMDb token file of bench_word2vec.py (train + test reviews, lower-cased, tokens
 [a-z0-9']+, one review per line, 11.75M tokens), and for scale k that file written k times in a
 row into --cache (outside the repository). Settings for both tools: 1 epoch, dim 100, window 5,
-negative 5 (or hierarchical softmax), sample 1e-3, min-count 5, 2 threads, seed 1; fastText
-adds n-grams 3..6 in 2M buckets; each tool's default learning rate.
+negative 5 (or hierarchical softmax), sample 1e-3, 2 threads, seed 1; fastText adds n-grams
+3..6 in 2M buckets; each tool's default learning rate. min-count is 5 times the scale, so every
+scale keeps the same 42,593-word vocabulary (a copied corpus multiplies every count) and the
+memory figures compare like with like.
 
 Each run is one fresh process timed from start to exit (import, read, vocabulary, train, write):
 nlprec is `nlprec embed train`; gensim is a `python` process running `Word2Vec` / `FastText`
@@ -45,8 +47,8 @@ VARIANTS = {  # name -> (nlprec --arch, --objective, gensim class, sg, hs)
 GENSIM = """
 import sys
 from gensim.models import FastText, Word2Vec
-corpus, out, kind, sg, hs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
-common = dict(corpus_file=corpus, vector_size=100, window=5, sample=1e-3, min_count=5, sg=sg, hs=hs,
+corpus, out, kind, sg, hs, min_count = sys.argv[1], sys.argv[2], sys.argv[3], *map(int, sys.argv[4:7])
+common = dict(corpus_file=corpus, vector_size=100, window=5, sample=1e-3, min_count=min_count, sg=sg, hs=hs,
               negative=0 if hs else 5, workers=2, epochs=1, seed=1)
 if kind == "FastText":
     model = FastText(min_n=3, max_n=6, bucket=2_000_000, **common)
@@ -71,12 +73,13 @@ def scaled_corpus(base: Path, scale: int, cache: Path) -> Path:
     return out
 
 
-def command(tool: str, variant: str, corpus: Path, out: Path) -> list[str]:
+def command(tool: str, variant: str, corpus: Path, out: Path, scale: int) -> list[str]:
     arch, objective, kind, sg, hs = VARIANTS[variant]
+    min_count = 5 * scale
     if tool == "gensim":
-        return [sys.executable, "-c", GENSIM, str(corpus), str(out), kind, str(sg), str(hs)]
+        return [sys.executable, "-c", GENSIM, str(corpus), str(out), kind, str(sg), str(hs), str(min_count)]
     return [str(SCRIPT), "embed", "train", str(corpus), "--out", str(out), "--arch", arch, "--objective", objective,
-            "--epochs", "1", "--threads", "2", "--seed", "1", "-q"]
+            "--epochs", "1", "--threads", "2", "--seed", "1", "--min-count", str(min_count), "-q"]
 
 
 def timed(argv: list[str]) -> dict[str, float]:
@@ -119,7 +122,7 @@ def run(variants: list[str], scales: list[int], repeats: int, base: Path, cache:
                         out = work / f"{tool}-{variant}-{scale}-{repeat}" / ("v.vec" if variant.startswith("ft")
                                                                              and tool == "nlprec" else "v.bin")
                         out.parent.mkdir(parents=True)
-                        runs[tool].append(timed(command(tool, variant, corpus, out)))
+                        runs[tool].append(timed(command(tool, variant, corpus, out, scale)))
                         print(f"x{scale} {variant} {tool}: {runs[tool][-1]}", flush=True)
                         if wordeval is not None and scale == 1 and repeat == 0:
                             scores[tool] = score(out, wordeval)
