@@ -203,20 +203,46 @@ def _gather_rows(matrix, rows, n_rows, into):
 
 
 @numba.njit(inline="always", fastmath=True)
-def _predict_many(hidden, out, targets, labels, n_targets, lr, grad_hidden, outputs, scores, sigmoid, log_sigmoid):
+def _dots_at(vector, matrix, rows, n_rows, scores):
+    """scores[:n_rows] = matrix[rows[:n_rows]] @ vector, four rows per pass over `vector`, read
+    in place (no copy: each row is used once)."""
+    dim = vector.shape[0]
+    t = 0
+    while t + 4 <= n_rows:
+        r0, r1, r2, r3 = rows[t], rows[t + 1], rows[t + 2], rows[t + 3]
+        f0 = f1 = f2 = f3 = np.float32(0.0)
+        for k in range(dim):
+            x = vector[k]
+            f0 += x * matrix[r0, k]
+            f1 += x * matrix[r1, k]
+            f2 += x * matrix[r2, k]
+            f3 += x * matrix[r3, k]
+        scores[t], scores[t + 1], scores[t + 2], scores[t + 3] = f0, f1, f2, f3
+        t += 4
+    while t < n_rows:
+        row = rows[t]
+        f = np.float32(0.0)
+        for k in range(dim):
+            f += vector[k] * matrix[row, k]
+        scores[t] = f
+        t += 1
+
+
+@numba.njit(inline="always", fastmath=True)
+def _predict_many(hidden, out, targets, labels, n_targets, lr, grad_hidden, scores, sigmoid, log_sigmoid):
     """targets[:n_targets] (with their labels) predicted from one hidden vector as a block: all
-    logits first, four rows per pass, then the updates, so a target drawn twice sees the block's
-    starting weights (the mini-batch of `_skipgram_center` with one input row). Adds the hidden
-    gradient to `grad_hidden`, updates the target rows of `out`; returns the loss."""
+    logits first, then one pass per target row that both reads it into the hidden gradient and
+    updates it, so a target drawn twice sees the block's starting weights in its logit. Adds the
+    hidden gradient to `grad_hidden`, updates the target rows of `out`; returns the loss.
+    scores: (1, >= n_targets) scratch."""
     dim = hidden.shape[0]
-    _gather_rows(out, targets, n_targets, outputs)  # (T, d)
-    _dots(hidden.reshape((1, dim)), 0, outputs, n_targets, scores)  # logits (1, T)
+    _dots_at(hidden, out, targets, n_targets, scores[0])  # logits (T,)
     loss = _gradients(scores, 0, labels, n_targets, lr, sigmoid, log_sigmoid)
-    _add_combination(grad_hidden.reshape((1, dim)), 0, outputs, scores[0], n_targets)
     for t in range(n_targets):
         target = targets[t]
         g = scores[0, t]
         for k in range(dim):
+            grad_hidden[k] += g * out[target, k]
             out[target, k] += g * hidden[k]
     return loss
 
@@ -260,8 +286,7 @@ def _skipgram_center(syn0, out, buffer, low, high, position, targets, labels, n_
 
 @numba.njit(inline="always", fastmath=True)
 def _cbow_center(syn0, out_neg, out_hs, buffer, low, high, position, targets, labels, n_targets, use_negative,
-                 points, codes, code_lengths, cbow_mean, lr, hidden, grad_hidden, logits, outputs, scores, sigmoid,
-                 log_sigmoid):
+                 points, codes, code_lengths, cbow_mean, lr, hidden, grad_hidden, logits, scores, sigmoid, log_sigmoid):
     """The mean (or sum) of the contexts buffer[low:high] minus `position` predicts the centre word:
     targets[:n_targets] with their labels (negative sampling, drawn by the caller) or its Huffman
     path; the hidden gradient goes back to every context row. Returns (loss, predictions)."""
@@ -279,8 +304,7 @@ def _cbow_center(syn0, out_neg, out_hs, buffer, low, high, position, targets, la
             hidden[k] *= inverse
     grad_hidden[:] = 0.0
     if use_negative:
-        loss = _predict_many(hidden, out_neg, targets, labels, n_targets, lr, grad_hidden, outputs, scores, sigmoid,
-                             log_sigmoid)
+        loss = _predict_many(hidden, out_neg, targets, labels, n_targets, lr, grad_hidden, scores, sigmoid, log_sigmoid)
         terms = n_targets
     else:
         loss, terms = _huffman_path(hidden, word, out_hs, points, codes, code_lengths, lr, grad_hidden, logits,
@@ -353,7 +377,7 @@ def _train_run(syn0, out_neg, out_hs, ids, sentence_ends, first, last, keep_prob
             else:
                 part, count = _cbow_center(syn0, out_neg, out_hs, buffer, low, high, position, targets, labels,
                                            n_targets, use_negative, points, codes, code_lengths, cbow_mean, lr,
-                                           hidden, grad_hidden, logits, outputs, scores, sigmoid, log_sigmoid)
+                                           hidden, grad_hidden, logits, scores, sigmoid, log_sigmoid)
             loss += part
             terms += count
     return loss, terms, trained

@@ -76,7 +76,6 @@ def _train_run(weights, out, offsets, rows, ids, sentence_ends, first, last, kee
     most = 2 * window * (negative + 1)  # predictions of one position at most
     targets = np.zeros(most, np.int64)  # (T,) the words predicted
     labels = np.zeros(most, np.float32)  # (T,)
-    outputs = np.zeros((most, dim), np.float32)  # (T, d) their output rows
     scores = np.zeros((1, most), np.float32)  # (1, T) logits, then lr * (label - sigmoid)
     state = np.uint64(seed)
     loss = 0.0
@@ -121,8 +120,7 @@ def _train_run(weights, out, offsets, rows, ids, sentence_ends, first, last, kee
                     _add_rows(weights, rows, offsets[context], offsets[context + 1], hidden)
                     n_rows += offsets[context + 1] - offsets[context]
             hidden *= np.float32(1.0 / n_rows)
-            loss += _predict_many(hidden, out, targets, labels, n_targets, lr, grad, outputs, scores, sigmoid,
-                                  log_sigmoid)
+            loss += _predict_many(hidden, out, targets, labels, n_targets, lr, grad, scores, sigmoid, log_sigmoid)
             terms += n_targets
             for other in range(low, high):
                 if _is_input(other, position, skipgram):
