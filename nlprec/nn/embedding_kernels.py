@@ -170,20 +170,20 @@ def _add_combination(matrix, row, rows, weights, n_rows):
 
 
 @numba.njit(inline="always", fastmath=True)
-def _gradients(scores, row, labels, n_targets, lr, sigmoid, log_sigmoid):
+def _gradients(scores, row, labels, n_targets, lr, sigmoid, log_sigmoid, saturated_update=True):
     """scores[row, :n_targets] from logits to lr * (label - sigmoid(logit)); returns their loss.
 
-    Beyond +-MAX_EXP the sigmoid saturates and a wrong prediction still updates (word2vec.c's
-    negative sampling)."""
+    Beyond +-MAX_EXP the sigmoid saturates: a wrong prediction there still updates in negative
+    sampling, and nothing updates on a Huffman path (`saturated_update=False`), as in word2vec.c."""
     loss = 0.0
     for t in range(n_targets):
         f = scores[row, t]
         label = labels[t]
         if f > MAX_EXP:
-            scores[row, t] = (label - 1.0) * lr
+            scores[row, t] = (label - 1.0) * lr if saturated_update else 0.0
             loss += 0.0 if label > 0.5 else MAX_EXP
         elif f < -MAX_EXP:
-            scores[row, t] = label * lr
+            scores[row, t] = label * lr if saturated_update else 0.0
             loss += MAX_EXP if label > 0.5 else 0.0
         else:
             index = _table_index(f)
@@ -248,12 +248,13 @@ def _predict_many(hidden, out, targets, labels, n_targets, lr, grad_hidden, scor
 
 
 @numba.njit(inline="always", fastmath=True)
-def _skipgram_center(syn0, out, buffer, low, high, position, targets, labels, n_targets, lr, inputs, outputs,
-                     scores, sigmoid, log_sigmoid):
+def _skipgram_center(syn0, out, buffer, low, high, position, targets, labels, n_targets, use_negative, lr, inputs,
+                     outputs, scores, sigmoid, log_sigmoid):
     """All contexts of one centre word predict its targets at once (pWord2Vec's mini-batch).
 
     buffer[low:high] minus `position` are the contexts; targets[:n_targets] the output rows
-    (the centre word and its negatives, or its Huffman path) with their labels. The rows
+    (the centre word and its negatives when `use_negative`, else its Huffman path, where a
+    saturated logit makes no update as in word2vec.c) with their labels. The rows
     are loaded once into `inputs` (C, d) and `outputs` (T, d), the (C, T) logits are one small
     matrix product, and both sides are updated from the same gradients. Both products go four
     rows at a time (one load feeds four sums; one read-modify-write of a row takes four rows):
@@ -273,7 +274,7 @@ def _skipgram_center(syn0, out, buffer, low, high, position, targets, labels, n_
         _dots(inputs, c, outputs, n_targets, scores)
     loss = 0.0
     for c in range(n_contexts):  # scores (C, T) -> lr * (label - sigmoid)
-        loss += _gradients(scores, c, labels, n_targets, lr, sigmoid, log_sigmoid)
+        loss += _gradients(scores, c, labels, n_targets, lr, sigmoid, log_sigmoid, use_negative)
     n_contexts = 0
     for other in range(low, high):  # contexts: += g (C, T) @ outputs (T, d)
         if other != position:
@@ -372,8 +373,8 @@ def _train_run(syn0, out_neg, out_hs, ids, sentence_ends, first, last, keep_prob
                 prefetch_row(syn0, buffer[position + window + 1])  # the next word to enter a window
             if skipgram:
                 part, count = _skipgram_center(syn0, out_neg if use_negative else out_hs, buffer, low, high,
-                                               position, targets, labels, n_targets, lr, inputs, outputs, scores,
-                                               sigmoid, log_sigmoid)
+                                               position, targets, labels, n_targets, use_negative, lr, inputs,
+                                               outputs, scores, sigmoid, log_sigmoid)
             else:
                 part, count = _cbow_center(syn0, out_neg, out_hs, buffer, low, high, position, targets, labels,
                                            n_targets, use_negative, points, codes, code_lengths, cbow_mean, lr,
