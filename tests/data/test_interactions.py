@@ -72,6 +72,25 @@ def test_parquet(tmp_path):
     assert data.user_ids == ["1", "2"] and data.ratings.tolist() == [4, 5]
 
 
+def test_integer_parquet_ids_match_the_same_file_as_text(tmp_path):
+    """Integer id columns are factorized as numbers: the same ids and indices as their text."""
+    import pandas as pd
+
+    frame = pd.DataFrame({"user": [30, 7, 30, 12], "item": [5, 5, 9, 100], "rating": [4, 3, 5, 1],
+                          "timestamp": [3, 1, 2, 4]})
+    frame.to_parquet(tmp_path / "r.parquet")
+    frame.to_csv(tmp_path / "r.csv", index=False)
+    binary, text = read_interactions(tmp_path / "r.parquet"), read_interactions(tmp_path / "r.csv")
+    assert binary.user_ids == text.user_ids == ["30", "7", "12"] and binary.item_ids == text.item_ids
+    for name in ("users", "items", "ratings", "timestamps"):
+        assert np.array_equal(getattr(binary, name), getattr(text, name)), name
+    frame.loc[1, "user"] = 30
+    frame.loc[1, "item"] = 9
+    frame.to_parquet(tmp_path / "d.parquet")
+    with pytest.raises(NlprecError, match="duplicate pair"):
+        read_interactions(tmp_path / "d.parquet")
+
+
 def test_implicit_ignores_ratings(tmp_path):
     data = read_interactions(write(tmp_path, "r.tsv", "u\ti\tnot-a-number\n"), implicit=True)
     assert data.ratings is None and len(data) == 1
@@ -206,7 +225,15 @@ def test_data_modules_shapes_and_determinism(tmp_path):
     assert torch.equal(batches[0]["users"], next(iter(ratings.train_dataloader(epoch=0)))["users"])
     pairwise = PairwiseData(data, batch_size=50, n_negatives=2, seed=0)
     triples = list(pairwise.train_dataloader(epoch=1))
-    assert sum(len(b["users"]) for b in triples) == 2 * len(data)
+    assert sum(len(b["users"]) for b in triples) == 2 * len(data) and len(triples) == pairwise.steps_per_epoch()
+    users, positives = (torch.cat([b[key] for b in triples]).tolist() for key in ("users", "pos_items"))
+    pairs = sorted(zip(users, positives))
+    assert pairs == sorted(2 * list(zip(data.users.tolist(), data.items.tolist())))  # each interaction twice
+    again = list(pairwise.train_dataloader(epoch=1))
+    assert all(torch.equal(a["neg_items"], b["neg_items"]) for a, b in zip(triples, again))
+    halves = [list(pairwise.train_dataloader(epoch=1, rank=rank, world_size=2)) for rank in (0, 1)]
+    assert [len(half) for half in halves] == [pairwise.steps_per_epoch(2)] * 2
+    assert torch.equal(halves[1][0]["pos_items"], triples[1]["pos_items"])  # rank 1 takes every second batch
     seen = set(zip(data.users.tolist(), data.items.tolist()))
     assert all((u, n) not in seen for b in triples for u, n in zip(b["users"].tolist(), b["neg_items"].tolist()))
     rows = ItemRowsData(data, batch_size=16)
@@ -230,9 +257,11 @@ def test_pairwise_recency_copies_the_latest_interactions(tmp_path):
     plain = PairwiseData(data, batch_size=50, n_negatives=2, seed=0)
     boosted = PairwiseData(data, batch_size=50, n_negatives=2, seed=0, recent=3, recent_copies=2)
     latest = latest_rows(data, 3)
-    assert len(boosted.users) == len(plain.users) + 2 * 2 * len(latest)
+    assert len(boosted.users) == len(plain.users) + 2 * len(latest)
     counts = np.bincount(boosted.users, minlength=data.n_users) - np.bincount(plain.users, minlength=data.n_users)
-    assert (counts == 2 * 2 * np.bincount(data.users[latest], minlength=data.n_users)).all()
+    assert (counts == 2 * np.bincount(data.users[latest], minlength=data.n_users)).all()
+    listed = np.concatenate([b["users"].numpy() for b in boosted.train_dataloader(epoch=0)])
+    assert (np.bincount(listed, minlength=data.n_users) == 2 * np.bincount(boosted.users, minlength=data.n_users)).all()
     assert boosted.state_dict()["recent"] == 3
     with pytest.raises(NlprecError, match="recent -1"):
         PairwiseData(data, recent=-1, recent_copies=1)
