@@ -2,9 +2,11 @@
 
 - `MultiHeadAttention`: Vaswani et al. 2017, "Attention Is All You Need", section 3.2, computed
   by `torch.nn.functional.scaled_dot_product_attention` (fused kernels) on CUDA and by plain
-  matmuls on the CPU, where they are faster for sentence-length inputs. Keys
+  matmuls on the CPU, where they are faster for sentence-length inputs (the backward pass). Keys
   and values can be projected once and reused (cross-attention while decoding), and
-  self-attention can append to a per-step key/value cache.
+  self-attention can append to a per-step key/value cache. `self_attend_packed` is inference
+  over unpadded rows; with no backward pass the fused kernel is the faster one on the CPU too
+  (MiniLM-sized heads, 16 rows of 48 positions, one thread: 2.2 against 3.4 ms, busy machine).
 - `AdditiveAttention`: Bahdanau et al. 2015, "Neural Machine Translation by Jointly Learning to
   Align and Translate": score(s, h) = v^T tanh(W s + U h), with U h computed once per sentence.
 
