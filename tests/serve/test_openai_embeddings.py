@@ -17,7 +17,6 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from nlprec.data.batching import plan_passes
 from nlprec.serve.openai_embeddings import run_batch
 from nlprec.tasks.bert import PretrainedBert
 from serve.test_fuzz_schema import ANY_JSON, strategy
@@ -132,30 +131,6 @@ def test_token_budget_packing_does_not_change_vectors(bert):
     packed = np.stack(run_batch(bert, ("embed", 40), ids))  # many small forward passes, one text each at worst
     np.testing.assert_allclose(packed, whole, atol=1e-5)
     np.testing.assert_allclose(whole, bert.embed_ids(ids), atol=1e-5)
-
-
-def test_plan_passes_is_the_cheapest_plan_within_the_budget():
-    rng = np.random.default_rng(0)
-    for _ in range(200):
-        lengths = np.sort(rng.integers(2, 60, rng.integers(1, 9)))
-        budget, pass_tokens = int(rng.integers(60, 300)), int(rng.integers(0, 80))
-        runs = plan_passes(lengths, budget, pass_tokens)
-        assert np.array_equal(np.concatenate(runs), np.arange(len(lengths)))
-        assert all(len(run) == 1 or len(run) * lengths[run[-1]] <= budget for run in runs)
-        assert _cost(lengths, runs, pass_tokens) == min(
-            _cost(lengths, plan, pass_tokens) for plan in _all_plans(len(lengths))
-            if all(len(run) == 1 or len(run) * lengths[run[-1]] <= budget for run in plan))
-
-
-def _cost(lengths, runs, pass_tokens) -> int:
-    return sum(len(run) * int(lengths[run[-1]]) + pass_tokens for run in runs)
-
-
-def _all_plans(n: int):
-    """Every cut of 0..n-1 into consecutive runs."""
-    for mask in range(1 << max(n - 1, 0)):
-        cuts = [0] + [i + 1 for i in range(n - 1) if mask >> i & 1] + [n]
-        yield [np.arange(a, b) for a, b in zip(cuts, cuts[1:])]
 
 
 def test_long_input_is_422_unless_truncation_is_asked(client, bert):
