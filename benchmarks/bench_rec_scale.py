@@ -12,8 +12,11 @@ dropped, ratings 1-5 and timestamps drawn with the same seed. Every job runs in 
 its own, so its peak resident memory (ru_maxrss of that child) is its own:
 
 - nlprec mf (explicit, random 10% test, RMSE) and nlprec neumf (implicit, leave-one-out, 99
-  sampled negatives drawn once): `nlprec rec train ... --epochs E --threads T`; seconds per
-  epoch from the folder's metrics.json, the whole command's seconds and peak RSS.
+  sampled negatives drawn once): `nlprec rec train`'s code path for --max-steps steps; wall and
+  CPU seconds of the first step (the epoch's set-up) and per later step, the epoch they
+  extrapolate to (first + per step x the remaining steps of the epoch),
+  the whole command's wall and CPU seconds and peak RSS; at the end, each model's epoch-time
+  ratio of the largest log to the smallest (wall and CPU; CPU is steadier on a busy machine).
 - evaluation of the saved neumf folder in a fresh process: the 99 sampled negatives
   (`Recommender.evaluate("sampled")`) and full ranking over every unseen item
   (`evaluate("full")`); at the large end full ranking scores --full-users test users drawn with
@@ -80,7 +83,8 @@ def run_measured(command: list[str], log: Path) -> dict:
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
         raise SystemExit(f"{' '.join(command)} exited {code}; see {log}")
-    return {"seconds": round(seconds, 1), "peak_rss_mib": round(usage.ru_maxrss / 1024, 1)}
+    return {"seconds": round(seconds, 1), "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
+            "peak_rss_mib": round(usage.ru_maxrss / 1024, 1)}
 
 
 def nlprec_train(log_file: Path, model: str, out: Path, max_steps: int, threads: int, script: str) -> dict:
@@ -98,8 +102,26 @@ def nlprec_train(log_file: Path, model: str, out: Path, max_steps: int, threads:
 
 
 def train_part(log_file: str, model: str, out: str, max_steps: int, threads: int) -> None:
+    """Train for `max_steps` steps, timing each step's end (wall and CPU). The epoch estimate is
+    the first step (which carries the epoch's shuffle and negatives set-up) plus the steady
+    per-step time of the others times the epoch's remaining steps: charging the one-time set-up
+    to 200 steps alone would inflate the large log's estimate."""
     from nlprec.tasks import recommend
+    from nlprec.train import Trainer
 
+    fit, step, marks, loop = Trainer.fit, Trainer._step, [], {}
+
+    def timed_fit(trainer: Trainer) -> list:
+        marks.append((time.perf_counter(), time.process_time()))
+        loop["steps_per_epoch"] = trainer.steps_per_epoch()
+        return fit(trainer)
+
+    def timed_step(trainer: Trainer, micro_batches: list) -> dict:
+        parts = step(trainer, micro_batches)
+        marks.append((time.perf_counter(), time.process_time()))
+        return parts
+
+    Trainer.fit, Trainer._step = timed_fit, timed_step
     options = recommend.RecommendOptions(model=model, threads=threads, progress=False, trainer_options={
         "epochs": 1, "max_steps": max_steps, "device": "cpu"})
     started = time.perf_counter()
@@ -107,9 +129,15 @@ def train_part(log_file: str, model: str, out: str, max_steps: int, threads: int
     seconds = time.perf_counter() - started
     history = [record for record in trained.metrics.get("history", []) if record.get("event") == "epoch"]
     steps, train_seconds = history[-1]["step"], sum(record["seconds"] for record in history)
+    times = np.array(marks)  # (steps + 1, 2): fit start, then each step's end; wall, CPU
+    first, steady = times[1] - times[0], (times[-1] - times[1]) / (len(times) - 2)  # (2,) each
+    epoch = first + steady * (loop["steps_per_epoch"] - 1)
     print(json.dumps({"steps": steps, "train_seconds": round(train_seconds, 1),
-                      "seconds_per_step": round(train_seconds / steps, 4),
-                      "examples_per_s": round(history[-1]["examples_per_s"]),
+                      "first_step_seconds": round(first[0], 3), "first_step_cpu_seconds": round(first[1], 3),
+                      "seconds_per_step": round(steady[0], 4), "cpu_seconds_per_step": round(steady[1], 4),
+                      "steps_per_epoch": loop["steps_per_epoch"],
+                      "epoch_seconds_extrapolated": round(epoch[0], 1),
+                      "epoch_cpu_seconds_extrapolated": round(epoch[1], 1),
                       "read_split_evaluate_save_seconds": round(seconds - train_seconds, 1),
                       "test": trained.metrics.get("metrics")}))
 
@@ -159,7 +187,7 @@ def implicit_part(log_file: str, epochs: int, threads: int) -> None:
 
 def step_part(out: Path) -> None:
     """In-process, one thread: CPU ms of one MF training step (batch 1,024) at 20k x 10k and 100k x
-    50k, with dense embeddings + Adam (the model's default) and sparse embeddings + SparseAdam."""
+    50k, with sparse tables + SparseAdam (the model's default) and dense tables + Adam."""
     import torch
 
     from nlprec.models.mf import MF, MFConfig
@@ -168,10 +196,7 @@ def step_part(out: Path) -> None:
     rows = {}
     for n_users, n_items in ((20_000, 10_000), (100_000, 50_000)):
         for sparse in (False, True):
-            model = MF(MFConfig(n_users=n_users, n_items=n_items))
-            if sparse:
-                for table in (model.user_factors, model.item_factors, model.user_bias, model.item_bias):
-                    table.sparse = True
+            model = MF(MFConfig(n_users=n_users, n_items=n_items, sparse=sparse))
             optimizer = (torch.optim.SparseAdam if sparse else torch.optim.Adam)(list(model.parameters()), lr=2e-3)
             generator = torch.Generator().manual_seed(0)
 
@@ -192,6 +217,19 @@ def step_part(out: Path) -> None:
             rows[label] = round((time.process_time() - started) / 30 * 1000, 2)
             print(f"{label}: {rows[label]} ms CPU per step", flush=True)
     write_json(out, {"command": "python benchmarks/bench_rec_scale.py steps", "mf_step_cpu_ms": rows})
+
+
+def epoch_ratios(sizes: dict) -> dict:
+    """Extrapolated epoch time (wall and CPU) of the largest log over the smallest's, per model."""
+    first, last = sizes[min(sizes, key=lambda label: sizes[label]["interactions"])], \
+        sizes[max(sizes, key=lambda label: sizes[label]["interactions"])]
+    ratios = {}
+    for model in ("mf", "neumf"):
+        small, large = first.get(f"nlprec_{model}", {}), last.get(f"nlprec_{model}", {})
+        for kind in ("epoch_seconds_extrapolated", "epoch_cpu_seconds_extrapolated"):
+            if small.get(kind) and large.get(kind):
+                ratios[f"{model}_{kind}"] = round(large[kind] / small[kind], 2)
+    return ratios
 
 
 def last_json(log: Path) -> dict:
@@ -248,6 +286,7 @@ def main() -> None:
         row["implicit_bpr"].update(last_json(log))
         print(f"  {row['implicit_bpr']}", flush=True)
         write_json(args.out, results)
+    results["epoch_ratio_last_to_first"] = epoch_ratios(results["sizes"])
     results["load_average_end"] = os.getloadavg()
     write_json(args.out, results)
     print(f"wrote {args.out}")
