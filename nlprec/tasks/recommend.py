@@ -29,7 +29,7 @@ from nlprec.errors import NlprecError
 from nlprec.io import sha256_file, to_plain
 from nlprec.registry import build_config, get_model
 from nlprec.tasks.recommender import EvalProtocol, Recommender, draw_negatives, evaluate_model, refresh
-from nlprec.train import Trainer, TrainerConfig, load_checkpoint
+from nlprec.train import Trainer, TrainerConfig, distributed, load_checkpoint
 from nlprec.train.trainer import Precision, resolve_device, resolve_precision, seed_everything
 
 # Config fields filled from the data, never from user options.
@@ -140,6 +140,8 @@ def train(ratings: str | os.PathLike, out: str | os.PathLike | None = None,
     model_config = _model_config(entry, fit_part, overrides or {})
     trainer_config = _trainer_config(defaults, options, out_dir, task, protocol.k,
                                      val_part is not None and len(val_part) > 0)
+    if not distributed.sparse_gradients_supported(resolve_device(trainer_config.device)):
+        model_config, trainer_config = _dense_tables(model_config, trainer_config, overrides or {})
     if task == "ranking" and model_cls.input_type == "pairwise":
         data_module: Any = PairwiseData(fit_part, batch_size, n_negatives, seed, recent=recent,
                                         recent_copies=recent_copies)
@@ -284,6 +286,16 @@ def _model_config(entry: Any, train: Interactions, options: dict[str, Any]) -> A
                       rating_max=float(train.ratings.max()))
     values = {key: value for key, value in values.items() if key in names}
     return build_config(entry.config_cls, {**options, **values})
+
+
+def _dense_tables(config: Any, trainer_config: TrainerConfig, overrides: dict[str, Any]
+                  ) -> tuple[Any, TrainerConfig]:
+    """Dense tables and AdamW (the models' settings before sparse tables) for a run whose DDP
+    cannot all-reduce sparse gradients (torchrun on GPUs: NCCL), unless --set sparse was given."""
+    if not getattr(config, "sparse", False) or "sparse" in overrides:
+        return config, trainer_config
+    optimizer = "adamw" if trainer_config.optimizer == "sparse_adam" else trainer_config.optimizer
+    return dataclasses.replace(config, sparse=False), dataclasses.replace(trainer_config, optimizer=optimizer)
 
 
 def _trainer_config(defaults: dict[str, Any], options: RecommendOptions, out_dir: Path | None, task: str, k: int,

@@ -31,6 +31,12 @@ def setup(device: torch.device) -> tuple[int, int]:
     return dist.get_world_size(), dist.get_rank()
 
 
+def sparse_gradients_supported(device: torch.device) -> bool:
+    """Whether a run on `device` can all-reduce sparse gradients: one process, or gloo (CPU); NCCL
+    cannot, so DDP on GPUs needs dense ones."""
+    return int(os.environ.get("WORLD_SIZE", "1")) <= 1 or device.type != "cuda"
+
+
 def barrier() -> None:
     """Wait for every rank (no-op when not distributed)."""
     if dist.is_available() and dist.is_initialized():

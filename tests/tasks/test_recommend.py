@@ -220,3 +220,23 @@ def test_validation_split_drives_early_stopping(ratings_file, tmp_path):
     assert all("val_rmse" in record for record in history)
     assert (tmp_path / "val" / "checkpoints" / "best.pt").is_file()
     assert len(trained.train) + len(trained.test) == 900  # validation rows stay in the training part
+
+
+def test_torchrun_on_gpus_trains_dense_tables(monkeypatch):
+    """NCCL cannot all-reduce sparse gradients: DDP on GPUs gets dense tables and AdamW, unless
+    --set sparse was given; gloo (CPU) and single-process runs keep sparse tables."""
+    import dataclasses
+
+    from nlprec.models.neumf import NeuMFConfig
+    from nlprec.tasks.recommend import _dense_tables
+    from nlprec.train import TrainerConfig
+    from nlprec.train.distributed import sparse_gradients_supported
+
+    assert sparse_gradients_supported(torch.device("cuda"))
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert not sparse_gradients_supported(torch.device("cuda")) and sparse_gradients_supported(torch.device("cpu"))
+    config, trainer = _dense_tables(NeuMFConfig(), TrainerConfig(optimizer="sparse_adam", weight_decay=0.1), {})
+    assert not config.sparse and trainer.optimizer == "adamw" and trainer.weight_decay == 0.1
+    kept = _dense_tables(NeuMFConfig(), TrainerConfig(optimizer="sparse_adam"), {"sparse": True})
+    assert kept[0].sparse and kept[1].optimizer == "sparse_adam"
+    assert dataclasses.asdict(_dense_tables(NeuMFConfig(sparse=False), TrainerConfig(), {})[0])["sparse"] is False
