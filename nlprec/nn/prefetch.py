@@ -3,7 +3,7 @@
 The embedding kernels read rows of (V, d) tables at random (context words, negatives, Huffman
 nodes); a row that misses the cache costs a few hundred cycles, more than the arithmetic on it.
 Hinting those rows one step ahead lets the loads overlap the work on the current word
-(BENCHMARKS.md, "Prefetching the rows"). A prefetch never faults and changes no result.
+(BENCHMARKS.md, word embeddings, 2026-12-05). A prefetch never faults and changes no result.
 """
 
 from __future__ import annotations
