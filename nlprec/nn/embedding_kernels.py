@@ -16,6 +16,9 @@ The loss of every prediction is accumulated (float64) from a log-sigmoid table f
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Iterator
+
 import numba
 import numpy as np
 from numba import prange
@@ -427,19 +430,33 @@ def train_chunk(syn0: np.ndarray, out_neg: np.ndarray, out_hs: np.ndarray, ids: 
     """
     if len(sentence_ends) == 0:
         return 0.0, 0, 0
+    bounds = piece_bounds(sentence_ends)  # (pieces + 1,)
+    losses = np.zeros(len(bounds) - 1, np.float64)
+    terms = np.zeros(len(bounds) - 1, np.int64)
+    trained = np.zeros(len(bounds) - 1, np.int64)
+    with kernel_threads(n_threads):
+        _train_pieces(syn0, out_neg, out_hs, ids, sentence_ends, bounds, keep_prob, negative_table, points, codes,
+                      code_lengths, skipgram, use_negative, window, negative, cbow_mean, lr_start, lr_end, seed,
+                      SIGMOID_TABLE, LOG_SIGMOID_TABLE, losses, terms, trained)
+    return float(losses.sum()), int(terms.sum()), int(trained.sum())
+
+
+def piece_bounds(sentence_ends: np.ndarray) -> np.ndarray:
+    """(pieces + 1,) sentence indices cutting a chunk into pieces of about PIECE_WORDS words of whole
+    sentences; each piece gets its own random stream, so the draws do not depend on the thread count."""
     n_pieces = max(1, min(int(sentence_ends[-1]) // PIECE_WORDS, len(sentence_ends)))
     targets = np.arange(1, n_pieces) * (sentence_ends[-1] / n_pieces)  # (pieces-1,) word offsets
-    bounds = np.concatenate([[0], np.searchsorted(sentence_ends, targets), [len(sentence_ends)]]).astype(np.int64)
-    losses = np.zeros(n_pieces, np.float64)
-    terms = np.zeros(n_pieces, np.int64)
-    trained = np.zeros(n_pieces, np.int64)
+    return np.concatenate([[0], np.searchsorted(sentence_ends, targets), [len(sentence_ends)]]).astype(np.int64)
+
+
+@contextmanager
+def kernel_threads(n_threads: int) -> Iterator[None]:
+    """numba runs the next parallel call on `n_threads` threads, each taking the next piece when it
+    finishes one: a thread that is slowed down does not hold the others back."""
     previous_threads = numba.get_num_threads()
     numba.set_num_threads(max(1, min(n_threads, numba.config.NUMBA_NUM_THREADS)))
     try:
         with numba.parallel_chunksize(1):
-            _train_pieces(syn0, out_neg, out_hs, ids, sentence_ends, bounds, keep_prob, negative_table, points,
-                          codes, code_lengths, skipgram, use_negative, window, negative, cbow_mean, lr_start, lr_end,
-                          seed, SIGMOID_TABLE, LOG_SIGMOID_TABLE, losses, terms, trained)
+            yield
     finally:
         numba.set_num_threads(previous_threads)
-    return float(losses.sum()), int(terms.sum()), int(trained.sum())

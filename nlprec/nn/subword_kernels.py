@@ -2,8 +2,9 @@
 word + character n-gram rows (Bojanowski et al. 2017), compiled with numba.
 
 It shares the threading, subsampling, reduced windows, random stream and sigmoid tables of
-nlprec.nn.embedding_kernels (word2vec): one call trains a chunk of sentences, split into
-`n_threads` runs of whole sentences updating the shared weights without locks (Hogwild).
+nlprec.nn.embedding_kernels (word2vec): one call trains a chunk of sentences, cut into pieces of
+whole sentences that `n_threads` threads take one at a time, updating the shared weights without
+locks (Hogwild).
 
 A word's input vector is the mean of its rows `rows[offsets[w]:offsets[w+1]]` (its own row and
 its n-gram buckets). As in fastText, the gradient of the hidden vector is added in full to every
@@ -24,7 +25,7 @@ import numpy as np
 from numba import prange
 
 from nlprec.nn.embedding_kernels import (LOG_SIGMOID_TABLE, SIGMOID_TABLE, _below, _negative_targets, _next,
-                                         _predict_many, _subsample)
+                                         _predict_many, _subsample, kernel_threads, piece_bounds)
 from nlprec.nn.prefetch import prefetch_row
 
 
@@ -130,23 +131,23 @@ def _train_run(weights, out, offsets, rows, ids, sentence_ends, first, last, kee
 
 
 @numba.njit(parallel=True, cache=True)
-def _train_runs(weights, out, offsets, rows, ids, sentence_ends, bounds, keep_prob, negative_table, skipgram, window,
-                negative, lr_start, lr_end, seed, sigmoid, log_sigmoid, losses, terms, trained):
-    """One thread per run of sentences bounds[t]..bounds[t+1]; results into the (threads,) arrays."""
-    n_threads = bounds.shape[0] - 1
+def _train_pieces(weights, out, offsets, rows, ids, sentence_ends, bounds, keep_prob, negative_table, skipgram, window,
+                  negative, lr_start, lr_end, seed, sigmoid, log_sigmoid, losses, terms, trained):
+    """The pieces bounds[p]..bounds[p+1] (sentence ranges) in parallel; results into the (pieces,) arrays."""
+    n_pieces = bounds.shape[0] - 1
     total_words = sentence_ends[sentence_ends.shape[0] - 1]
-    for thread in prange(n_threads):
-        first = bounds[thread]
+    for piece in prange(n_pieces):
+        first = bounds[piece]
         before = 0
         if first > 0:
             before = sentence_ends[first - 1]
-        thread_seed = np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(thread + 1)
-        result = _train_run(weights, out, offsets, rows, ids, sentence_ends, first, bounds[thread + 1], keep_prob,
+        piece_seed = np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(piece + 1)
+        result = _train_run(weights, out, offsets, rows, ids, sentence_ends, first, bounds[piece + 1], keep_prob,
                             negative_table, skipgram, window, negative, lr_start, lr_end, total_words, before,
-                            thread_seed, sigmoid, log_sigmoid)
-        losses[thread] = result[0]
-        terms[thread] = result[1]
-        trained[thread] = result[2]
+                            piece_seed, sigmoid, log_sigmoid)
+        losses[piece] = result[0]
+        terms[piece] = result[1]
+        trained[piece] = result[2]
 
 
 def train_chunk(weights: np.ndarray, out: np.ndarray, offsets: np.ndarray, rows: np.ndarray, ids: np.ndarray,
@@ -159,16 +160,16 @@ def train_chunk(weights: np.ndarray, out: np.ndarray, offsets: np.ndarray, rows:
     rows (R,) int32 the CSR of each word's input rows; ids (N,) int32 word ids; sentence_ends
     (S,) int64 exclusive ends; negative_table (V,) int64 the alias table of
     nlprec.data.embedding_tables.alias_table. lr falls linearly from lr_start to lr_end across the chunk.
-    Weights are updated in place.
+    Weights are updated in place. Pieces and threads as in `embedding_kernels.train_chunk`: the
+    result does not depend on the thread count beyond Hogwild's lock-free races.
     """
     if len(sentence_ends) == 0:
         return 0.0, 0, 0
-    n_threads = max(1, min(n_threads, len(sentence_ends)))
-    targets = np.arange(1, n_threads) * (sentence_ends[-1] / n_threads)  # (threads-1,) word offsets
-    bounds = np.concatenate([[0], np.searchsorted(sentence_ends, targets), [len(sentence_ends)]]).astype(np.int64)
-    losses = np.zeros(n_threads, np.float64)
-    terms = np.zeros(n_threads, np.int64)
-    trained = np.zeros(n_threads, np.int64)
-    _train_runs(weights, out, offsets, rows, ids, sentence_ends, bounds, keep_prob, negative_table, skipgram, window,
-                negative, lr_start, lr_end, seed, SIGMOID_TABLE, LOG_SIGMOID_TABLE, losses, terms, trained)
+    bounds = piece_bounds(sentence_ends)  # (pieces + 1,)
+    losses = np.zeros(len(bounds) - 1, np.float64)
+    terms = np.zeros(len(bounds) - 1, np.int64)
+    trained = np.zeros(len(bounds) - 1, np.int64)
+    with kernel_threads(n_threads):
+        _train_pieces(weights, out, offsets, rows, ids, sentence_ends, bounds, keep_prob, negative_table, skipgram,
+                      window, negative, lr_start, lr_end, seed, SIGMOID_TABLE, LOG_SIGMOID_TABLE, losses, terms, trained)
     return float(losses.sum()), int(terms.sum()), int(trained.sum())
