@@ -16,9 +16,6 @@ The loss of every prediction is accumulated (float64) from a log-sigmoid table f
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Iterator
-
 import numba
 import numpy as np
 from numba import prange
@@ -422,41 +419,38 @@ def train_chunk(syn0: np.ndarray, out_neg: np.ndarray, out_hs: np.ndarray, ids: 
     Huffman inner-node vectors (either output may be a (1, d) dummy when unused); negative_table
     (V,) int64 the alias table of nlprec.data.embedding_tables.alias_table. ids (N,) int32
     word ids; sentence_ends (S,) int64 exclusive ends. lr falls linearly from lr_start to lr_end
-    across the chunk. Weights are updated in place.
+    across the chunk. Weights are updated in place. Pieces and threads: `run_pieces`.
+    """
+    return run_pieces(_train_pieces, (syn0, out_neg, out_hs, ids), sentence_ends,
+                      (keep_prob, negative_table, points, codes, code_lengths, skipgram, use_negative, window,
+                       negative, cbow_mean, lr_start, lr_end, seed), n_threads)
 
-    The chunk is cut into pieces of about PIECE_WORDS words of whole sentences, each with its
-    own random stream (so the draws do not depend on the thread count), handed to the threads
-    one at a time: a thread that is slowed down does not hold the others back.
+
+def run_pieces(train_pieces, leading: tuple, sentence_ends: np.ndarray, trailing: tuple,
+               n_threads: int) -> tuple[float, int, int]:
+    """Run a parallel kernel over the chunk's pieces; returns (loss sum, predictions, words kept).
+
+    The kernel is called as train_pieces(*leading, sentence_ends, bounds, *trailing, sigmoid,
+    log_sigmoid, losses, terms, trained), with bounds (pieces + 1,) sentence indices cutting the
+    chunk into pieces of about PIECE_WORDS words of whole sentences (each with its own random
+    stream, so the draws do not depend on the thread count) and (pieces,) result arrays.
+    `n_threads` threads take the pieces one at a time: a thread that is slowed down does not
+    hold the others back.
     """
     if len(sentence_ends) == 0:
         return 0.0, 0, 0
-    bounds = piece_bounds(sentence_ends)  # (pieces + 1,)
-    losses = np.zeros(len(bounds) - 1, np.float64)
-    terms = np.zeros(len(bounds) - 1, np.int64)
-    trained = np.zeros(len(bounds) - 1, np.int64)
-    with kernel_threads(n_threads):
-        _train_pieces(syn0, out_neg, out_hs, ids, sentence_ends, bounds, keep_prob, negative_table, points, codes,
-                      code_lengths, skipgram, use_negative, window, negative, cbow_mean, lr_start, lr_end, seed,
-                      SIGMOID_TABLE, LOG_SIGMOID_TABLE, losses, terms, trained)
-    return float(losses.sum()), int(terms.sum()), int(trained.sum())
-
-
-def piece_bounds(sentence_ends: np.ndarray) -> np.ndarray:
-    """(pieces + 1,) sentence indices cutting a chunk into pieces of about PIECE_WORDS words of whole
-    sentences; each piece gets its own random stream, so the draws do not depend on the thread count."""
     n_pieces = max(1, min(int(sentence_ends[-1]) // PIECE_WORDS, len(sentence_ends)))
     targets = np.arange(1, n_pieces) * (sentence_ends[-1] / n_pieces)  # (pieces-1,) word offsets
-    return np.concatenate([[0], np.searchsorted(sentence_ends, targets), [len(sentence_ends)]]).astype(np.int64)
-
-
-@contextmanager
-def kernel_threads(n_threads: int) -> Iterator[None]:
-    """numba runs the next parallel call on `n_threads` threads, each taking the next piece when it
-    finishes one: a thread that is slowed down does not hold the others back."""
+    bounds = np.concatenate([[0], np.searchsorted(sentence_ends, targets), [len(sentence_ends)]]).astype(np.int64)
+    losses = np.zeros(n_pieces, np.float64)
+    terms = np.zeros(n_pieces, np.int64)
+    trained = np.zeros(n_pieces, np.int64)
     previous_threads = numba.get_num_threads()
     numba.set_num_threads(max(1, min(n_threads, numba.config.NUMBA_NUM_THREADS)))
     try:
         with numba.parallel_chunksize(1):
-            yield
+            train_pieces(*leading, sentence_ends, bounds, *trailing, SIGMOID_TABLE, LOG_SIGMOID_TABLE, losses, terms,
+                         trained)
     finally:
         numba.set_num_threads(previous_threads)
+    return float(losses.sum()), int(terms.sum()), int(trained.sum())

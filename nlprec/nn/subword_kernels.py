@@ -24,8 +24,7 @@ import numba
 import numpy as np
 from numba import prange
 
-from nlprec.nn.embedding_kernels import (LOG_SIGMOID_TABLE, SIGMOID_TABLE, _below, _negative_targets, _next,
-                                         _predict_many, _subsample, kernel_threads, piece_bounds)
+from nlprec.nn.embedding_kernels import _below, _negative_targets, _next, _predict_many, _subsample, run_pieces
 from nlprec.nn.prefetch import prefetch_row
 
 
@@ -160,16 +159,8 @@ def train_chunk(weights: np.ndarray, out: np.ndarray, offsets: np.ndarray, rows:
     rows (R,) int32 the CSR of each word's input rows; ids (N,) int32 word ids; sentence_ends
     (S,) int64 exclusive ends; negative_table (V,) int64 the alias table of
     nlprec.data.embedding_tables.alias_table. lr falls linearly from lr_start to lr_end across the chunk.
-    Weights are updated in place. Pieces and threads as in `embedding_kernels.train_chunk`: the
+    Weights are updated in place. Pieces and threads: `embedding_kernels.run_pieces`; the
     result does not depend on the thread count beyond Hogwild's lock-free races.
     """
-    if len(sentence_ends) == 0:
-        return 0.0, 0, 0
-    bounds = piece_bounds(sentence_ends)  # (pieces + 1,)
-    losses = np.zeros(len(bounds) - 1, np.float64)
-    terms = np.zeros(len(bounds) - 1, np.int64)
-    trained = np.zeros(len(bounds) - 1, np.int64)
-    with kernel_threads(n_threads):
-        _train_pieces(weights, out, offsets, rows, ids, sentence_ends, bounds, keep_prob, negative_table, skipgram,
-                      window, negative, lr_start, lr_end, seed, SIGMOID_TABLE, LOG_SIGMOID_TABLE, losses, terms, trained)
-    return float(losses.sum()), int(terms.sum()), int(trained.sum())
+    return run_pieces(_train_pieces, (weights, out, offsets, rows, ids), sentence_ends,
+                      (keep_prob, negative_table, skipgram, window, negative, lr_start, lr_end, seed), n_threads)
