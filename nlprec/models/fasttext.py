@@ -78,11 +78,11 @@ class FastText(nn.Module):
         self.config = config
         self.manual_optimization = config.backend == "numba"
         dim = config.dim
-        self.input_vectors = nn.Embedding(config.input_rows, dim, sparse=True)  # (V + buckets, d)
-        self.output_vectors = nn.Embedding(config.vocab_size, dim, sparse=True)  # (V, d)
-        with torch.no_grad():  # fastText's initialisation
-            self.input_vectors.weight.uniform_(-1.0 / dim, 1.0 / dim)
-            self.output_vectors.weight.zero_()
+        # fastText's initialisation, drawn once (nn.Embedding's own normal_ fill of ~800 MB would be overwritten)
+        inputs = torch.empty(config.input_rows, dim).uniform_(-1.0 / dim, 1.0 / dim)  # (V + buckets, d)
+        self.input_vectors = nn.Embedding(config.input_rows, dim, sparse=True, _weight=inputs)
+        self.output_vectors = nn.Embedding(config.vocab_size, dim, sparse=True,
+                                           _weight=torch.zeros(config.vocab_size, dim))  # (V, d)
         offsets, rows = subword_rows(words, config.spec, np.arange(len(words)), config.vocab_size)
         self.register_buffer("row_offsets", torch.from_numpy(offsets), persistent=False)  # (V+1,) CSR of rows
         self.register_buffer("rows", torch.from_numpy(rows), persistent=False)  # (R,) input rows of each word

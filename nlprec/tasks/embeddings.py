@@ -31,11 +31,11 @@ from nlprec.data.subwords import SubwordSpec
 from nlprec.data.tokenize import RegexTokenizer
 from nlprec.data.vocab import Vocab
 from nlprec.errors import NlprecError, require
-from nlprec.io import atomic_write
+from nlprec.io import atomic_write, sha256_file
 from nlprec.models.fasttext import FastText, FastTextConfig
 from nlprec.models.glove import GloVe, GloVeConfig
 from nlprec.models.word2vec import Word2Vec, Word2VecConfig
-from nlprec.subword_vectors import SubwordVectors
+from nlprec.subword_vectors import SubwordVectors, load_vectors
 from nlprec.train import Trainer, TrainerConfig, load_checkpoint
 from nlprec.train.trainer import resolve_device, seed_everything
 from nlprec.vectors import Vectors, format_from_suffix, sidecar_path
@@ -154,6 +154,10 @@ def train(corpus: str | Path, out: str | Path, options: EmbedOptions | GloveOpti
           resume: bool = False, log: Callable = print) -> Vectors:
     """Train the embeddings `options` names on a text file (one sentence per line) and write them
     to `out`: word2vec for EmbedOptions, fastText for FastTextOptions, GloVe for GloveOptions."""
+    finished = _finished_result(corpus, out, options) if resume else None
+    if finished is not None:
+        log(f"nothing to resume: {out} already holds the vectors of this run, finished")
+        return finished
     if isinstance(options, FastTextOptions):
         return _train_fasttext(corpus, out, options, resume, log)
     if isinstance(options, GloveOptions):
@@ -187,7 +191,7 @@ def _train_word2vec(corpus_path: str | Path, out: str | Path, options: EmbedOpti
     meta = {**_provenance(options, corpus), "backend": backend, "device": str(device),
             "loss_per_epoch": [record.get("loss") for record in history]}
     vectors = model.to_vectors(corpus.vocab.words, meta)
-    vectors.save(out)
+    _write_result(trainer, out, lambda: vectors.save(out))
     log(f"wrote {len(vectors):,} vectors of dim {vectors.dim} to {out}")
     return vectors
 
@@ -217,9 +221,9 @@ def _train_fasttext(corpus_path: str | Path, out: str | Path, options: FastTextO
     meta = {**meta, "backend": backend, "device": str(device), "loss_per_epoch": [r.get("loss") for r in history]}
     vectors = model.to_vectors(corpus.vocab.words, meta)
     if out.suffix.lower() == ".bin":
-        _save_fasttext_model(out, model, corpus, options, meta)
+        _write_result(trainer, out, lambda: _save_fasttext_model(out, model, corpus, options, meta))
     else:
-        vectors.save(out)
+        _write_result(trainer, out, lambda: vectors.save(out))
     log(f"wrote {len(vectors):,} vectors of dim {vectors.dim}" + (" with n-grams" if out.suffix.lower() in (
         ".npz", ".bin") else " (vocabulary only: save as .npz or .bin to answer unseen words)") + f" to {out}")
     return vectors
@@ -246,7 +250,7 @@ def _train_glove(corpus_path: str | Path, out: str | Path, options: GloveOptions
     trainer_config = TrainerConfig(device=options.device, optimizer="sgd" if backend == "numba" else "adagrad",
                                    lr=options.eta, epochs=options.epochs, seed=options.seed,
                                    out_dir=str(run_dir), progress=options.progress, throughput_unit="entries",
-                                   log_every_steps=20)
+                                   log_every_steps=20, checkpoint_on_finish=False)
     trainer = Trainer(model, data, trainer_config, meta=meta)
     if checkpoint is not None:
         trainer.restore(checkpoint)
@@ -254,9 +258,21 @@ def _train_glove(corpus_path: str | Path, out: str | Path, options: GloveOptions
     history = trainer.fit()
     meta = {**meta, "backend": backend, "device": str(device), "loss_per_epoch": [r.get("loss") for r in history]}
     vectors = model.to_vectors(corpus.vocab.words, meta)
-    vectors.save(out)
+    _write_result(trainer, out, lambda: vectors.save(out))
     log(f"wrote {len(vectors):,} vectors of dim {vectors.dim} (word + context) to {out}")
     return vectors
+
+
+def _write_result(trainer: Trainer, out: Path, write: Callable[[], None]) -> None:
+    """Write the trained vectors to `out`. A finished run leaves no checkpoint behind (the
+    vectors are the result; fastText's would be another ~800 MB), so if the write fails, the
+    training is saved to last.pt first and the error says how to write it without training again."""
+    try:
+        write()
+    except NlprecError as err:
+        saved = trainer.save("last.pt")
+        raise NlprecError(f"{err}; the trained model is kept in {saved}: rerun with --resume to write it") from None
+    trainer.drop_checkpoint("last.pt")  # an earlier epoch's, which no longer matches the result
 
 
 def _save_fasttext_model(out: Path, model: FastText, corpus: EncodedCorpus, options: FastTextOptions,
@@ -327,14 +343,30 @@ def _encode(corpus_path: str | Path, options: Any, checkpoint: dict | None) -> E
     return corpus
 
 
+def _finished_result(corpus_path: str | Path, out: str | Path, options: Any) -> Vectors | None:
+    """The vectors in `out` when they are this run's finished result (a finished run keeps no
+    checkpoint): same options and same corpus checksum, no last.pt left. Else None."""
+    out = Path(out)
+    if (checkpoint_dir_for(out) / "checkpoints" / "last.pt").is_file() or not out.is_file():
+        return None
+    vectors = load_vectors(out)
+    if _changed_options(vectors.meta.get("options", {}), options):
+        return None
+    return vectors if vectors.meta.get("data_sha256") == sha256_file(corpus_path) else None
+
+
+def _changed_options(saved: dict[str, Any], options: Any) -> list[str]:
+    """The options (other than progress, threads and device) whose value differs from `saved`."""
+    return [key for key, value in dataclasses.asdict(options).items()
+            if key not in ("progress", "threads", "device") and saved.get(key) != value]
+
+
 def _resume_checkpoint(run_dir: Path, options: Any) -> dict[str, Any]:
     path = run_dir / "checkpoints" / "last.pt"
     if not path.is_file():
         raise NlprecError(f"--resume: no checkpoint at {path}; start without --resume")
     checkpoint = load_checkpoint(path)
-    saved = checkpoint["meta"].get("options", {})
-    changed = [key for key, value in dataclasses.asdict(options).items()
-               if key not in ("progress", "threads", "device") and saved.get(key) != value]
+    changed = _changed_options(checkpoint["meta"].get("options", {}), options)
     if changed:
         raise NlprecError(f"--resume: options differ from the checkpoint's ({', '.join(changed)}); "
                           "resume with the same options")
@@ -357,7 +389,7 @@ def _trainer_config(options: EmbedOptions, backend: str, run_dir: Path) -> Train
     return TrainerConfig(device=options.device, optimizer=optimizer, lr=alpha, schedule="linear",
                          min_lr_ratio=min(options.min_alpha / alpha, 1.0), epochs=options.epochs, seed=options.seed,
                          out_dir=str(run_dir), progress=options.progress, throughput_unit="words",
-                         log_every_steps=20)
+                         log_every_steps=20, checkpoint_on_finish=False)
 
 
 def _provenance(options: Any, corpus: EncodedCorpus, model: str = "word2vec") -> dict[str, Any]:

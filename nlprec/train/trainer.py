@@ -72,6 +72,8 @@ class TrainerConfig:
     out_dir: str | None = None  # where checkpoints and metrics.jsonl go (None: nothing written)
     checkpoint_every_steps: int = 0  # also checkpoint every N steps (0: only at epoch ends)
     checkpoint_every_minutes: float = 10.0  # and at least this often during long epochs
+    checkpoint_on_finish: bool = True  # also after the last epoch (off where the caller writes the result
+    # at once and calls `save` only if that fails: the word embeddings, whose fastText table is ~800 MB)
     log_every_steps: int = 50  # JSONL record every N steps, >= 1
     progress: bool = True  # print the progress line to stderr
     early_stopping_metric: str | None = None  # validation metric to watch, e.g. "val_loss", "hr@10"
@@ -323,6 +325,11 @@ class Trainer:
         self._saved_state = dataclasses.astuple(self.state)
         return path
 
+    def drop_checkpoint(self, name: str = "last.pt") -> None:
+        """Remove a checkpoint that a finished run no longer needs (rank 0 only)."""
+        if self.out_dir is not None and self.rank == 0:
+            (self.out_dir / "checkpoints" / name).unlink(missing_ok=True)
+
     def restore(self, checkpoint: dict[str, Any] | str | Path) -> None:
         """Load model, optimizer, scaler, position and RNG from a checkpoint (dict or path)."""
         if not isinstance(checkpoint, dict):
@@ -359,8 +366,8 @@ class Trainer:
         try:
             while self.state.epoch < self.config.epochs and not self._should_stop(total):
                 self._run_epoch(progress, total)
-            if self._saved_state != dataclasses.astuple(self.state):  # each epoch ends with a save
-                self.save("last.pt")
+            if self._saved_state != dataclasses.astuple(self.state) and self._keeps_checkpoint(total):
+                self.save("last.pt")  # each epoch ends with a save
         except KeyboardInterrupt:
             self.save("last.pt")  # Ctrl-C loses nothing: --resume continues from here
             raise
@@ -370,6 +377,13 @@ class Trainer:
             self.started = None  # the clock of this fit stops here
         distributed.barrier()
         return self.history
+
+    def _keeps_checkpoint(self, total: int) -> bool:
+        """Whether to write last.pt now: always before the run is complete (a budget stop or an
+        interrupted run resumes from it), after it only with `checkpoint_on_finish`."""
+        state = self.state
+        complete = state.stopped_early or state.step >= total or state.epoch >= self.config.epochs
+        return self.config.checkpoint_on_finish or not complete
 
     def _should_stop(self, total: int) -> bool:
         if self.state.stopped_early or self.state.step >= total:
@@ -430,7 +444,8 @@ class Trainer:
         self.history.append(record)
         self._log(record)
         self._update_early_stopping(record)
-        self.save("last.pt")
+        if self._keeps_checkpoint(total):
+            self.save("last.pt")
 
     def _epoch_exhausted(self, loader: Iterable) -> bool:
         try:

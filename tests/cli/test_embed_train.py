@@ -35,12 +35,15 @@ def test_user_corpus_then_query_and_evaluate(tmp_path, capsys, corpora_dir):
     assert code == 0 and "wordsim353.tsv" in json.loads(stdout)["pairs"]
 
 
-def test_resume_continues_a_finished_run(tmp_path, capsys):
+def test_resume_of_a_finished_run_keeps_its_vectors(tmp_path, capsys):
     out = tmp_path / "v.npz"
     args = ["embed", "train", "--out", str(out), "--epochs", "1", "--dim", "16", "--device", "cpu", "-q"]
     assert run(args, capsys)[0] == 0
+    written = out.read_bytes()
     code, stdout, _ = run([*args, "--resume"], capsys)
-    assert code == 0 and "resuming from" in stdout
+    assert code == 0 and "nothing to resume" in stdout and out.read_bytes() == written
+    code, _, stderr = run([*args, "--dim", "8", "--resume"], capsys)  # other options: not this run's result
+    assert code == 2 and "--resume: no checkpoint at" in stderr
 
 
 @pytest.mark.parametrize("extra, message", [
@@ -85,12 +88,18 @@ def test_a_resume_where_auto_picks_another_backend_is_refused_in_one_line(tmp_pa
     names the backend to ask for instead of training on with mismatched state."""
     from nlprec.tasks import embeddings
 
+    from nlprec.errors import NlprecError
+
+    def full_disk(self, path):
+        raise NlprecError(f"{path}: disk full")
+
     out = tmp_path / "v.npz"
     with monkeypatch.context() as patch:
         patch.setattr(embeddings, "_resolve_backend", lambda backend, device: "torch")  # as on a GPU
-        code, _, _ = run(["embed", "train", "--device", "cpu", "--epochs", "1", "--dim", "8", "--threads", "1", "-q",
-                          "--out", out], capsys)
-    assert code == 0
+        patch.setattr(Vectors, "save", full_disk)  # the vectors are not written: the training stays in last.pt
+        code, _, err = run(["embed", "train", "--device", "cpu", "--epochs", "1", "--dim", "8", "--threads", "1",
+                            "-q", "--out", out], capsys)
+    assert code == 2 and "rerun with --resume" in err
     code, _, err = run(["embed", "train", "--device", "cpu", "--epochs", "1", "--dim", "8", "--threads", "1", "-q",
                         "--out", out, "--resume"], capsys)
     assert code == 2 and "trained with the torch backend" in err and "--backend torch" in err

@@ -286,7 +286,8 @@ def continued_from(run_dir: Path, logged: int, saved: int) -> int:
     new = records(run_dir / "metrics.jsonl")[logged:]
     steps = [int(r["step"]) for r in new if "step" in r]
     assert steps and steps[0] > saved and steps == sorted(steps), (saved, steps)
-    final = checkpoint_step(run_dir / "checkpoints" / "last.pt")
+    last = run_dir / "checkpoints" / "last.pt"
+    final = checkpoint_step(last) if last.is_file() else steps[-1]  # finished embeddings keep no last.pt
     assert final >= steps[-1] > saved
     return final
 

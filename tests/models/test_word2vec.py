@@ -127,11 +127,52 @@ def test_resume_after_interrupt_equals_uninterrupted_run(tmp_path, monkeypatch):
     assert (checkpoint_dir_for(out) / "metrics.jsonl").is_file()
 
 
-def test_resume_refuses_other_options(tmp_path):
+def _interrupt_in_second_epoch(monkeypatch):
+    """Make the next training raise KeyboardInterrupt as its second epoch starts (after the first's checkpoint)."""
+    from nlprec.data import embedding_data
+
+    original = embedding_data.EmbeddingData.train_dataloader
+
+    def interrupted(self, epoch, rank=0, world_size=1):
+        for index, batch in enumerate(original(self, epoch, rank, world_size)):
+            if epoch == 1 and index == 0:
+                raise KeyboardInterrupt
+            yield batch
+
+    monkeypatch.setattr(embedding_data.EmbeddingData, "train_dataloader", interrupted)
+    return original
+
+
+def test_resume_refuses_other_options(tmp_path, monkeypatch):
     out = tmp_path / "v.npz"
-    train(default_corpus_path(), out, demo_options(epochs=1), log=lambda *_: None)
+    _interrupt_in_second_epoch(monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        train(default_corpus_path(), out, demo_options(epochs=2), log=lambda *_: None)
     with pytest.raises(NlprecError, match=r"options differ from the checkpoint's \(dim\)"):
-        train(default_corpus_path(), out, demo_options(epochs=1, dim=16), resume=True, log=lambda *_: None)
+        train(default_corpus_path(), out, demo_options(epochs=2, dim=16), resume=True, log=lambda *_: None)
+
+
+def test_a_finished_run_keeps_no_checkpoint_unless_its_output_fails(tmp_path, monkeypatch):
+    """The vectors are the result of a finished run: no last.pt beside them. If they cannot be
+    written, the training is kept in last.pt and --resume writes them without training again."""
+    options = demo_options(epochs=2, seed=4)
+    straight = train(default_corpus_path(), tmp_path / "straight.npz", options, log=lambda *_: None)
+    assert not (checkpoint_dir_for(tmp_path / "straight.npz") / "checkpoints" / "last.pt").exists()
+
+    out = tmp_path / "v.npz"
+    real_save = Vectors.save
+    monkeypatch.setattr(Vectors, "save", lambda self, path: (_ for _ in ()).throw(NlprecError(f"{path}: disk full")))
+    with pytest.raises(NlprecError, match=r"disk full; the trained model is kept in .*last.pt: rerun with --resume"):
+        train(default_corpus_path(), out, options, log=lambda *_: None)
+    assert not out.exists()
+    monkeypatch.setattr(Vectors, "save", real_save)
+    from nlprec.data import embedding_data
+
+    monkeypatch.setattr(embedding_data.EmbeddingData, "train_dataloader",
+                        lambda *args, **kwargs: pytest.fail("the resumed run trained again"))
+    resumed = train(default_corpus_path(), out, options, resume=True, log=lambda *_: None)
+    np.testing.assert_array_equal(straight.matrix, resumed.matrix)
+    np.testing.assert_array_equal(Vectors.load(out).matrix, straight.matrix)
 
 
 def test_vectors_record_provenance(tmp_path):

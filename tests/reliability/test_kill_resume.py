@@ -43,6 +43,7 @@ class Family:
     args: Callable[[Path, Path], list]  # (data folder, output folder) -> CLI arguments
     checkpoint: Callable[[Path], Path]  # output folder -> last.pt
     weights: Callable[[Path], dict[str, np.ndarray]]  # output folder -> final weights
+    final_checkpoint: bool = True  # whether a finished run keeps its last.pt (the embeddings do not)
 
 
 def _model_pt(out: Path) -> dict[str, np.ndarray]:
@@ -56,7 +57,7 @@ FAMILIES = {
                            "--epochs", 6, "--dim", 8, "--min-count", 1, "--threads", 1, "--seed", 3, "--device", "cpu",
                            "-q"],
         lambda out: out / "v.npz.run" / "checkpoints" / "last.pt",
-        lambda out: {"vectors": Vectors.load(out / "v.npz").matrix}),
+        lambda out: {"vectors": Vectors.load(out / "v.npz").matrix}, final_checkpoint=False),
     "recommenders": Family(
         "recommenders", 4,
         lambda data, out: ["rec", "train", write_ratings(data / "ratings.tsv"), "--model", "mf", "--out",
@@ -102,26 +103,32 @@ def baselines(tmp_path_factory):
             root = tmp_path_factory.mktemp(f"{family.name}-straight")
             done = run_subprocess(family.args(root, root), cwd=root)
             assert done.returncode == 0, done.stderr
-            made[family.name] = (root, load_checkpoint(family.checkpoint(root))["train_state"]["step"])
+            made[family.name] = (root, _steps_done(family.checkpoint(root).parent.parent / "metrics.jsonl"))
         return made[family.name]
 
     return get
 
 
-def kill_point(seed: int, total_steps: int, epochs: int) -> tuple:
+def _steps_done(metrics: Path) -> int:
+    """The optimizer steps of a finished run, from the last epoch record of its metrics.jsonl."""
+    records = [json.loads(line) for line in metrics.read_text().splitlines()]
+    return [record for record in records if record.get("event") == "epoch"][-1]["step"]
+
+
+def kill_point(seed: int, total_steps: int, epochs: int, final_checkpoint: bool = True) -> tuple:
     """Where to kill, drawn from `seed`, always after the first epoch's checkpoint exists:
     ("step", n) before optimizer step n, or ("checkpoint", n, fraction) while writing the n-th
-    last.pt (one per epoch end; the last of them is the final checkpoint)."""
+    last.pt (one per epoch end, the last epoch's only where a finished run keeps its checkpoint)."""
     rng = random.Random(seed)
     steps_per_epoch = math.ceil(total_steps / epochs)
     if rng.random() < 0.5:
         return "step", rng.randint(steps_per_epoch + 1, total_steps)
-    return "checkpoint", rng.randint(2, epochs), rng.choice([0.0, 0.05, 0.5, 0.999])
+    return "checkpoint", rng.randint(2, epochs if final_checkpoint else epochs - 1), rng.choice([0.0, 0.05, 0.5, 0.999])
 
 
 def _kill_and_resume(family: Family, seed: int, baselines, tmp_path: Path) -> None:
     straight, total = baselines(family)
-    point = kill_point(seed, total, family.epochs)
+    point = kill_point(seed, total, family.epochs, family.final_checkpoint)
     args = family.args(tmp_path, tmp_path)
     killed = run_subprocess(args, kill=point, cwd=tmp_path)
     assert killed.returncode == -9, f"{point}: not killed (status {killed.returncode}): {killed.stderr[-2000:]}"
@@ -162,9 +169,13 @@ def test_a_damaged_last_checkpoint_is_refused_in_one_line(family, baselines, tmp
     older copy to fall back on, so --resume fails with one line naming it and writes nothing.
     The damage is one flipped byte inside a weight, which torch would load as a wrong value."""
     spec = FAMILIES[family]
-    straight, _ = baselines(spec)
-    shutil.copytree(straight, tmp_path / "run")
+    straight, total = baselines(spec)
     out = tmp_path / "run"
+    if spec.final_checkpoint:
+        shutil.copytree(straight, out)
+    else:  # a finished run keeps no last.pt: stop one before the end instead
+        out.mkdir()
+        assert run_subprocess(spec.args(out, out), kill=("step", total), cwd=out).returncode == -9
     last = spec.checkpoint(out)
     _flip_a_weight_byte(last)  # torch alone would load it, with one wrong weight
     weights_before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file() and p != last}

@@ -19,6 +19,7 @@ from nlprec.errors import NlprecError
 from nlprec.subword_vectors import load_vectors
 from nlprec.train.checkpoint import FORMAT, load_checkpoint
 from nlprec.tasks.translate import TranslateOptions, train
+from nlprec.vectors import Vectors
 
 
 class Payload:
@@ -55,9 +56,17 @@ def folders(tmp_path_factory):
                                warmup_steps=1, device="cpu")
     train(write_pairs(root / "p.tsv"), root / "tfm", options,
                       dict(d_model=16, heads=2, encoder_layers=1, decoder_layers=1, d_ff=32), log=lambda *_: None)
-    main(["embed", "train", str(write_corpus(root / "c.txt", 50)), "--out", str(root / "v.npz"), "--epochs", "1",
-          "--dim", "4", "--min-count", "1", "--threads", "1", "--device", "cpu", "-q"])
+    embed = ["embed", "train", str(write_corpus(root / "c.txt", 50)), "--epochs", "1", "--dim", "4", "--min-count",
+             "1", "--threads", "1", "--device", "cpu", "-q"]
+    main([*embed, "--out", str(root / "v.npz")])
+    with pytest.MonkeyPatch.context() as patch, pytest.raises(SystemExit):  # a finished run keeps its checkpoint
+        patch.setattr(Vectors, "save", _full_disk)  # only when its vectors cannot be written
+        main([*embed, "--out", str(root / "kept.npz")])
     return root
+
+
+def _full_disk(self, path):
+    raise NlprecError(f"{path}: disk full")
 
 
 def _copy(folders, name, tmp_path):
@@ -92,7 +101,7 @@ def test_a_checkpoint_in_an_older_or_plain_pickle_format_is_refused(kind, tmp_pa
 
 def test_embed_resume_from_a_planted_checkpoint_is_refused(folders, tmp_path, capsys):
     shutil.copy(folders / "c.txt", tmp_path / "c.txt")
-    shutil.copytree(folders / "v.npz.run", tmp_path / "v.npz.run")
+    shutil.copytree(folders / "kept.npz.run", tmp_path / "v.npz.run")
     marker = tmp_path / "pwned"
     last = tmp_path / "v.npz.run" / "checkpoints" / "last.pt"
     state = torch.load(last, weights_only=True)
