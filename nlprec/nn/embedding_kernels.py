@@ -154,7 +154,7 @@ def _dots(inputs, c, outputs, n_targets, scores):
 
 @numba.njit(inline="always", fastmath=True)
 def _add_combination(matrix, row, rows, weights, n_rows):
-    """matrix[row] += weights[:n_rows] @ rows[:n_rows], four rows per read-modify-write of matrix[row]."""
+    """matrix[row] += weights[:n_rows] @ rows[:n_rows], up to four rows per read-modify-write of matrix[row]."""
     dim = matrix.shape[1]
     i = 0
     while i + 4 <= n_rows:
@@ -162,11 +162,75 @@ def _add_combination(matrix, row, rows, weights, n_rows):
         for k in range(dim):
             matrix[row, k] += g0 * rows[i, k] + g1 * rows[i + 1, k] + g2 * rows[i + 2, k] + g3 * rows[i + 3, k]
         i += 4
-    while i < n_rows:
-        g = weights[i]
+    rest = n_rows - i  # the last 1-3 rows in one more pass, not one pass each
+    if rest == 3:
+        g0, g1, g2 = weights[i], weights[i + 1], weights[i + 2]
         for k in range(dim):
-            matrix[row, k] += g * rows[i, k]
+            matrix[row, k] += g0 * rows[i, k] + g1 * rows[i + 1, k] + g2 * rows[i + 2, k]
+    elif rest == 2:
+        g0, g1 = weights[i], weights[i + 1]
+        for k in range(dim):
+            matrix[row, k] += g0 * rows[i, k] + g1 * rows[i + 1, k]
+    elif rest == 1:
+        g0 = weights[i]
+        for k in range(dim):
+            matrix[row, k] += g0 * rows[i, k]
+
+
+@numba.njit(inline="always", fastmath=True)
+def _add_combination_pair(matrix, row0, row1, rows, weights0, weights1, n_rows):
+    """matrix[row0] += weights0 @ rows and matrix[row1] += weights1 @ rows in one pass: each load
+    of `rows` feeds both. The same row twice gets both updates (each element's two
+    read-modify-writes stay in order: the compiler cannot assume the rows differ)."""
+    dim = matrix.shape[1]
+    i = 0
+    while i + 4 <= n_rows:
+        g0, g1, g2, g3 = weights0[i], weights0[i + 1], weights0[i + 2], weights0[i + 3]
+        h0, h1, h2, h3 = weights1[i], weights1[i + 1], weights1[i + 2], weights1[i + 3]
+        for k in range(dim):
+            r0, r1, r2, r3 = rows[i, k], rows[i + 1, k], rows[i + 2, k], rows[i + 3, k]
+            matrix[row0, k] += g0 * r0 + g1 * r1 + g2 * r2 + g3 * r3
+            matrix[row1, k] += h0 * r0 + h1 * r1 + h2 * r2 + h3 * r3
+        i += 4
+    while i < n_rows:
+        g0, h0 = weights0[i], weights1[i]
+        for k in range(dim):
+            r0 = rows[i, k]
+            matrix[row0, k] += g0 * r0
+            matrix[row1, k] += h0 * r0
         i += 1
+
+
+@numba.njit(inline="always", fastmath=True)
+def _dots_pair(inputs, c, outputs, n_targets, scores):
+    """scores[c:c+2, :n_targets] = inputs[c:c+2] @ outputs[:n_targets].T: two inputs by four
+    targets per pass over the dimensions (six loads feed eight sums)."""
+    dim = inputs.shape[1]
+    t = 0
+    while t + 4 <= n_targets:
+        a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = np.float32(0.0)
+        for k in range(dim):
+            x, y = inputs[c, k], inputs[c + 1, k]
+            o0, o1, o2, o3 = outputs[t, k], outputs[t + 1, k], outputs[t + 2, k], outputs[t + 3, k]
+            a0 += x * o0
+            a1 += x * o1
+            a2 += x * o2
+            a3 += x * o3
+            b0 += y * o0
+            b1 += y * o1
+            b2 += y * o2
+            b3 += y * o3
+        scores[c, t], scores[c, t + 1], scores[c, t + 2], scores[c, t + 3] = a0, a1, a2, a3
+        scores[c + 1, t], scores[c + 1, t + 1], scores[c + 1, t + 2], scores[c + 1, t + 3] = b0, b1, b2, b3
+        t += 4
+    while t < n_targets:
+        a0 = b0 = np.float32(0.0)
+        for k in range(dim):
+            o0 = outputs[t, k]
+            a0 += inputs[c, k] * o0
+            b0 += inputs[c + 1, k] * o0
+        scores[c, t], scores[c + 1, t] = a0, b0
+        t += 1
 
 
 @numba.njit(inline="always", fastmath=True)
@@ -249,38 +313,49 @@ def _predict_many(hidden, out, targets, labels, n_targets, lr, grad_hidden, scor
 
 @numba.njit(inline="always", fastmath=True)
 def _skipgram_center(syn0, out, buffer, low, high, position, targets, labels, n_targets, use_negative, lr, inputs,
-                     outputs, scores, sigmoid, log_sigmoid):
+                     outputs, context_rows, scores, sigmoid, log_sigmoid):
     """All contexts of one centre word predict its targets at once (pWord2Vec's mini-batch).
 
     buffer[low:high] minus `position` are the contexts; targets[:n_targets] the output rows
     (the centre word and its negatives when `use_negative`, else its Huffman path, where a
     saturated logit makes no update as in word2vec.c) with their labels. The rows
     are loaded once into `inputs` (C, d) and `outputs` (T, d), the (C, T) logits are one small
-    matrix product, and both sides are updated from the same gradients. Both products go four
-    rows at a time (one load feeds four sums; one read-modify-write of a row takes four rows):
-    skip-gram/hierarchical 1.31x and skip-gram/negative 1.10x the kernel speed of one row at a
-    time on IMDb (BENCHMARKS.md). Returns (loss, predictions).
+    matrix product, and both sides are updated from the same gradients. The products are
+    register-blocked: logits two contexts by four targets per pass, updates two rows by up to
+    four source rows per pass (skip-gram 1.2x the kernel speed of one row by four: BENCHMARKS.md,
+    word embeddings, second rework). `context_rows`: (>= C,) scratch. Returns (loss, predictions).
     """
     dim = syn0.shape[1]
     n_contexts = 0
     for other in range(low, high):
         if other != position:
             context = buffer[other]  # a local index: read inside the loop, it would be reloaded per element
+            context_rows[n_contexts] = context
             for k in range(dim):
                 inputs[n_contexts, k] = syn0[context, k]
             n_contexts += 1
     _gather_rows(out, targets, n_targets, outputs)
-    for c in range(n_contexts):  # logits (C, T)
+    c = 0
+    while c + 2 <= n_contexts:  # logits (C, T)
+        _dots_pair(inputs, c, outputs, n_targets, scores)
+        c += 2
+    if c < n_contexts:
         _dots(inputs, c, outputs, n_targets, scores)
     loss = 0.0
     for c in range(n_contexts):  # scores (C, T) -> lr * (label - sigmoid)
         loss += _gradients(scores, c, labels, n_targets, lr, sigmoid, log_sigmoid, use_negative)
-    n_contexts = 0
-    for other in range(low, high):  # contexts: += g (C, T) @ outputs (T, d)
-        if other != position:
-            _add_combination(syn0, buffer[other], outputs, scores[n_contexts], n_targets)
-            n_contexts += 1
-    for t in range(n_targets):  # targets: += g.T (T, C) @ inputs (C, d)
+    c = 0
+    while c + 2 <= n_contexts:  # contexts: += g (C, T) @ outputs (T, d)
+        _add_combination_pair(syn0, context_rows[c], context_rows[c + 1], outputs, scores[c], scores[c + 1],
+                              n_targets)
+        c += 2
+    if c < n_contexts:
+        _add_combination(syn0, context_rows[c], outputs, scores[c], n_targets)
+    t = 0
+    while t + 2 <= n_targets:  # targets: += g.T (T, C) @ inputs (C, d)
+        _add_combination_pair(out, targets[t], targets[t + 1], inputs, scores[:, t], scores[:, t + 1], n_contexts)
+        t += 2
+    if t < n_targets:
         _add_combination(out, targets[t], inputs, scores[:, t], n_contexts)
     return loss, n_contexts * n_targets
 
@@ -335,6 +410,7 @@ def _train_run(syn0, out_neg, out_hs, ids, sentence_ends, first, last, keep_prob
     targets = np.zeros(max_targets, np.int64)
     labels = np.zeros(max_targets, np.float32)
     inputs = np.zeros((2 * window, dim), np.float32)  # (C, d) context rows of one centre word
+    context_rows = np.zeros(2 * window, np.int64)  # (C,) their row numbers
     outputs = np.zeros((max_targets, dim), np.float32)  # (T, d) its target rows
     scores = np.zeros((2 * window, max_targets), np.float32)  # (C, T) lr * (label - sigmoid)
     logits = np.zeros(points.shape[1], np.float32)  # (L,) one Huffman path's logits
@@ -374,7 +450,7 @@ def _train_run(syn0, out_neg, out_hs, ids, sentence_ends, first, last, keep_prob
             if skipgram:
                 part, count = _skipgram_center(syn0, out_neg if use_negative else out_hs, buffer, low, high,
                                                position, targets, labels, n_targets, use_negative, lr, inputs,
-                                               outputs, scores, sigmoid, log_sigmoid)
+                                               outputs, context_rows, scores, sigmoid, log_sigmoid)
             else:
                 part, count = _cbow_center(syn0, out_neg, out_hs, buffer, low, high, position, targets, labels,
                                            n_targets, use_negative, points, codes, code_lengths, cbow_mean, lr,
