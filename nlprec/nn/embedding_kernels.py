@@ -3,9 +3,11 @@ hierarchical softmax, as in word2vec.c (Mikolov et al. 2013), compiled with numb
 
 One call trains on a chunk of sentences. The chunk is cut into pieces of whole sentences,
 each with its own random stream, which the threads take one at a time and train while
-updating the shared weights without locks (Hogwild, as word2vec.c and gensim do). With one
-thread the result is bit-for-bit repeatable for a given seed; with more, the unsynchronised
-updates make runs differ in the last digits, as they do in the peers.
+updating the shared weights without locks (Hogwild, as word2vec.c and gensim do), except the
+few hundred rows nearly every update touches, which each piece trains in its own copies and
+merges back at its end (run_pieces). With one thread the result is bit-for-bit repeatable for
+a given seed; with more, the unsynchronised updates make runs differ in the last digits, as
+they do in the peers.
 
 Per sentence: frequent words are subsampled first (so windows span dropped words), then each
 position takes a random reduced window b in [1, window] on each side. Updates follow
@@ -80,38 +82,31 @@ def _negative_targets(word, negative_alias, negative, targets, labels, state):
     return n_targets, state
 
 
-@numba.njit(inline="always", fastmath=True)
-def _huffman_path(hidden, word, out, points, codes, code_lengths, lr, grad_hidden, logits, sigmoid, log_sigmoid):
-    """Predict `word`'s Huffman code from `hidden`: all the path's logits first, then the updates.
+@numba.njit(inline="always")
+def _localise(targets, n_targets, hot_first, n_hot, hot_base):
+    """Send the targets in the hot range [hot_first, hot_first + n_hot) to this piece's copies of
+    those rows, at hot_base + (row - hot_first)."""
+    for t in range(n_targets):
+        local = targets[t] - hot_first
+        if 0 <= local < n_hot:
+            targets[t] = hot_base + local
 
-    The inner nodes of one path are distinct rows, so this equals word2vec.c's node-by-node order
-    while the dot products do not wait on the previous node's update (0.89x the kernel time on 2
-    threads: BENCHMARKS.md, start-up). A logit beyond +-MAX_EXP makes no update (word2vec.c,
-    gensim). Returns (loss, predictions).
-    """
-    dim = hidden.shape[0]
-    length = code_lengths[word]
-    for depth in range(length):  # logits (L,)
-        node = points[word, depth]
-        f = np.float32(0.0)
+
+@numba.njit(inline="always")
+def _open_hot(out, hot_first, n_hot, hot_base):
+    """Copy the hot rows to this piece's rows out[hot_base:hot_base + n_hot]; returns a snapshot (H, d)."""
+    snapshot = out[hot_first:hot_first + n_hot].copy()
+    out[hot_base:hot_base + n_hot] = snapshot
+    return snapshot
+
+
+@numba.njit(inline="always")
+def _merge_hot(out, hot_first, n_hot, hot_base, snapshot):
+    """Add what this piece changed in its copies to the hot rows (lock-free, as every Hogwild write)."""
+    dim = out.shape[1]
+    for j in range(n_hot):
         for k in range(dim):
-            f += hidden[k] * out[node, k]
-        logits[depth] = f
-    loss = 0.0
-    for depth in range(length):
-        f = logits[depth]
-        label = 1.0 - codes[word, depth]  # word2vec.c predicts 1 - code
-        if f >= MAX_EXP or f <= -MAX_EXP:
-            loss += MAX_EXP if (f > 0) != (label > 0.5) else 0.0
-            continue
-        index = _table_index(f)
-        g = np.float32((label - sigmoid[index]) * lr)
-        loss += -log_sigmoid[index] if label > 0.5 else -log_sigmoid[TABLE_SIZE - 1 - index]
-        node = points[word, depth]
-        for k in range(dim):
-            grad_hidden[k] += g * out[node, k]
-            out[node, k] += g * hidden[k]
-    return loss, length
+            out[hot_first + j, k] += out[hot_base + j, k] - snapshot[j, k]
 
 
 @numba.njit(inline="always")
@@ -293,15 +288,17 @@ def _dots_at(vector, matrix, rows, n_rows, scores):
 
 
 @numba.njit(inline="always", fastmath=True)
-def _predict_many(hidden, out, targets, labels, n_targets, lr, grad_hidden, scores, sigmoid, log_sigmoid):
+def _predict_many(hidden, out, targets, labels, n_targets, lr, grad_hidden, scores, sigmoid, log_sigmoid,
+                  saturated_update=True):
     """targets[:n_targets] (with their labels) predicted from one hidden vector as a block: all
     logits first, then one pass per target row that both reads it into the hidden gradient and
-    updates it, so a target drawn twice sees the block's starting weights in its logit. Adds the
-    hidden gradient to `grad_hidden`, updates the target rows of `out`; returns the loss.
-    scores: (1, >= n_targets) scratch."""
+    updates it, so a target drawn twice sees the block's starting weights in its logit (a Huffman
+    path's nodes are distinct: word2vec.c's node-by-node order, without each dot product waiting
+    on the previous node's update). Adds the hidden gradient to `grad_hidden`, updates the target
+    rows of `out`; returns the loss. scores: (1, >= n_targets) scratch."""
     dim = hidden.shape[0]
     _dots_at(hidden, out, targets, n_targets, scores[0])  # logits (T,)
-    loss = _gradients(scores, 0, labels, n_targets, lr, sigmoid, log_sigmoid)
+    loss = _gradients(scores, 0, labels, n_targets, lr, sigmoid, log_sigmoid, saturated_update)
     for t in range(n_targets):
         target = targets[t]
         g = scores[0, t]
@@ -312,11 +309,11 @@ def _predict_many(hidden, out, targets, labels, n_targets, lr, grad_hidden, scor
 
 
 @numba.njit(inline="always", fastmath=True)
-def _skipgram_center(syn0, out, buffer, low, high, position, targets, labels, n_targets, use_negative, lr, inputs,
-                     outputs, context_rows, scores, sigmoid, log_sigmoid):
+def _skipgram_center(syn0, out, input_rows, low, high, position, targets, labels, n_targets, use_negative, lr,
+                     inputs, outputs, context_rows, scores, sigmoid, log_sigmoid):
     """All contexts of one centre word predict its targets at once (pWord2Vec's mini-batch).
 
-    buffer[low:high] minus `position` are the contexts; targets[:n_targets] the output rows
+    input_rows[low:high] minus `position` are the contexts' rows; targets[:n_targets] the output rows
     (the centre word and its negatives when `use_negative`, else its Huffman path, where a
     saturated logit makes no update as in word2vec.c) with their labels. The rows
     are loaded once into `inputs` (C, d) and `outputs` (T, d), the (C, T) logits are one small
@@ -329,7 +326,7 @@ def _skipgram_center(syn0, out, buffer, low, high, position, targets, labels, n_
     n_contexts = 0
     for other in range(low, high):
         if other != position:
-            context = buffer[other]  # a local index: read inside the loop, it would be reloaded per element
+            context = input_rows[other]  # a local index: read inside the loop, it would be reloaded per element
             context_rows[n_contexts] = context
             for k in range(dim):
                 inputs[n_contexts, k] = syn0[context, k]
@@ -361,17 +358,16 @@ def _skipgram_center(syn0, out, buffer, low, high, position, targets, labels, n_
 
 
 @numba.njit(inline="always", fastmath=True)
-def _cbow_center(syn0, out_neg, out_hs, buffer, low, high, position, targets, labels, n_targets, use_negative,
-                 points, codes, code_lengths, cbow_mean, lr, hidden, grad_hidden, logits, scores, sigmoid, log_sigmoid):
-    """The mean (or sum) of the contexts buffer[low:high] minus `position` predicts the centre word:
-    targets[:n_targets] with their labels (negative sampling, drawn by the caller) or its Huffman
-    path; the hidden gradient goes back to every context row. Returns (loss, predictions)."""
+def _cbow_center(syn0, out, input_rows, low, high, position, targets, labels, n_targets, use_negative, cbow_mean,
+                 lr, hidden, grad_hidden, scores, sigmoid, log_sigmoid):
+    """The mean (or sum) of the contexts' rows input_rows[low:high] minus `position` predicts the centre word:
+    targets[:n_targets] with their labels (its negatives or its Huffman path, filled by the
+    caller); the hidden gradient goes back to every context row. Returns (loss, predictions)."""
     dim = syn0.shape[1]
-    word = buffer[position]
     hidden[:] = 0.0
     for other in range(low, high):
         if other != position:
-            context = buffer[other]  # a local index: read inside the loop, it is reloaded per element (5.6x slower)
+            context = input_rows[other]  # a local index: read inside the loop, it is reloaded per element (5.6x slower)
             for k in range(dim):
                 hidden[k] += syn0[context, k]
     if cbow_mean:
@@ -379,33 +375,40 @@ def _cbow_center(syn0, out_neg, out_hs, buffer, low, high, position, targets, la
         for k in range(dim):
             hidden[k] *= inverse
     grad_hidden[:] = 0.0
-    if use_negative:
-        loss = _predict_many(hidden, out_neg, targets, labels, n_targets, lr, grad_hidden, scores, sigmoid, log_sigmoid)
-        terms = n_targets
-    else:
-        loss, terms = _huffman_path(hidden, word, out_hs, points, codes, code_lengths, lr, grad_hidden, logits,
-                                    sigmoid, log_sigmoid)
+    loss = _predict_many(hidden, out, targets, labels, n_targets, lr, grad_hidden, scores, sigmoid, log_sigmoid,
+                         use_negative)
     for other in range(low, high):
         if other != position:
-            context = buffer[other]
+            context = input_rows[other]
             for k in range(dim):
                 syn0[context, k] += grad_hidden[k]
-    return loss, terms
+    return loss, n_targets
 
 
 @numba.njit(fastmath=True)
 def _train_run(syn0, out_neg, out_hs, ids, sentence_ends, first, last, keep_prob, negative_table, points,
                codes, code_lengths, skipgram, use_negative, window, negative, cbow_mean, lr_start, lr_end,
-               total_words, words_before, seed, sigmoid, log_sigmoid):
-    """Train sentences first..last-1 of the chunk (one thread's share)."""
+               total_words, words_before, seed, hot_rows, in_rows, out_rows, sigmoid, log_sigmoid):
+    """Train sentences first..last-1 of the chunk (one piece). Its `hot_rows` most used input and
+    output rows (the most frequent words' rows, the Huffman nodes nearest the root) are trained
+    in its own copies past the in_rows / out_rows real ones, merged back at its end (run_pieces)."""
     dim = syn0.shape[1]
+    out = out_neg if use_negative else out_hs
+    n_hot = min(hot_rows, out_rows)
+    hot_first = 0 if use_negative else out_rows - n_hot  # word ids follow frequency, node ids depth
+    hot_base = out_rows + numba.get_thread_id() * n_hot  # this thread's rows past the real ones
+    snapshot = _open_hot(out, hot_first, n_hot, hot_base)
+    n_hot_in = min(hot_rows, in_rows)
+    hot_base_in = in_rows + numba.get_thread_id() * n_hot_in
+    snapshot_in = _open_hot(syn0, 0, n_hot_in, hot_base_in)
     grad_hidden = np.zeros(dim, np.float32)
     hidden = np.zeros(dim, np.float32)
     longest = 0
     for sentence in range(first, last):
         start = sentence_ends[sentence - 1] if sentence > 0 else 0
         longest = max(longest, sentence_ends[sentence] - start)
-    buffer = np.empty(max(longest, 1), np.int32)
+    buffer = np.empty(max(longest, 1), np.int32)  # the kept words of a sentence
+    input_rows = np.empty(max(longest, 1), np.int64)  # their rows of syn0 (hot ones: this piece's copies)
     max_targets = max(negative + 1, points.shape[1])
     targets = np.zeros(max_targets, np.int64)
     labels = np.zeros(max_targets, np.float32)
@@ -413,7 +416,6 @@ def _train_run(syn0, out_neg, out_hs, ids, sentence_ends, first, last, keep_prob
     context_rows = np.zeros(2 * window, np.int64)  # (C,) their row numbers
     outputs = np.zeros((max_targets, dim), np.float32)  # (T, d) its target rows
     scores = np.zeros((2 * window, max_targets), np.float32)  # (C, T) lr * (label - sigmoid)
-    logits = np.zeros(points.shape[1], np.float32)  # (L,) one Huffman path's logits
     state = np.uint64(seed)
     loss = 0.0
     terms = 0
@@ -427,6 +429,8 @@ def _train_run(syn0, out_neg, out_hs, ids, sentence_ends, first, last, keep_prob
         kept, state = _subsample(ids, start, end, keep_prob, buffer, state)
         trained += kept
         for position in range(kept):
+            input_rows[position] = buffer[position] + (hot_base_in if buffer[position] < n_hot_in else 0)
+        for position in range(kept):
             word = buffer[position]
             state = _next(state)
             reach = window - _below(state, window)  # reduced window in [1, window]
@@ -436,37 +440,40 @@ def _train_run(syn0, out_neg, out_hs, ids, sentence_ends, first, last, keep_prob
                 continue
             if use_negative:
                 n_targets, state = _negative_targets(word, negative_table, negative, targets, labels, state)
-                for t in range(n_targets):
-                    prefetch_row(out_neg, targets[t])
-            elif skipgram:
+            else:
                 n_targets = code_lengths[word]
                 for depth in range(n_targets):
                     targets[depth] = points[word, depth]
-                    labels[depth] = 1.0 - codes[word, depth]
-            else:
-                n_targets = 0  # CBOW reads the Huffman path from `points` itself
+                    labels[depth] = 1.0 - codes[word, depth]  # word2vec.c predicts 1 - code
+            _localise(targets, n_targets, hot_first, n_hot, hot_base)
+            if use_negative:
+                for t in range(n_targets):
+                    prefetch_row(out, targets[t])
             if position + window + 1 < kept:
-                prefetch_row(syn0, buffer[position + window + 1])  # the next word to enter a window
+                prefetch_row(syn0, input_rows[position + window + 1])  # the next word to enter a window
             if skipgram:
-                part, count = _skipgram_center(syn0, out_neg if use_negative else out_hs, buffer, low, high,
-                                               position, targets, labels, n_targets, use_negative, lr, inputs,
-                                               outputs, context_rows, scores, sigmoid, log_sigmoid)
+                part, count = _skipgram_center(syn0, out, input_rows, low, high, position, targets, labels,
+                                               n_targets, use_negative, lr, inputs, outputs, context_rows, scores,
+                                               sigmoid, log_sigmoid)
             else:
-                part, count = _cbow_center(syn0, out_neg, out_hs, buffer, low, high, position, targets, labels,
-                                           n_targets, use_negative, points, codes, code_lengths, cbow_mean, lr,
-                                           hidden, grad_hidden, logits, scores, sigmoid, log_sigmoid)
+                part, count = _cbow_center(syn0, out, input_rows, low, high, position, targets, labels, n_targets,
+                                           use_negative, cbow_mean, lr, hidden, grad_hidden, scores, sigmoid,
+                                           log_sigmoid)
             loss += part
             terms += count
+    _merge_hot(out, hot_first, n_hot, hot_base, snapshot)
+    _merge_hot(syn0, 0, n_hot_in, hot_base_in, snapshot_in)
     return loss, terms, trained
 
 
 PIECE_WORDS = 10_000  # words per independently seeded piece of a chunk (gensim's job size)
+HOT_ROWS = 256  # output rows each piece trains in its own copies when threads share the weights
 
 
 @numba.njit(parallel=True, cache=True)
 def _train_pieces(syn0, out_neg, out_hs, ids, sentence_ends, bounds, keep_prob, negative_table, points, codes,
                   code_lengths, skipgram, use_negative, window, negative, cbow_mean, lr_start, lr_end, seed,
-                  sigmoid, log_sigmoid, losses, terms, trained):
+                  hot_rows, in_rows, out_rows, sigmoid, log_sigmoid, losses, terms, trained):
     """Train the pieces bounds[p]..bounds[p+1] (sentence ranges) in parallel; results per piece."""
     n_pieces = bounds.shape[0] - 1
     total_words = sentence_ends[sentence_ends.shape[0] - 1]
@@ -478,7 +485,8 @@ def _train_pieces(syn0, out_neg, out_hs, ids, sentence_ends, bounds, keep_prob, 
         piece_seed = np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(piece + 1)
         result = _train_run(syn0, out_neg, out_hs, ids, sentence_ends, first, bounds[piece + 1], keep_prob,
                             negative_table, points, codes, code_lengths, skipgram, use_negative, window, negative,
-                            cbow_mean, lr_start, lr_end, total_words, before, piece_seed, sigmoid, log_sigmoid)
+                            cbow_mean, lr_start, lr_end, total_words, before, piece_seed, hot_rows, in_rows,
+                            out_rows, sigmoid, log_sigmoid)
         losses[piece] = result[0]
         terms[piece] = result[1]
         trained[piece] = result[2]
@@ -497,21 +505,28 @@ def train_chunk(syn0: np.ndarray, out_neg: np.ndarray, out_hs: np.ndarray, ids: 
     word ids; sentence_ends (S,) int64 exclusive ends. lr falls linearly from lr_start to lr_end
     across the chunk. Weights are updated in place. Pieces and threads: `run_pieces`.
     """
-    return run_pieces(_train_pieces, (syn0, out_neg, out_hs, ids), sentence_ends,
+    return run_pieces(_train_pieces, (syn0, out_neg, out_hs, ids), (0, 1 if use_negative else 2), sentence_ends,
                       (keep_prob, negative_table, points, codes, code_lengths, skipgram, use_negative, window,
                        negative, cbow_mean, lr_start, lr_end, seed), n_threads)
 
 
-def run_pieces(train_pieces, leading: tuple, sentence_ends: np.ndarray, trailing: tuple,
+def run_pieces(train_pieces, leading: tuple, hot_at: tuple[int, ...], sentence_ends: np.ndarray, trailing: tuple,
                n_threads: int) -> tuple[float, int, int]:
     """Run a parallel kernel over the chunk's pieces; returns (loss sum, predictions, words kept).
 
-    The kernel is called as train_pieces(*leading, sentence_ends, bounds, *trailing, sigmoid,
-    log_sigmoid, losses, terms, trained), with bounds (pieces + 1,) sentence indices cutting the
-    chunk into pieces of about PIECE_WORDS words of whole sentences (each with its own random
-    stream, so the draws do not depend on the thread count) and (pieces,) result arrays.
-    `n_threads` threads take the pieces one at a time: a thread that is slowed down does not
-    hold the others back.
+    The kernel is called as train_pieces(*leading, sentence_ends, bounds, *trailing, hot_rows,
+    *rows, sigmoid, log_sigmoid, losses, terms, trained), with bounds (pieces + 1,) sentence
+    indices cutting the chunk into pieces of about PIECE_WORDS words of whole sentences (each with
+    its own random stream, so the draws do not depend on the thread count) and (pieces,) result
+    arrays. `n_threads` threads take the pieces one at a time: a thread that is slowed down does
+    not hold the others back.
+
+    With more than one thread, each matrix leading[i] for i in hot_at (`rows` rows) is trained in
+    a copy with HOT_ROWS more rows per thread, where each piece keeps its own copies of the most
+    used rows and merges them back at its end: Hogwild threads writing the same rows make the
+    cores take the cache lines from each other on every update (on the developers' EPYC, two
+    threads were slower than one for CBOW/HS: BENCHMARKS.md, word embeddings, hot rows). One
+    thread updates them in place, so its result stays bit-for-bit repeatable.
     """
     if len(sentence_ends) == 0:
         return 0.0, 0, 0
@@ -522,11 +537,18 @@ def run_pieces(train_pieces, leading: tuple, sentence_ends: np.ndarray, trailing
     terms = np.zeros(n_pieces, np.int64)
     trained = np.zeros(n_pieces, np.int64)
     previous_threads = numba.get_num_threads()
-    numba.set_num_threads(max(1, min(n_threads, numba.config.NUMBA_NUM_THREADS)))
+    threads = max(1, min(n_threads, numba.config.NUMBA_NUM_THREADS))
+    hot_rows = HOT_ROWS if threads > 1 else 0
+    work = list(leading)
+    for i in hot_at if hot_rows else ():
+        work[i] = np.concatenate([leading[i], np.empty((threads * hot_rows, leading[i].shape[1]), leading[i].dtype)])
+    numba.set_num_threads(threads)
     try:
         with numba.parallel_chunksize(1):
-            train_pieces(*leading, sentence_ends, bounds, *trailing, SIGMOID_TABLE, LOG_SIGMOID_TABLE, losses, terms,
-                         trained)
+            train_pieces(*work, sentence_ends, bounds, *trailing, hot_rows, *(len(leading[i]) for i in hot_at),
+                         SIGMOID_TABLE, LOG_SIGMOID_TABLE, losses, terms, trained)
     finally:
         numba.set_num_threads(previous_threads)
+        for i in hot_at if hot_rows else ():
+            leading[i][:] = work[i][:len(leading[i])]
     return float(losses.sum()), int(terms.sum()), int(trained.sum())

@@ -24,7 +24,8 @@ import numba
 import numpy as np
 from numba import prange
 
-from nlprec.nn.embedding_kernels import _below, _negative_targets, _next, _predict_many, _subsample, run_pieces
+from nlprec.nn.embedding_kernels import (_below, _localise, _merge_hot, _negative_targets, _next, _open_hot,
+                                         _predict_many, _subsample, run_pieces)
 from nlprec.nn.prefetch import prefetch_row
 
 
@@ -63,9 +64,15 @@ def _is_input(other, position, skipgram):
 
 @numba.njit(fastmath=True)
 def _train_run(weights, out, offsets, rows, ids, sentence_ends, first, last, keep_prob, negative_table, skipgram,
-               window, negative, lr_start, lr_end, total_words, words_before, seed, sigmoid, log_sigmoid):
-    """Train sentences first..last-1 of the chunk (one thread's share); (loss, predictions, words kept)."""
+               window, negative, lr_start, lr_end, total_words, words_before, seed, hot_rows, out_rows, sigmoid,
+               log_sigmoid):
+    """Train sentences first..last-1 of the chunk (one piece); (loss, predictions, words kept).
+    The output rows of its `hot_rows` most frequent words are trained in its own copies
+    (embedding_kernels.run_pieces)."""
     dim = weights.shape[1]
+    n_hot = min(hot_rows, out_rows)
+    hot_base = out_rows + numba.get_thread_id() * n_hot  # this thread's rows past the real ones
+    snapshot = _open_hot(out, 0, n_hot, hot_base)
     hidden = np.zeros(dim, np.float32)
     grad = np.zeros(dim, np.float32)
     longest = 1
@@ -109,6 +116,7 @@ def _train_run(weights, out, offsets, rows, ids, sentence_ends, first, last, kee
                         n_targets += drawn
             else:
                 n_targets, state = _negative_targets(word, negative_table, negative, targets, labels, state)
+            _localise(targets, n_targets, 0, n_hot, hot_base)
             for t in range(n_targets):
                 prefetch_row(out, targets[t])
             hidden[:] = 0.0
@@ -126,12 +134,14 @@ def _train_run(weights, out, offsets, rows, ids, sentence_ends, first, last, kee
                 if _is_input(other, position, skipgram):
                     context = buffer[other]
                     _update_rows(weights, rows, offsets[context], offsets[context + 1], grad)
+    _merge_hot(out, 0, n_hot, hot_base, snapshot)
     return loss, terms, trained
 
 
 @numba.njit(parallel=True, cache=True)
 def _train_pieces(weights, out, offsets, rows, ids, sentence_ends, bounds, keep_prob, negative_table, skipgram, window,
-                  negative, lr_start, lr_end, seed, sigmoid, log_sigmoid, losses, terms, trained):
+                  negative, lr_start, lr_end, seed, hot_rows, out_rows, sigmoid, log_sigmoid, losses, terms,
+                  trained):
     """The pieces bounds[p]..bounds[p+1] (sentence ranges) in parallel; results into the (pieces,) arrays."""
     n_pieces = bounds.shape[0] - 1
     total_words = sentence_ends[sentence_ends.shape[0] - 1]
@@ -143,7 +153,7 @@ def _train_pieces(weights, out, offsets, rows, ids, sentence_ends, bounds, keep_
         piece_seed = np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(piece + 1)
         result = _train_run(weights, out, offsets, rows, ids, sentence_ends, first, bounds[piece + 1], keep_prob,
                             negative_table, skipgram, window, negative, lr_start, lr_end, total_words, before,
-                            piece_seed, sigmoid, log_sigmoid)
+                            piece_seed, hot_rows, out_rows, sigmoid, log_sigmoid)
         losses[piece] = result[0]
         terms[piece] = result[1]
         trained[piece] = result[2]
@@ -162,5 +172,5 @@ def train_chunk(weights: np.ndarray, out: np.ndarray, offsets: np.ndarray, rows:
     Weights are updated in place. Pieces and threads: `embedding_kernels.run_pieces`; the
     result does not depend on the thread count beyond Hogwild's lock-free races.
     """
-    return run_pieces(_train_pieces, (weights, out, offsets, rows, ids), sentence_ends,
+    return run_pieces(_train_pieces, (weights, out, offsets, rows, ids), (1,), sentence_ends,
                       (keep_prob, negative_table, skipgram, window, negative, lr_start, lr_end, seed), n_threads)

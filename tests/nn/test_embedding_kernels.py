@@ -82,3 +82,45 @@ def test_one_skipgram_centre_matches_numpy(use_negative):
     assert predictions == 5 * 4
     np.testing.assert_allclose(syn0, expected_syn0, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(out, expected_out, rtol=1e-5, atol=1e-6)
+
+
+def test_a_pieces_hot_copies_merge_back_what_it_changed():
+    """A piece trains copies of the hot rows (past the real rows) and adds its changes back: a
+    change another thread made to the shared row meanwhile is kept, not overwritten."""
+    out = np.vstack([_rng_matrix(5, 9), np.zeros((2, DIM), np.float32)])  # 5 real rows, 2 for the copies
+    before = out[:5].copy()
+    snapshot = kernels._open_hot(out, 3, 2, 5)  # rows 3 and 4 are hot
+    np.testing.assert_array_equal(out[5:7], before[3:5])
+    targets = np.array([4, 0, 3], np.int64)
+    kernels._localise(targets, 3, 3, 2, 5)
+    assert targets.tolist() == [6, 0, 5]
+    out[5] += 1.0  # this piece's update of row 3, in its copy
+    out[3] -= 2.0  # another thread's update of the shared row 3 meanwhile
+    kernels._merge_hot(out, 3, 2, 5, snapshot)
+    np.testing.assert_allclose(out[3], before[3] - 1.0, rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(out[4], before[4])
+
+
+@pytest.mark.parametrize("use_negative", [True, False])
+def test_two_threads_train_the_hot_rows_and_leave_the_shapes(use_negative):
+    """With two threads the most used rows live in per-thread copies during a piece; afterwards
+    the model's own matrices hold the training (the output rows start at zero) and keep their shapes."""
+    from nlprec.data.embedding_tables import build_tables
+
+    rng = np.random.default_rng(0)
+    counts = np.sort(rng.integers(1, 500, 300))[::-1].astype(np.int64)  # (V,) ids by frequency
+    ids = rng.choice(300, 60_000, p=counts / counts.sum()).astype(np.int32)  # (N,)
+    ends = np.arange(20, 60_001, 20, dtype=np.int64)  # (S,) sentences of 20 words
+    tables = build_tables(counts, 1e-3, with_negative=use_negative, with_huffman=not use_negative)
+    syn0 = (rng.random((300, DIM), np.float32) - 0.5) / DIM  # (V, d)
+    out = np.zeros((300 if use_negative else 299, DIM), np.float32)
+    dummy = np.zeros((1, DIM), np.float32)
+    start = syn0.copy()
+    kernels.train_chunk(syn0, out if use_negative else dummy, dummy if use_negative else out, ids, ends,
+                        tables.keep_prob, tables.negative_alias, tables.points, tables.codes, tables.code_lengths,
+                        True, use_negative, 5, 5, True, 0.025, 1e-4, 1, 2)
+    assert syn0.shape == (300, DIM) and out.shape[0] in (299, 300)
+    hot = slice(0, 5) if use_negative else slice(-5, None)  # the most frequent words, the root-most nodes
+    assert np.all(np.abs(out[hot]).sum(axis=1) > 0)
+    assert np.all(np.abs(syn0[:5] - start[:5]).sum(axis=1) > 0)
+    assert np.isfinite(syn0).all() and np.isfinite(out).all()
