@@ -24,36 +24,65 @@ import numba
 import numpy as np
 from numba import prange
 
-from nlprec.nn.embedding_kernels import (_below, _localise, _merge_hot, _negative_targets, _next, _open_hot,
-                                         _predict_many, _subsample, run_pieces)
+from nlprec.nn.embedding_kernels import (HOT_ROWS, _below, _localise, _merge_hot, _negative_targets, _next,
+                                         _open_hot, _predict_many, _subsample, run_pieces)
 from nlprec.nn.prefetch import prefetch_row
 
 
 @numba.njit(inline="always", fastmath=True)
-def _add_rows(matrix, rows, first, last, hidden):
-    """hidden += sum of matrix[rows[first:last]]."""
+def _add_rows(matrix, hot, rows, first, last, hidden):
+    """hidden += sum of matrix[rows[first:last]]; a row number past the matrix is hot[row - its rows]."""
     dim = hidden.shape[0]
+    n_real = matrix.shape[0]
     for position in range(first, last):
         row = rows[position]
-        for k in range(dim):
-            hidden[k] += matrix[row, k]
+        if row >= n_real:
+            for k in range(dim):
+                hidden[k] += hot[row - n_real, k]
+        else:
+            for k in range(dim):
+                hidden[k] += matrix[row, k]
 
 
 @numba.njit(inline="always", fastmath=True)
-def _update_rows(matrix, rows, first, last, grad):
-    """matrix[rows[first:last]] += grad."""
+def _update_rows(matrix, hot, rows, first, last, grad):
+    """matrix[rows[first:last]] += grad (rows past the matrix: in `hot`, as _add_rows)."""
     dim = grad.shape[0]
+    n_real = matrix.shape[0]
     for position in range(first, last):
         row = rows[position]
-        for k in range(dim):
-            matrix[row, k] += grad[k]
+        if row >= n_real:
+            for k in range(dim):
+                hot[row - n_real, k] += grad[k]
+        else:
+            for k in range(dim):
+                matrix[row, k] += grad[k]
 
 
 @numba.njit(inline="always", fastmath=True)
 def _prefetch_rows(matrix, rows, first, last):
-    """Prefetch matrix[rows[first:last]] (a word's own and n-gram rows)."""
+    """Prefetch matrix[rows[first:last]] (a word's own and n-gram rows; not the hot copies)."""
     for position in range(first, last):
-        prefetch_row(matrix, rows[position])
+        if rows[position] < matrix.shape[0]:
+            prefetch_row(matrix, rows[position])
+
+
+def hot_input_rows(offsets: np.ndarray, rows: np.ndarray, ids: np.ndarray, keep_prob: np.ndarray, n_real: int,
+                   n_hot: int) -> tuple[np.ndarray, np.ndarray]:
+    """The `n_hot` input rows the chunk's kept words use most (frequent words' own rows and their
+    common n-grams, among the rows of the 2,000 most frequent words: ids follow frequency), and the
+    CSR `rows` with each of them renumbered n_real + its index. Returns (hot (H,) int64, rows (R,))."""
+    top = min(len(offsets) - 1, 2000)
+    uses = np.bincount(ids, minlength=top)[:top] * keep_prob[:top]  # (top,) kept occurrences
+    candidates, inverse = np.unique(rows[:offsets[top]], return_inverse=True)  # (c,), (entries,)
+    usage = np.bincount(inverse, weights=np.repeat(uses, np.diff(offsets[:top + 1])), minlength=len(candidates))
+    hot = candidates[np.argsort(-usage, kind="stable")[:n_hot]].astype(np.int64)  # (H,)
+    order = np.argsort(hot)
+    at = np.minimum(np.searchsorted(hot[order], rows), len(hot) - 1)  # (R,)
+    is_hot = hot[order][at] == rows
+    renumbered = rows.copy()
+    renumbered[is_hot] = n_real + order[at[is_hot]]
+    return hot, renumbered
 
 
 @numba.njit(inline="always")
@@ -64,12 +93,17 @@ def _is_input(other, position, skipgram):
 
 @numba.njit(fastmath=True)
 def _train_run(weights, out, offsets, rows, ids, sentence_ends, first, last, keep_prob, negative_table, skipgram,
-               window, negative, lr_start, lr_end, total_words, words_before, seed, hot_rows, out_rows, sigmoid,
-               log_sigmoid):
+               window, negative, lr_start, lr_end, total_words, words_before, seed, hot_inputs, hot_rows, out_rows,
+               sigmoid, log_sigmoid):
     """Train sentences first..last-1 of the chunk (one piece); (loss, predictions, words kept).
-    The output rows of its `hot_rows` most frequent words are trained in its own copies
-    (embedding_kernels.run_pieces)."""
+    The output rows of its `hot_rows` most frequent words, and the input rows `hot_inputs` (which
+    `rows` numbers past the input matrix), are trained in its own copies and merged back at its
+    end (embedding_kernels.run_pieces)."""
     dim = weights.shape[1]
+    hot_in = np.empty((hot_inputs.shape[0], dim), np.float32)  # (H, d) this piece's copies of the hot input rows
+    for j in range(hot_inputs.shape[0]):
+        hot_in[j] = weights[hot_inputs[j]]
+    snapshot_in = hot_in.copy()
     n_hot = min(hot_rows, out_rows)
     hot_base = out_rows + numba.get_thread_id() * n_hot  # this thread's rows past the real ones
     snapshot = _open_hot(out, 0, n_hot, hot_base)
@@ -125,7 +159,7 @@ def _train_run(weights, out, offsets, rows, ids, sentence_ends, first, last, kee
             for other in range(low, high):
                 if _is_input(other, position, skipgram):
                     context = buffer[other]
-                    _add_rows(weights, rows, offsets[context], offsets[context + 1], hidden)
+                    _add_rows(weights, hot_in, rows, offsets[context], offsets[context + 1], hidden)
                     n_rows += offsets[context + 1] - offsets[context]
             hidden *= np.float32(1.0 / n_rows)
             loss += _predict_many(hidden, out, targets, labels, n_targets, lr, grad, scores, sigmoid, log_sigmoid)
@@ -133,15 +167,18 @@ def _train_run(weights, out, offsets, rows, ids, sentence_ends, first, last, kee
             for other in range(low, high):
                 if _is_input(other, position, skipgram):
                     context = buffer[other]
-                    _update_rows(weights, rows, offsets[context], offsets[context + 1], grad)
+                    _update_rows(weights, hot_in, rows, offsets[context], offsets[context + 1], grad)
     _merge_hot(out, 0, n_hot, hot_base, snapshot)
+    for j in range(hot_inputs.shape[0]):
+        for k in range(dim):
+            weights[hot_inputs[j], k] += hot_in[j, k] - snapshot_in[j, k]
     return loss, terms, trained
 
 
 @numba.njit(parallel=True, cache=True)
 def _train_pieces(weights, out, offsets, rows, ids, sentence_ends, bounds, keep_prob, negative_table, skipgram, window,
-                  negative, lr_start, lr_end, seed, hot_rows, out_rows, sigmoid, log_sigmoid, losses, terms,
-                  trained):
+                  negative, lr_start, lr_end, seed, hot_inputs, hot_rows, out_rows, sigmoid, log_sigmoid, losses,
+                  terms, trained):
     """The pieces bounds[p]..bounds[p+1] (sentence ranges) in parallel; results into the (pieces,) arrays."""
     n_pieces = bounds.shape[0] - 1
     total_words = sentence_ends[sentence_ends.shape[0] - 1]
@@ -153,7 +190,7 @@ def _train_pieces(weights, out, offsets, rows, ids, sentence_ends, bounds, keep_
         piece_seed = np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(piece + 1)
         result = _train_run(weights, out, offsets, rows, ids, sentence_ends, first, bounds[piece + 1], keep_prob,
                             negative_table, skipgram, window, negative, lr_start, lr_end, total_words, before,
-                            piece_seed, hot_rows, out_rows, sigmoid, log_sigmoid)
+                            piece_seed, hot_inputs, hot_rows, out_rows, sigmoid, log_sigmoid)
         losses[piece] = result[0]
         terms[piece] = result[1]
         trained[piece] = result[2]
@@ -169,8 +206,12 @@ def train_chunk(weights: np.ndarray, out: np.ndarray, offsets: np.ndarray, rows:
     rows (R,) int32 the CSR of each word's input rows; ids (N,) int32 word ids; sentence_ends
     (S,) int64 exclusive ends; negative_table (V,) int64 the alias table of
     nlprec.data.embedding_tables.alias_table. lr falls linearly from lr_start to lr_end across the chunk.
-    Weights are updated in place. Pieces and threads: `embedding_kernels.run_pieces`; the
+    Weights are updated in place. Pieces, threads and hot rows: `embedding_kernels.run_pieces`
+    (with several threads the most used input rows are trained in each piece's copies too); the
     result does not depend on the thread count beyond Hogwild's lock-free races.
     """
+    hot = np.zeros(0, np.int64)
+    if min(n_threads, numba.config.NUMBA_NUM_THREADS) > 1:
+        hot, rows = hot_input_rows(offsets, rows, ids, keep_prob, len(weights), HOT_ROWS)
     return run_pieces(_train_pieces, (weights, out, offsets, rows, ids), (1,), sentence_ends,
-                      (keep_prob, negative_table, skipgram, window, negative, lr_start, lr_end, seed), n_threads)
+                      (keep_prob, negative_table, skipgram, window, negative, lr_start, lr_end, seed, hot), n_threads)
