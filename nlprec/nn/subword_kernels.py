@@ -24,8 +24,8 @@ import numba
 import numpy as np
 from numba import prange
 
-from nlprec.nn.embedding_kernels import (HOT_ROWS, _below, _localise, _merge_hot, _negative_targets, _next,
-                                         _open_hot, _predict_many, _subsample, run_pieces)
+from nlprec.nn.embedding_kernels import (HOT_ROWS, SYNC_WORDS, _below, _localise, _merge_hot, _negative_targets,
+                                         _next, _open_hot, _predict_many, _subsample, _sync_hot, run_pieces)
 from nlprec.nn.prefetch import prefetch_row
 
 
@@ -86,6 +86,18 @@ def hot_input_rows(offsets: np.ndarray, rows: np.ndarray, ids: np.ndarray, keep_
 
 
 @numba.njit(inline="always")
+def _sync_inputs(weights, hot_inputs, hot_in, snapshot):
+    """weights[hot_inputs] += what the piece changed in its copies hot_in; both copies restart from the result."""
+    for j in range(hot_inputs.shape[0]):
+        row = hot_inputs[j]
+        for k in range(weights.shape[1]):
+            merged = weights[row, k] + hot_in[j, k] - snapshot[j, k]
+            weights[row, k] = merged
+            hot_in[j, k] = merged
+            snapshot[j, k] = merged
+
+
+@numba.njit(inline="always")
 def _is_input(other, position, skipgram):
     """Whether window position `other` feeds the hidden vector: the centre for skip-gram, the contexts for CBOW."""
     return (other == position) == skipgram
@@ -97,8 +109,8 @@ def _train_run(weights, out, offsets, rows, ids, sentence_ends, first, last, kee
                sigmoid, log_sigmoid):
     """Train sentences first..last-1 of the chunk (one piece); (loss, predictions, words kept).
     The output rows of its `hot_rows` most frequent words, and the input rows `hot_inputs` (which
-    `rows` numbers past the input matrix), are trained in its own copies and merged back at its
-    end (embedding_kernels.run_pieces)."""
+    `rows` numbers past the input matrix), are trained in its own copies and merged back every
+    SYNC_WORDS words and at its end (embedding_kernels.run_pieces)."""
     dim = weights.shape[1]
     hot_in = np.empty((hot_inputs.shape[0], dim), np.float32)  # (H, d) this piece's copies of the hot input rows
     for j in range(hot_inputs.shape[0]):
@@ -123,11 +135,17 @@ def _train_run(weights, out, offsets, rows, ids, sentence_ends, first, last, kee
     terms = 0
     trained = 0
     done = words_before
+    since_sync = 0
     for sentence in range(first, last):
         start = sentence_ends[sentence - 1] if sentence > 0 else 0
         end = sentence_ends[sentence]
         lr = np.float32(lr_start + (lr_end - lr_start) * (done / max(total_words, 1)))
         done += end - start
+        since_sync += end - start
+        if since_sync >= SYNC_WORDS:
+            _sync_hot(out, 0, n_hot, hot_base, snapshot)
+            _sync_inputs(weights, hot_inputs, hot_in, snapshot_in)
+            since_sync = 0
         kept, state = _subsample(ids, start, end, keep_prob, buffer, state)
         trained += kept
         for position in range(kept):
@@ -169,9 +187,7 @@ def _train_run(weights, out, offsets, rows, ids, sentence_ends, first, last, kee
                     context = buffer[other]
                     _update_rows(weights, hot_in, rows, offsets[context], offsets[context + 1], grad)
     _merge_hot(out, 0, n_hot, hot_base, snapshot)
-    for j in range(hot_inputs.shape[0]):
-        for k in range(dim):
-            weights[hot_inputs[j], k] += hot_in[j, k] - snapshot_in[j, k]
+    _sync_inputs(weights, hot_inputs, hot_in, snapshot_in)
     return loss, terms, trained
 
 
