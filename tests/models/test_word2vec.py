@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from contract import ModelContract
+from nlprec.data.embedding_data import EmbeddingData
 from nlprec.data.embedding_tables import build_tables
 from nlprec.tasks.embeddings import EmbedOptions, checkpoint_dir_for, train
 from nlprec.errors import NlprecError
@@ -105,47 +106,35 @@ def test_fixed_seed_regression(tmp_path):
 def test_resume_after_interrupt_equals_uninterrupted_run(tmp_path, monkeypatch):
     options = demo_options(epochs=2, seed=2, chunk_words=50_000)
     straight = train(default_corpus_path(), tmp_path / "straight.npz", options, log=lambda *_: None)
-
-    from nlprec.data import embedding_data
-
-    original = embedding_data.EmbeddingData.train_dataloader
-
-    def interrupted(self, epoch, rank=0, world_size=1):
-        for index, batch in enumerate(original(self, epoch, rank, world_size)):
-            if epoch == 1 and index == 3:
-                raise KeyboardInterrupt
-            yield batch
-
-    monkeypatch.setattr(embedding_data.EmbeddingData, "train_dataloader", interrupted)
+    original = _interrupt_at(monkeypatch, at_epoch=1, at_batch=3)
     out = tmp_path / "resumed.npz"
     with pytest.raises(KeyboardInterrupt):
         train(default_corpus_path(), out, options, log=lambda *_: None)
     assert not out.exists()  # nothing half-written
-    monkeypatch.setattr(embedding_data.EmbeddingData, "train_dataloader", original)
+    monkeypatch.setattr(EmbeddingData, "train_dataloader", original)
     resumed = train(default_corpus_path(), out, options, resume=True, log=lambda *_: None)
     np.testing.assert_array_equal(straight.matrix, resumed.matrix)
     assert (checkpoint_dir_for(out) / "metrics.jsonl").is_file()
 
 
-def _interrupt_in_second_epoch(monkeypatch):
-    """Make the next training raise KeyboardInterrupt as its second epoch starts (after the first's checkpoint)."""
-    from nlprec.data import embedding_data
-
-    original = embedding_data.EmbeddingData.train_dataloader
+def _interrupt_at(monkeypatch, at_epoch: int, at_batch: int):
+    """Make the next training raise KeyboardInterrupt before batch `at_batch` of epoch `at_epoch`
+    (0-based; after the earlier epochs' checkpoints). Returns the real train_dataloader, to put back."""
+    original = EmbeddingData.train_dataloader
 
     def interrupted(self, epoch, rank=0, world_size=1):
         for index, batch in enumerate(original(self, epoch, rank, world_size)):
-            if epoch == 1 and index == 0:
+            if epoch == at_epoch and index == at_batch:
                 raise KeyboardInterrupt
             yield batch
 
-    monkeypatch.setattr(embedding_data.EmbeddingData, "train_dataloader", interrupted)
+    monkeypatch.setattr(EmbeddingData, "train_dataloader", interrupted)
     return original
 
 
 def test_resume_refuses_other_options(tmp_path, monkeypatch):
     out = tmp_path / "v.npz"
-    _interrupt_in_second_epoch(monkeypatch)
+    _interrupt_at(monkeypatch, at_epoch=1, at_batch=0)
     with pytest.raises(KeyboardInterrupt):
         train(default_corpus_path(), out, demo_options(epochs=2), log=lambda *_: None)
     with pytest.raises(NlprecError, match=r"options differ from the checkpoint's \(dim\)"):
@@ -166,9 +155,7 @@ def test_a_finished_run_keeps_no_checkpoint_unless_its_output_fails(tmp_path, mo
         train(default_corpus_path(), out, options, log=lambda *_: None)
     assert not out.exists()
     monkeypatch.setattr(Vectors, "save", real_save)
-    from nlprec.data import embedding_data
-
-    monkeypatch.setattr(embedding_data.EmbeddingData, "train_dataloader",
+    monkeypatch.setattr(EmbeddingData, "train_dataloader",
                         lambda *args, **kwargs: pytest.fail("the resumed run trained again"))
     resumed = train(default_corpus_path(), out, options, resume=True, log=lambda *_: None)
     np.testing.assert_array_equal(straight.matrix, resumed.matrix)
