@@ -102,7 +102,8 @@ def _open_hot(out, hot_first, n_hot, hot_base):
 
 @numba.njit(inline="always")
 def _sync_hot(out, hot_first, n_hot, hot_base, snapshot):
-    """_merge_hot, then the copies and the snapshot start again from the merged rows."""
+    """Add what this piece changed in its copies (copy - snapshot) to the hot rows, lock-free as
+    every Hogwild write; the copies and the snapshot then start again from the merged rows."""
     dim = out.shape[1]
     for j in range(n_hot):
         for k in range(dim):
@@ -110,15 +111,6 @@ def _sync_hot(out, hot_first, n_hot, hot_base, snapshot):
             out[hot_first + j, k] = merged
             out[hot_base + j, k] = merged
             snapshot[j, k] = merged
-
-
-@numba.njit(inline="always")
-def _merge_hot(out, hot_first, n_hot, hot_base, snapshot):
-    """Add what this piece changed in its copies to the hot rows (lock-free, as every Hogwild write)."""
-    dim = out.shape[1]
-    for j in range(n_hot):
-        for k in range(dim):
-            out[hot_first + j, k] += out[hot_base + j, k] - snapshot[j, k]
 
 
 @numba.njit(inline="always")
@@ -480,13 +472,13 @@ def _train_run(syn0, out_neg, out_hs, ids, sentence_ends, first, last, keep_prob
                                            log_sigmoid)
             loss += part
             terms += count
-    _merge_hot(out, hot_first, n_hot, hot_base, snapshot)
-    _merge_hot(syn0, 0, n_hot_in, hot_base_in, snapshot_in)
+    _sync_hot(out, hot_first, n_hot, hot_base, snapshot)
+    _sync_hot(syn0, 0, n_hot_in, hot_base_in, snapshot_in)
     return loss, terms, trained
 
 
 PIECE_WORDS = 10_000  # words per independently seeded piece of a chunk (gensim's job size)
-HOT_ROWS = 256  # output rows each piece trains in its own copies when threads share the weights
+HOT_ROWS = 256  # input and output rows each piece trains in its own copies when threads share the weights
 SYNC_WORDS = 1_000  # and merges them back this often (words), so that the others see them soon
 
 

@@ -24,8 +24,8 @@ import numba
 import numpy as np
 from numba import prange
 
-from nlprec.nn.embedding_kernels import (HOT_ROWS, SYNC_WORDS, _below, _localise, _merge_hot, _negative_targets,
-                                         _next, _open_hot, _predict_many, _subsample, _sync_hot, run_pieces)
+from nlprec.nn.embedding_kernels import (HOT_ROWS, SYNC_WORDS, _below, _localise, _negative_targets, _next,
+                                         _open_hot, _predict_many, _subsample, _sync_hot, run_pieces)
 from nlprec.nn.prefetch import prefetch_row
 
 
@@ -186,7 +186,7 @@ def _train_run(weights, out, offsets, rows, ids, sentence_ends, first, last, kee
                 if _is_input(other, position, skipgram):
                     context = buffer[other]
                     _update_rows(weights, hot_in, rows, offsets[context], offsets[context + 1], grad)
-    _merge_hot(out, 0, n_hot, hot_base, snapshot)
+    _sync_hot(out, 0, n_hot, hot_base, snapshot)
     _sync_inputs(weights, hot_inputs, hot_in, snapshot_in)
     return loss, terms, trained
 
