@@ -14,9 +14,9 @@ copy each epoch (nlprec.data.interactions.PairwiseData), plus `l2` on the embedd
 batch.
 
 The embedding tables take sparse row gradients and train with the trainer's "sparse_adam": a
-lazy Adam (torch's SparseAdam) moves only the batch's rows, AdamW trains the MLP and output
-layer, so an epoch costs the interactions, not users x steps. The tables get no weight decay
-(SparseAdam has none): `l2` on the batch's rows in the loss regularises them.
+lazy Adam (nlprec.train.optimizers.RowAdam) moves only the batch's rows, AdamW trains the MLP and
+output layer, so an epoch costs the interactions, not users x steps. The tables get no weight
+decay (lazy Adam has none): `l2` on the batch's rows in the loss regularises them.
 
 The score is not an inner product, so top-k recommendation scores every item exactly in
 batches (`score_all`) instead of a FAISS search. `score_all` splits the first MLP layer,

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from nlprec.errors import NlprecError
-from nlprec.train.optimizers import SparseRowsAdam, sparse_adam, sparse_parameters
+from nlprec.train.optimizers import RowAdam, SparseRowsAdam, sparse_adam, sparse_parameters
 
 
 class TableAndLayer(nn.Module):
@@ -71,7 +71,7 @@ def test_only_dense_or_only_sparse_parameters_keep_one_torch_optimizer():
     dense = nn.Linear(3, 1)
     assert isinstance(build(dense), torch.optim.AdamW)
     table = nn.Embedding(5, 2, sparse=True)
-    assert isinstance(build(table), torch.optim.SparseAdam)
+    assert isinstance(build(table), RowAdam)
 
 
 def test_trainer_sets_the_rate_of_both_parts():
@@ -93,3 +93,49 @@ def test_a_dense_optimizer_state_is_refused_in_one_line():
     dense = torch.optim.AdamW(model.parameters())
     with pytest.raises(NlprecError, match="not a sparse_adam one"):
         build(model).load_state_dict(dense.state_dict())
+
+
+def _two_uses_steps(table: nn.Embedding, optimizer, steps: int, seed: int) -> None:
+    """`steps` steps whose gradient names rows twice (two lookups, repeated rows in each)."""
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(steps):
+        first, second = torch.randint(0, 30, (40,), generator=generator), torch.randint(0, 30, (25,), generator=generator)
+        target = torch.randn(40, 6, generator=generator)
+        optimizer.zero_grad()
+        ((table(first) - target) ** 2).sum().add(table(second).pow(3).mean()).backward()
+        optimizer.step()
+
+
+@pytest.mark.parametrize("maximize", [False, True])
+def test_row_adam_follows_torch_sparse_adam(maximize):
+    torch.manual_seed(0)
+    ours, theirs = nn.Embedding(30, 6, sparse=True), nn.Embedding(30, 6, sparse=True)
+    theirs.load_state_dict(ours.state_dict())
+    _two_uses_steps(ours, RowAdam(ours.parameters(), lr=0.01, maximize=maximize), 25, seed=1)
+    _two_uses_steps(theirs, torch.optim.SparseAdam(theirs.parameters(), lr=0.01, maximize=maximize), 25, seed=1)
+    torch.testing.assert_close(ours.weight, theirs.weight, rtol=1e-5, atol=1e-6)
+
+
+def test_row_adam_resumes_from_a_sparse_adam_checkpoint():
+    torch.manual_seed(0)
+    table, resumed = nn.Embedding(30, 6, sparse=True), nn.Embedding(30, 6, sparse=True)
+    torch_adam = torch.optim.SparseAdam(table.parameters(), lr=0.01)
+    _two_uses_steps(table, torch_adam, 5, seed=2)
+    resumed.load_state_dict(table.state_dict())
+    buffer = io.BytesIO()  # as a checkpoint file holds it: no tensor shared with `torch_adam`
+    torch.save(torch_adam.state_dict(), buffer)
+    buffer.seek(0)
+    row_adam = RowAdam(resumed.parameters(), lr=0.01)
+    row_adam.load_state_dict(torch.load(buffer, weights_only=True))
+    _two_uses_steps(table, torch_adam, 5, seed=3)
+    _two_uses_steps(resumed, row_adam, 5, seed=3)
+    torch.testing.assert_close(resumed.weight, table.weight, rtol=1e-5, atol=1e-6)
+    assert row_adam.state_dict()["state"][0]["step"] == 10
+
+
+def test_row_adam_refuses_a_dense_gradient_in_one_line():
+    layer = nn.Linear(3, 2)
+    optimizer = RowAdam(layer.parameters())
+    layer(torch.ones(1, 3)).sum().backward()
+    with pytest.raises(NlprecError, match=r"dense gradient for a \(2, 3\) parameter"):
+        optimizer.step()
