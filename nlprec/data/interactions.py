@@ -642,9 +642,14 @@ class _ShuffledRowsData:
 
     def _slices(self, rng: np.random.Generator, rank: int, world_size: int) -> Iterator[np.ndarray]:
         order = rng.permutation(self.n_rows)
+        for batch in self._batches(rank, world_size):
+            yield order[batch]
+
+    def _batches(self, rank: int, world_size: int) -> Iterator[slice]:
+        """This rank's batches of the epoch, as slices of its shuffled order."""
         for step in range(self.steps_per_epoch(world_size)):
             index = step * world_size + rank
-            yield order[index * self.batch_size:(index + 1) * self.batch_size]
+            yield slice(index * self.batch_size, (index + 1) * self.batch_size)
 
     def _rng(self, epoch: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, epoch])
@@ -654,20 +659,24 @@ class _ShuffledRowsData:
 
 
 class RatingsData(_ShuffledRowsData):
-    """Explicit ratings in shuffled minibatches: `users`, `items` (B,) int64, `ratings` (B,) float32."""
+    """Explicit ratings in shuffled minibatches: `users`, `items` (B,) int64, `ratings` (B,) float32.
+
+    Each epoch gathers the rows once in their shuffled order, so a batch is a slice of three
+    contiguous arrays, not three random gathers from the whole log (on a 10M-row log those miss the
+    cache every step: BENCHMARKS.md, "Recommenders: a compiled lazy Adam")."""
 
     def __init__(self, train: Interactions, batch_size: int = 1024, seed: int = 0):
         if train.ratings is None:
             raise NlprecError(f"{train.source}: this model needs ratings; name the rating column with --rating-col")
         super().__init__(len(train), batch_size, seed)
-        self.users = torch.from_numpy(train.users)
-        self.items = torch.from_numpy(train.items)
-        self.ratings = torch.from_numpy(train.ratings.astype(np.float32))
+        self.users, self.items = train.users, train.items  # (N,) int64 each
+        self.ratings = train.ratings.astype(np.float32, copy=False)  # (N,)
 
     def train_dataloader(self, epoch: int, rank: int = 0, world_size: int = 1) -> Iterator[dict[str, Any]]:
-        for rows in self._slices(self._rng(epoch), rank, world_size):
-            rows = torch.from_numpy(rows)
-            yield {"users": self.users[rows], "items": self.items[rows], "ratings": self.ratings[rows]}
+        order = self._rng(epoch).permutation(self.n_rows)  # (N,)
+        users, items, ratings = (torch.from_numpy(column[order]) for column in (self.users, self.items, self.ratings))
+        for batch in self._batches(rank, world_size):
+            yield {"users": users[batch], "items": items[batch], "ratings": ratings[batch]}
 
 
 class PairwiseData(_ShuffledRowsData):

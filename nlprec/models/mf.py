@@ -11,10 +11,10 @@ error on observed ratings plus `l2` times the squared norms of the parameters ea
 touches (the paper's lambda, applied per rating, so popular users and items are regularised
 more). Predictions are clipped to the rating range seen in training.
 
-The four tables take sparse row gradients and train with the trainer's "sparse_adam" (torch's
-SparseAdam, a lazy Adam): a step moves only the rows of the batch's users and items, so an
-epoch costs the interactions, not users x steps. SparseAdam has no weight decay; the L2 term
-above is the regularisation, on the batch's rows, in the loss.
+The four tables take sparse row gradients and train with the trainer's "sparse_adam" (a lazy
+Adam, nlprec.train.optimizers.RowAdam): a step moves only the rows of the batch's users and
+items, so an epoch costs the interactions, not users x steps. Lazy Adam has no weight decay; the
+L2 term above is the regularisation, on the batch's rows, in the loss.
 
 The score is an inner product plus a per-user constant, so top-k retrieval runs on FAISS:
 `retrieval_vectors()` returns user rows [p_u, 1], item rows [q_i, b_i] and the user offset
@@ -77,14 +77,21 @@ class MF(nn.Module):
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """Unclipped predicted ratings for aligned (N,) user and item indices: (N,)."""
-        dot = (self.user_factors(users) * self.item_factors(items)).sum(-1)  # (N,)
-        return self.config.global_mean + self.user_bias(users).squeeze(-1) + self.item_bias(items).squeeze(-1) + dot
+        return self._predicted(*self._rows(users, items))
+
+    def _rows(self, users: torch.Tensor, items: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """p_u, q_i (N, dim) and b_u, b_i (N,) of aligned (N,) indices: each table read once a step."""
+        return (self.user_factors(users), self.item_factors(items),
+                self.user_bias(users).squeeze(-1), self.item_bias(items).squeeze(-1))
+
+    def _predicted(self, p: torch.Tensor, q: torch.Tensor, b_u: torch.Tensor, b_i: torch.Tensor) -> torch.Tensor:
+        return self.config.global_mean + b_u + b_i + (p * q).sum(-1)  # (N,)
 
     def loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         users, items, ratings = batch["users"], batch["items"], batch["ratings"]  # (B,) each
-        mse = F.mse_loss(self(users, items), ratings)
-        reg = l2_penalty(self.user_factors(users), self.item_factors(items),
-                         self.user_bias(users), self.item_bias(items)) / len(users)
+        rows = self._rows(users, items)
+        mse = F.mse_loss(self._predicted(*rows), ratings)
+        reg = l2_penalty(*rows) / len(users)
         return {"loss": mse + self.config.l2 * reg, "mse": mse.detach()}
 
     def _clip(self, scores: torch.Tensor) -> torch.Tensor:
