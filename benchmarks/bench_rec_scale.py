@@ -3,7 +3,7 @@ implicit's BPR on seeded synthetic interaction logs with power-law popularity.
 
     python benchmarks/bench_rec_scale.py --out benchmarks/results/rec_scale.json
     python benchmarks/bench_rec_scale.py --sizes 1M --out /tmp/rec_scale_1m.json      # the small end only
-    python benchmarks/bench_rec_scale.py steps      # one MF step, dense Adam vs SparseAdam, two catalogue sizes
+    python benchmarks/bench_rec_scale.py steps      # one MF step: dense Adam, SparseAdam, RowAdam; two catalogue sizes
 
 Logs (written once into --work as Parquet: user, item, rating, timestamp): SIZES gives the
 interactions, users and items of each; users and items are drawn from Zipf-like laws (item
@@ -186,36 +186,39 @@ def implicit_part(log_file: str, epochs: int, threads: int) -> None:
 
 
 def step_part(out: Path) -> None:
-    """In-process, one thread: CPU ms of one MF training step (batch 1,024) at 20k x 10k and 100k x
-    50k, with sparse tables + SparseAdam (the model's default) and dense tables + Adam."""
+    """In-process, one thread: CPU ms of one MF training step (batch 1,024, uniform rows) at 20k x
+    10k and 100k x 50k, split into loss + backward and the optimizer step, for dense tables + Adam,
+    sparse tables + torch's SparseAdam and sparse tables + nlprec's RowAdam (the model's default)."""
     import torch
 
     from nlprec.models.mf import MF, MFConfig
+    from nlprec.train.optimizers import RowAdam
 
     torch.set_num_threads(1)
+    variants = {"dense + Adam": (False, torch.optim.Adam), "sparse + torch SparseAdam": (True, torch.optim.SparseAdam),
+                "sparse + RowAdam": (True, RowAdam)}
     rows = {}
     for n_users, n_items in ((20_000, 10_000), (100_000, 50_000)):
-        for sparse in (False, True):
+        for name, (sparse, optimizer_class) in variants.items():
             model = MF(MFConfig(n_users=n_users, n_items=n_items, sparse=sparse))
-            optimizer = (torch.optim.SparseAdam if sparse else torch.optim.Adam)(list(model.parameters()), lr=2e-3)
+            optimizer = optimizer_class(list(model.parameters()), lr=2e-3)
             generator = torch.Generator().manual_seed(0)
-
-            def step() -> None:
+            spent = np.zeros(2)  # CPU seconds: loss + backward, optimizer step
+            for index in range(130):
                 batch = {"users": torch.randint(0, n_users, (1024,), generator=generator),
                          "items": torch.randint(0, n_items, (1024,), generator=generator),
                          "ratings": torch.rand(1024, generator=generator) * 4 + 1}
+                started = time.process_time()
                 optimizer.zero_grad()
                 model.loss(batch)["loss"].backward()
+                middle = time.process_time()
                 optimizer.step()
-
-            for _ in range(5):
-                step()
-            started = time.process_time()
-            for _ in range(30):
-                step()
-            label = f"{n_users}x{n_items} {'sparse embeddings + SparseAdam' if sparse else 'dense + Adam'}"
-            rows[label] = round((time.process_time() - started) / 30 * 1000, 2)
-            print(f"{label}: {rows[label]} ms CPU per step", flush=True)
+                if index >= 30:  # the first steps allocate the moments and load compiled code
+                    spent += (middle - started, time.process_time() - middle)
+            label = f"{n_users}x{n_items} {name}"
+            rows[label] = {"loss_backward_ms": round(float(spent[0]) * 10, 2), "optimizer_ms": round(float(spent[1]) * 10, 2),
+                           "step_ms": round(float(spent.sum()) * 10, 2)}
+            print(f"{label}: {rows[label]} CPU per step", flush=True)
     write_json(out, {"command": "python benchmarks/bench_rec_scale.py steps", "mf_step_cpu_ms": rows})
 
 
@@ -242,7 +245,7 @@ def main() -> None:
         (evaluate_part if part == "evaluate" else implicit_part)(target, first, threads)
         return
     if len(sys.argv) > 1 and sys.argv[1] == "steps":
-        step_part(REPO / "benchmarks" / "results" / "rec_step_sparse.json")
+        step_part(REPO / "benchmarks" / "results" / "rec_step_row_adam.json")
         return
     if len(sys.argv) > 1 and sys.argv[1] == "train":
         train_part(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]))
