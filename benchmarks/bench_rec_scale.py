@@ -17,6 +17,8 @@ its own, so its peak resident memory (ru_maxrss of that child) is its own:
   extrapolate to (first + per step x the remaining steps of the epoch),
   the whole command's wall and CPU seconds and peak RSS; at the end, each model's epoch-time
   ratio of the largest log to the smallest (wall and CPU; CPU is steadier on a busy machine).
+  `--repeats R` runs these jobs in R rounds, the sizes back to back in each: a job's figures are
+  its median run, and the ratio is also given round by round (this VM's speed drifts 2x).
 - evaluation of the saved neumf folder in a fresh process: the 99 sampled negatives
   (`Recommender.evaluate("sampled")`) and full ranking over every unseen item
   (`evaluate("full")`); at the large end full ranking scores --full-users test users drawn with
@@ -222,8 +224,15 @@ def step_part(out: Path) -> None:
     write_json(out, {"command": "python benchmarks/bench_rec_scale.py steps", "mf_step_cpu_ms": rows})
 
 
+def median_run(runs: list[dict]) -> dict:
+    """The run with the median extrapolated epoch (the lower middle one of an even count)."""
+    ranked = sorted(runs, key=lambda run: run.get("epoch_seconds_extrapolated", float("inf")))
+    return ranked[(len(ranked) - 1) // 2]
+
+
 def epoch_ratios(sizes: dict) -> dict:
-    """Extrapolated epoch time (wall and CPU) of the largest log over the smallest's, per model."""
+    """Extrapolated epoch time (wall and CPU) of the largest log over the smallest's, per model: of
+    the median runs, and round by round (each round ran both sizes back to back)."""
     first, last = sizes[min(sizes, key=lambda label: sizes[label]["interactions"])], \
         sizes[max(sizes, key=lambda label: sizes[label]["interactions"])]
     ratios = {}
@@ -232,6 +241,10 @@ def epoch_ratios(sizes: dict) -> dict:
         for kind in ("epoch_seconds_extrapolated", "epoch_cpu_seconds_extrapolated"):
             if small.get(kind) and large.get(kind):
                 ratios[f"{model}_{kind}"] = round(large[kind] / small[kind], 2)
+                ratios[f"{model}_{kind}_per_round"] = [
+                    round(big[kind] / little[kind], 2)
+                    for little, big in zip(first[f"nlprec_{model}_runs"], last[f"nlprec_{model}_runs"])
+                    if little.get(kind) and big.get(kind)]
     return ratios
 
 
@@ -258,23 +271,33 @@ def main() -> None:
     parser.add_argument("--max-steps", type=int, default=300, help="nlprec training steps timed (batches of 1024)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--full-users", type=int, default=2000, help="test users scored by full ranking at most")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="rounds of nlprec training jobs, sizes alternating within a round; each job's "
+                             "figures are its median run")
     args = parser.parse_args()
     results: dict = {"command": " ".join(["python", "benchmarks/bench_rec_scale.py", *sys.argv[1:]]),
                      "load_average_start": os.getloadavg(), "epochs": args.epochs, "max_steps": args.max_steps,
-                     "threads": args.threads,
+                     "threads": args.threads, "repeats": args.repeats,
                      "sizes": {}}
     script = str(Path(__file__).resolve())
-    for label in args.sizes.split(","):
-        log_file = synthetic_log(args.work, label)
+    labels = args.sizes.split(",")
+    for label in labels:
         interactions, n_users, n_items = SIZES[label]
-        row: dict = {"interactions": interactions, "users": n_users, "items": n_items}
-        results["sizes"][label] = row
-        for model in ("mf", "neumf"):
-            print(f"{label}: nlprec {model} ...", flush=True)
-            row[f"nlprec_{model}"] = nlprec_train(log_file, model, args.work / f"{model}-{label}", args.max_steps,
-                                                  args.threads, script)
-            print(f"  {row[f'nlprec_{model}']}", flush=True)
-            write_json(args.out, results)
+        results["sizes"][label] = {"interactions": interactions, "users": n_users, "items": n_items, "log": str(
+            synthetic_log(args.work, label))}
+    for round_index in range(args.repeats):
+        for label in labels:
+            row = results["sizes"][label]
+            for model in ("mf", "neumf"):
+                print(f"round {round_index + 1}, {label}: nlprec {model} ...", flush=True)
+                run = nlprec_train(Path(row["log"]), model, args.work / f"{model}-{label}", args.max_steps,
+                                   args.threads, script)
+                row.setdefault(f"nlprec_{model}_runs", []).append(run)
+                row[f"nlprec_{model}"] = median_run(row[f"nlprec_{model}_runs"])
+                print(f"  {run}", flush=True)
+                write_json(args.out, results)
+    for label in labels:
+        row, log_file = results["sizes"][label], Path(results["sizes"][label]["log"])
         print(f"{label}: evaluation of the neumf folder ...", flush=True)
         log = args.work / f"evaluate-{label}.log"
         row["neumf_evaluation"] = run_measured([sys.executable, script, "evaluate", str(args.work / f"neumf-{label}"),
