@@ -24,7 +24,7 @@ class ModelContract:
     name: str = ""
     steps: int = 30  # optimisation steps for the "loss falls" check
     lr: float = 0.05
-    optimizer: type = torch.optim.Adam  # SparseAdam for models with sparse embedding gradients
+    optimizer: type = torch.optim.Adam  # RowAdam (the product's sparse_adam) for models with sparse embedding gradients
 
     def make_model(self) -> torch.nn.Module:
         """A tiny model, seeded."""

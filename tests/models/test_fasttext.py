@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from contract import ModelContract
+from nlprec.train.optimizers import RowAdam
 from nlprec.data.embedding_tables import build_tables
 from nlprec.data.subwords import SubwordSpec, ngram_buckets
 from nlprec.tasks.embeddings import FastTextOptions, checkpoint_dir_for, train
@@ -63,7 +64,7 @@ class TestFastTextCbowContract(TestFastTextContract):
 class TestFastTextTorchBackendContract(ModelContract):
     name = "fasttext"
     lr = 0.05
-    optimizer = torch.optim.SparseAdam
+    optimizer = RowAdam
 
     def make_model(self):
         return tiny_model("skipgram", backend="torch")

@@ -7,12 +7,13 @@ import pytest
 import torch
 
 from contract import ModelContract
+from nlprec.train.optimizers import RowAdam
 from nlprec.models.mf import MF, MFConfig
 
 
 class TestMFContract(ModelContract):
     name = "mf"
-    optimizer = torch.optim.SparseAdam  # every table takes sparse row gradients
+    optimizer = RowAdam  # every table takes sparse row gradients
 
     def make_model(self):
         torch.manual_seed(0)

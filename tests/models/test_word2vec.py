@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from contract import ModelContract
+from nlprec.train.optimizers import RowAdam
 from nlprec.data.embedding_data import EmbeddingData
 from nlprec.data.embedding_tables import build_tables
 from nlprec.tasks.embeddings import EmbedOptions, checkpoint_dir_for, train
@@ -52,7 +53,7 @@ class TestWord2VecContract(ModelContract):
 class TestWord2VecTorchBackendContract(ModelContract):
     name = "word2vec"
     lr = 0.05
-    optimizer = torch.optim.SparseAdam
+    optimizer = RowAdam
 
     def make_model(self):
         return tiny_model("cbow", "hierarchical", backend="torch")
