@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from nlprec.data.interactions import (
+    SeenPairs,
     ItemRowsData,
     PairwiseData,
     RatingsData,
@@ -191,7 +192,8 @@ def test_sampler_never_returns_a_seen_item(tmp_path):
     data = synthetic(n_users=50, n_items=12, per_user=10, tmp_path=tmp_path)  # 10 of 12 items seen
     seen = np.unique(pair_keys(data.users, data.items, data.n_items))
     users = np.repeat(np.arange(data.n_users), 40)
-    negatives = sample_negatives(users, seen, data.n_items, np.random.default_rng(0), n=3)  # (N, 3)
+    pairs = SeenPairs.of(data.users, data.items, data.n_users, data.n_items)
+    negatives = sample_negatives(users, pairs, np.random.default_rng(0), n=3)  # (N, 3)
     assert negatives.shape == (len(users), 3)
     keys = pair_keys(np.repeat(users, 3), negatives.reshape(-1), data.n_items)
     assert not np.isin(keys, seen).any()
@@ -200,9 +202,9 @@ def test_sampler_never_returns_a_seen_item(tmp_path):
 
 def test_sampler_reports_users_who_saw_everything(tmp_path):
     data = read_interactions(write(tmp_path, "r.tsv", "a\t1\t5\na\t2\t5\nb\t1\t5\n"))
-    seen = np.unique(pair_keys(data.users, data.items, data.n_items))
+    pairs = SeenPairs.of(data.users, data.items, data.n_users, data.n_items)
     with pytest.raises(NlprecError, match="seen \\(nearly\\) every item"):
-        sample_negatives(np.array([0]), seen, data.n_items, np.random.default_rng(0), max_rounds=5)
+        sample_negatives(np.array([0]), pairs, np.random.default_rng(0), max_rounds=5)
 
 
 def test_eval_negatives_are_distinct_unseen_and_seeded(tmp_path):
