@@ -42,7 +42,7 @@ def _sum_duplicates(indices, values, slot_of_row, rows, summed):
     return n_rows
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")  # no zero-divisor branch: the row loop vectorises
 def lazy_adam_rows(weight, exp_avg, exp_avg_sq, indices, values, slot_of_row, rows, summed,
                    keep1, keep2, eps, neg_step_size):
     """One lazy Adam step on the rows named in `indices` (nnz,) with gradient `values` (nnz, dim):
