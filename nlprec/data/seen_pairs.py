@@ -59,6 +59,8 @@ class SeenPairs:
     def contains(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """(N,) bool: whether each (users[k], items[k]) pair was seen."""
         users = np.ascontiguousarray(users, dtype=np.int64)
+        if len(users) and (users.min() < 0 or users.max() >= self.n_users):  # the kernel reads starts[user]
+            raise ValueError(f"user ids {users.min()}..{users.max()}: expected 0..{self.n_users - 1}")
         keys = pair_keys(users, np.asarray(items), self.n_items)  # (N,)
         return _in_user_keys(self.keys, self.starts, users, keys)
 

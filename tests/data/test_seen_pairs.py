@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -33,3 +34,9 @@ def test_a_matrix_with_unsorted_columns_gives_the_same_pairs():
     from_matrix, from_pairs = SeenPairs.of_matrix(matrix), SeenPairs.of(users, items, 4, 5)
     np.testing.assert_array_equal(from_matrix.keys, from_pairs.keys)
     np.testing.assert_array_equal(from_matrix.starts, from_pairs.starts)
+
+
+def test_a_user_id_outside_the_pairs_is_refused():
+    seen = SeenPairs.of(np.array([0, 1]), np.array([2, 3]), 2, 4)
+    with pytest.raises(ValueError, match=r"user ids 0..2: expected 0..1"):
+        seen.contains(np.array([0, 2]), np.array([1, 1]))
