@@ -4,6 +4,7 @@ implicit's BPR on seeded synthetic interaction logs with power-law popularity.
     python benchmarks/bench_rec_scale.py --out benchmarks/results/rec_scale.json
     python benchmarks/bench_rec_scale.py --sizes 1M --out /tmp/rec_scale_1m.json      # the small end only
     python benchmarks/bench_rec_scale.py steps      # one MF step: dense Adam, SparseAdam, RowAdam; two catalogue sizes
+    python benchmarks/bench_rec_scale.py interleaved mf 2   # per-step cost at 1M and 10M, one process, alternating
 
 Logs (written once into --work as Parquet: user, item, rating, timestamp): SIZES gives the
 interactions, users and items of each; users and items are drawn from Zipf-like laws (item
@@ -224,6 +225,67 @@ def step_part(out: Path) -> None:
     write_json(out, {"command": "python benchmarks/bench_rec_scale.py steps", "mf_step_cpu_ms": rows})
 
 
+def interleaved_part(work: Path, model: str, threads: int, out: Path, blocks: int = 12, block_steps: int = 150) -> None:
+    """Both logs' trainers in one process, `blocks` rounds of `block_steps` steps each, alternating:
+    ms per step (batch loading, the trainer's step, its optimizer inside it), median over the
+    rounds after two warm-up rounds. The VM's drift hits both sizes alike, so the step ratio is
+    steadier than across processes."""
+    import torch
+
+    from nlprec.tasks import recommend
+    from nlprec.train import Trainer
+
+    torch.set_num_threads(threads)
+    trainers: list = []
+    fit = Trainer.fit
+    Trainer.fit = lambda trainer: trainers.append(trainer) or []  # build each trainer, train nothing
+    labels = list(SIZES)
+    for label in labels:
+        options = recommend.RecommendOptions(model=model, threads=threads, progress=False,
+                                             trainer_options={"epochs": 1, "device": "cpu"})
+        recommend.train(synthetic_log(work, label), None, options)
+    Trainer.fit = fit
+    epochs = [0] * len(trainers)
+    loaders = [iter(trainer.data.train_dataloader(epoch=0)) for trainer in trainers]
+    spent: list[list] = [[] for _ in trainers]
+    for block in range(blocks):
+        for index, trainer in enumerate(trainers):
+            optimizer_step, optimizer_seconds = trainer.optimizer.step, [0.0]
+
+            def timed_optimizer_step(*args, step=optimizer_step, seconds=optimizer_seconds, **kwargs):
+                started = time.perf_counter()
+                step(*args, **kwargs)
+                seconds[0] += time.perf_counter() - started
+
+            trainer.optimizer.step = timed_optimizer_step
+            load = train = 0.0
+            for _ in range(block_steps):
+                started = time.perf_counter()
+                batch = next(loaders[index], None)
+                if batch is None:  # the epoch ran out: the next one (its shuffle is not timed)
+                    epochs[index] += 1
+                    loaders[index] = iter(trainer.data.train_dataloader(epoch=epochs[index]))
+                    started = time.perf_counter()
+                    batch = next(loaders[index])
+                loaded = time.perf_counter()
+                trainer._step([batch])
+                load, train = load + loaded - started, train + time.perf_counter() - loaded
+            trainer.optimizer.step = optimizer_step
+            if block >= 2:
+                spent[index].append([load, train, optimizer_seconds[0]])
+    rows = {}
+    for label, times in zip(labels, spent):
+        load, train, optimizer = np.median(np.array(times), axis=0) / block_steps * 1000  # ms per step
+        rows[label] = {"load_ms": round(float(load), 3), "step_ms": round(float(train), 3),
+                       "optimizer_ms": round(float(optimizer), 3), "total_ms": round(float(load + train), 3)}
+        print(f"{model}, {threads} thread(s), {label}: {rows[label]}", flush=True)
+    ratio = rows[labels[-1]]["total_ms"] / rows[labels[0]]["total_ms"]
+    print(f"step cost {labels[-1]} / {labels[0]}: {ratio:.3f}", flush=True)
+    write_json(out, {"command": f"python benchmarks/bench_rec_scale.py interleaved {model} {threads}",
+                     "model": model, "threads": threads, "blocks": blocks, "block_steps": block_steps,
+                     "ms_per_step": rows, "step_cost_ratio": round(ratio, 3)})
+
+
 def median_run(runs: list[dict]) -> dict:
     """The run with the median extrapolated epoch (the lower middle one of an even count)."""
     ranked = sorted(runs, key=lambda run: run.get("epoch_seconds_extrapolated", float("inf")))
@@ -259,6 +321,11 @@ def main() -> None:
         return
     if len(sys.argv) > 1 and sys.argv[1] == "steps":
         step_part(REPO / "benchmarks" / "results" / "rec_step_row_adam.json")
+        return
+    if len(sys.argv) > 1 and sys.argv[1] == "interleaved":
+        model, threads = sys.argv[2], int(sys.argv[3])
+        interleaved_part(Path("/tmp/nlprec-bench/rec-scale"), model, threads,
+                         REPO / "benchmarks" / "results" / f"rec_step_interleaved_{model}_{threads}.json")
         return
     if len(sys.argv) > 1 and sys.argv[1] == "train":
         train_part(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]))
