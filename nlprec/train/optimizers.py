@@ -41,7 +41,12 @@ class RowAdam(torch.optim.Optimizer):
         self._scratch: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
     @torch.no_grad()
-    def step(self, closure: Any = None) -> None:
+    def step(self, closure: Any = None) -> Any:
+        """One update of every parameter with a gradient; `closure` (re-evaluates the loss) as in torch."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
         for group in self.param_groups:
             for param in group["params"]:
                 if param.grad is None:
@@ -62,6 +67,7 @@ class RowAdam(torch.optim.Optimizer):
                     _functional.sparse_adam([param], [param.grad], [state["exp_avg"]], [state["exp_avg_sq"]],
                                             [state["step"]], eps=group["eps"], beta1=beta1, beta2=beta2,
                                             lr=group["lr"], maximize=group["maximize"])
+        return loss
 
     def _compiled_step(self, param: nn.Parameter, state: dict[str, Any], group: dict[str, Any]) -> None:
         grad = param.grad

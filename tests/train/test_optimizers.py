@@ -139,3 +139,19 @@ def test_row_adam_refuses_a_dense_gradient_in_one_line():
     layer(torch.ones(1, 3)).sum().backward()
     with pytest.raises(NlprecError, match=r"dense gradient for a \(2, 3\) parameter"):
         optimizer.step()
+
+
+def test_row_adam_step_runs_a_closure_and_returns_its_loss():
+    table = nn.Embedding(5, 2, sparse=True)
+    optimizer = RowAdam(table.parameters(), lr=0.1)
+
+    def closure():
+        optimizer.zero_grad()
+        loss = table(torch.tensor([1, 1, 3])).pow(2).sum()
+        loss.backward()
+        return loss
+
+    before = table.weight.detach().clone()
+    loss = optimizer.step(closure)
+    assert float(loss.detach()) == float(before[[1, 1, 3]].pow(2).sum())
+    assert (table.weight.detach() != before).any(dim=1).tolist() == [False, True, False, True, False]
