@@ -3,8 +3,8 @@
 Negative sampling asks it for every drawn item of every batch. The pairs are kept as sorted
 int64 keys (user * n_items + item) with where each user's keys start, so a lookup is a binary
 search within one user's few keys instead of the whole array: on a 10M-interaction log the
-whole-array `np.searchsorted` missed the cache on most of its ~24 probes (1.2 ms a batch of
-1,024, against 0.16 ms within the user's keys; BENCHMARKS.md, "Recommenders: a compiled lazy Adam").
+whole-array `np.searchsorted` missed the cache on most of its ~24 probes (negative sampling
+1.50 -> 0.24 ms a batch of 1,024; BENCHMARKS.md, "Recommenders: a compiled lazy Adam").
 """
 
 from __future__ import annotations
