@@ -43,8 +43,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from nlprec.errors import NlprecError
 from nlprec.data.seen_pairs import SeenPairs, pair_keys
+from nlprec.errors import NlprecError
 
 Column = str | int | None
 SplitName = Literal["random", "leave_one_out", "temporal", "none"]

@@ -12,7 +12,6 @@ import pytest
 import torch
 
 from contract import ModelContract
-from nlprec.train.optimizers import RowAdam
 from nlprec.data.embedding_tables import build_tables
 from nlprec.data.subwords import SubwordSpec, ngram_buckets
 from nlprec.tasks.embeddings import FastTextOptions, checkpoint_dir_for, train
@@ -20,6 +19,7 @@ from nlprec.errors import NlprecError
 from nlprec.metrics import analogy_accuracy, word_similarity
 from nlprec.models.fasttext import FastText, FastTextConfig
 from nlprec.subword_vectors import SubwordVectors, load_vectors
+from nlprec.train.optimizers import RowAdam
 from nlprec.vectors import Vectors
 from nlprec_cli.main import main
 from nlprec_corpora.default_corpus import default_corpus_path

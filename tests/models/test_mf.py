@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from contract import ModelContract
-from nlprec.train.optimizers import RowAdam
 from nlprec.models.mf import MF, MFConfig
+from nlprec.train.optimizers import RowAdam
 
 
 class TestMFContract(ModelContract):

@@ -8,13 +8,13 @@ import pytest
 import torch
 
 from contract import ModelContract
-from nlprec.train.optimizers import RowAdam
 from nlprec.data.embedding_data import EmbeddingData
 from nlprec.data.embedding_tables import build_tables
 from nlprec.tasks.embeddings import EmbedOptions, checkpoint_dir_for, train
 from nlprec.errors import NlprecError
 from nlprec.metrics import analogy_accuracy, word_similarity
 from nlprec.models.word2vec import Word2Vec, Word2VecConfig
+from nlprec.train.optimizers import RowAdam
 from nlprec.vectors import Vectors
 from nlprec_corpora.default_corpus import DEFAULT_ANALOGIES, default_corpus_path
 
